@@ -1,0 +1,38 @@
+"""Shared fixtures: the real records in ../shared/data, skipped with a reason when absent."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+CINC_SAMPLE = SHARED_DATA / "cinc2021-sample"
+PTBXL_SAMPLE = SHARED_DATA / "ptb-xl-sample"
+
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+
+def _require(path: Path) -> Path:
+    if not path.is_dir():
+        pytest.skip(f"real data not found at {path} (the ../shared folder beside the repository is absent)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def cinc_dir() -> Path:
+    """../shared/data/cinc2021-sample: 25 Challenge-format records (.hea + .mat)."""
+    return _require(CINC_SAMPLE)
+
+
+@pytest.fixture(scope="session")
+def ptbxl_dir() -> Path:
+    """../shared/data/ptb-xl-sample: 353 PTB-XL records (WFDB, 100 and 500 Hz) and their tables."""
+    return _require(PTBXL_SAMPLE)
+
+
+def cinc_headers() -> list[Path]:
+    """Every header of the Challenge sample, for parametrised tests (empty when the data is absent)."""
+    return sorted(CINC_SAMPLE.glob("*.hea")) if CINC_SAMPLE.is_dir() else []
