@@ -1,0 +1,47 @@
+#!/usr/bin/env python
+"""Score model outputs as the PhysioNet/CinC Challenge 2021 does.
+
+Usage: python evaluate_model.py LABELS OUTPUTS [scores.csv [class_scores.csv]]
+
+LABELS holds the header files (``#Dx:`` or ``# Dx:`` lines), OUTPUTS one ``<record>.csv`` per
+header. Prints the official progress lines; the score table goes to stdout, or to scores.csv
+when given (and the per-class table to class_scores.csv). ``weights.csv`` is read from beside
+this script, wherever it is run from. The work is done by :func:`scoring.metric.evaluate`.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from scoring.metric import Scores, evaluate  # noqa: E402
+
+USAGE = "Usage: python evaluate_model.py LABELS OUTPUTS [scores.csv [class_scores.csv]]"
+
+
+def write_results(scores: Scores, argv: list[str]) -> None:
+    """Print the score text, or write it (and the class text) to the files named in ``argv``."""
+    if len(argv) == 2:
+        print(scores.score_text())
+        return
+    with open(argv[2], "w") as file:
+        file.write(scores.score_text())
+    if len(argv) == 4:
+        with open(argv[3], "w") as file:
+            file.write(scores.class_text())
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit status (2 on a usage error)."""
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) not in (2, 3, 4) or any(arg in ("-h", "--help") for arg in argv):
+        print(USAGE, file=sys.stderr)
+        return 0 if argv and argv[0] in ("-h", "--help") else 2
+    scores = evaluate(argv[0], argv[1], progress=print)
+    write_results(scores, argv)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
