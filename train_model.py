@@ -1,0 +1,71 @@
+#!/usr/bin/env python
+"""Train the model on a folder of Challenge records, as the PhysioNet/CinC Challenge 2021 does.
+
+Usage: python train_model.py DATA MODEL
+
+Calls ``team_code.training_code(DATA, MODEL)``, which writes the model folder. Beyond the
+official script: the data folder is checked first (a clear error when it is missing or holds no
+records) and a summary line ends the run (records found, seconds).
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from ecgio.record import find_records  # noqa: E402
+
+LOG = logging.getLogger("train_model")
+
+TrainingCode = Callable[[str, str], object]
+
+
+def count_records(data_directory: str) -> int:
+    """Records (header + signal file) under the data folder, subfolders included."""
+    if not os.path.isdir(data_directory):
+        raise FileNotFoundError(f"{data_directory}: data folder not found")
+    return len(find_records(data_directory, recursive=True))
+
+
+def run_training(data_directory: str, model_directory: str, training_code: TrainingCode) -> tuple[int, float]:
+    """Check the data folder, create the model folder, train; returns (records found, seconds)."""
+    start = time.perf_counter()
+    records = count_records(data_directory)
+    if records == 0:
+        raise FileNotFoundError(f"{data_directory}: no records (.hea with .mat or .dat) found")
+    os.makedirs(model_directory, exist_ok=True)
+    LOG.info("training on %d records from %s into %s", records, data_directory, model_directory)
+    training_code(data_directory, model_directory)
+    return records, time.perf_counter() - start
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Train the model on DATA and write it to MODEL.",
+                                     usage="python train_model.py DATA MODEL")
+    parser.add_argument("data_directory", help="folder of training records (.hea + .mat)")
+    parser.add_argument("model_directory", help="folder for the trained model (created)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    from team_code import training_code  # only when run: helper and scorer work without it
+
+    try:
+        records, seconds = run_training(args.data_directory, args.model_directory, training_code)
+    except FileNotFoundError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(f"Done: trained on {records} records in {seconds:.1f} s; model in {args.model_directory}.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
