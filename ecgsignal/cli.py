@@ -1,0 +1,171 @@
+"""Command line: delineate records to CSV, or draw them as ECG paper.
+
+::
+
+    python -m ecgsignal delineate RECORD_OR_FOLDER [...] [-o OUT.csv]
+    python -m ecgsignal plot RECORD -o OUT.png [--seconds 10] [--no-marks]
+
+A record is given by any of its file names (``x``, ``x.hea``, ``x.mat``, ``x.dat``); a folder
+stands for every record in it (recursively). Each record is read with :func:`ecgio.read_record`,
+preprocessed with :func:`ecgsignal.preprocess.preprocess` at the configured processing rate
+(:class:`~ecgsignal.config.SignalConfig`, 250 Hz by default) and delineated with
+:func:`ecgsignal.delineate.delineate`.
+
+The CSV has one row per (record, beat, lead, wave) with the columns
+``record, beat, lead, wave, onset, peak, offset``: ``wave`` is P, QRS or T; the QRS peak is the
+R point; sample indices are **at the record's own rate** (converted back from the processing
+rate and rounded, so at 500 Hz they are exact to one processing sample = 2 record samples);
+an absent point is an empty cell. Beats count from 0 in time order.
+
+A bad record is reported on stderr as ``error: <file>: <problem>`` and skipped; the exit
+status is 1 when any record failed, 2 for usage errors, 0 otherwise.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import logging
+import sys
+from pathlib import Path
+from typing import Any, Iterable, Sequence, TextIO
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from ecgio import Record, RecordError, find_records, read_record
+
+log = logging.getLogger(__name__)
+
+CSV_COLUMNS = ("record", "beat", "lead", "wave", "onset", "peak", "offset")
+#: wave name -> (onset, peak, offset) columns of ``Delineation.points`` (see ``WAVE_POINTS``).
+WAVE_COLUMNS: dict[str, tuple[str, str, str]] = {
+    "P": ("P_on", "P_peak", "P_off"),
+    "QRS": ("QRS_on", "R", "QRS_off"),
+    "T": ("T_on", "T_peak", "T_off"),
+}
+
+
+def delineate_record(record: Record, config: Any = None) -> Any:
+    """Preprocess ``record`` at ``config.fs`` and delineate it (one lead per record lead)."""
+    from ecgsignal.config import SignalConfig
+    from ecgsignal.delineate import delineate
+    from ecgsignal.preprocess import preprocess
+
+    config = config or SignalConfig()
+    x, _quality = preprocess(record.signal, record.fs, config)
+    return delineate(x, config.fs)
+
+
+def to_record_rate(points: np.ndarray, fs_from: float, fs_to: float, num_samples: int) -> np.ndarray:
+    """Sample indices at ``fs_from`` -> indices at ``fs_to`` (rounded, clipped); ``-1`` (absent) stays."""
+    points = np.asarray(points, dtype=np.int64)
+    converted = np.clip(np.round(points * (fs_to / fs_from)), 0, max(num_samples - 1, 0)).astype(np.int64)
+    return np.where(points < 0, -1, converted)
+
+
+def fiducial_rows(record: Record, delineation: Any) -> list[tuple]:
+    """CSV rows (see :data:`CSV_COLUMNS`) of one delineated record, at the record's rate."""
+    from ecgsignal.delineate import WAVE_POINTS
+
+    points = np.asarray(delineation.points)
+    if points.ndim != 3 or points.shape[1] != len(record.leads):
+        raise ValueError(f"{record.path}: delineation has shape {points.shape} for {len(record.leads)} leads")
+    at_record = to_record_rate(points, float(delineation.fs), float(record.fs), record.num_samples)
+    columns = {wave: [WAVE_POINTS.index(name) for name in names] for wave, names in WAVE_COLUMNS.items()}
+    rows = []
+    for beat in range(at_record.shape[0]):
+        for k, lead in enumerate(record.leads):
+            for wave, cols in columns.items():
+                cells = ["" if v < 0 else int(v) for v in at_record[beat, k, cols]]
+                rows.append((record.name, beat, lead, wave, *cells))
+    return rows
+
+
+def expand_records(arguments: Iterable[str | Path]) -> list[Path]:
+    """Record arguments -> record paths; a folder stands for every record in it."""
+    out: list[Path] = []
+    for argument in arguments:
+        path = Path(argument)
+        if path.is_dir():
+            found = find_records(path)
+            if not found:
+                raise RecordError(path, "folder holds no records (no .hea with a .mat or .dat beside it)")
+            out.extend(found)
+        else:
+            out.append(path)
+    return out
+
+
+def _describe(error: Exception, path: Path) -> str:
+    return str(error) if isinstance(error, RecordError) else f"{path}: {type(error).__name__}: {error}"
+
+
+def write_delineations(records: Sequence[Path], out: TextIO, config: Any = None, progress: bool = True) -> dict[str, str]:
+    """Delineate each record and write its rows to ``out``; returns failures (path -> message)."""
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    failures: dict[str, str] = {}
+    for path in tqdm(records, desc="delineating", disable=not progress or len(records) < 2):
+        try:
+            record = read_record(path)
+            writer.writerows(fiducial_rows(record, delineate_record(record, config)))
+        except Exception as error:  # one bad record never stops the batch
+            failures[str(path)] = _describe(error, path)
+            print(f"error: {failures[str(path)]}", file=sys.stderr)
+    return failures
+
+
+def _cmd_delineate(args: argparse.Namespace) -> int:
+    records = expand_records(args.records)
+    if args.output in (None, "-"):
+        failures = write_delineations(records, sys.stdout, progress=False)
+    else:
+        with open(args.output, "w", newline="") as handle:
+            failures = write_delineations(records, handle, progress=not args.quiet)
+    log.info("delineated %d of %d records", len(records) - len(failures), len(records))
+    return 1 if failures else 0
+
+
+def _cmd_plot(args: argparse.Namespace) -> int:
+    from plots.ecg_paper import plot_ecg_paper
+
+    path = Path(args.record)
+    try:
+        record = read_record(path)
+        delineation = None if args.no_marks else delineate_record(record)
+        plot_ecg_paper(record, delineation, path=args.output, seconds=args.seconds)
+    except Exception as error:
+        print(f"error: {_describe(error, path)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m ecgsignal", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    d = sub.add_parser("delineate", help="write fiducial points of records as CSV (samples at the record's rate)")
+    d.add_argument("records", nargs="+", help="record files (x, x.hea, x.mat, x.dat) or folders of records")
+    d.add_argument("-o", "--output", help="CSV file to write (default: stdout)")
+    d.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    d.set_defaults(run=_cmd_delineate)
+    p = sub.add_parser("plot", help="draw a record as ECG paper (3x4 + lead-II rhythm strip) to PNG")
+    p.add_argument("record", help="record file (x, x.hea, x.mat, x.dat)")
+    p.add_argument("-o", "--output", required=True, help="PNG file to write")
+    p.add_argument("--seconds", type=float, default=10.0, help="shown duration (default 10 s)")
+    p.add_argument("--no-marks", action="store_true", help="do not delineate or mark fiducial points")
+    p.set_defaults(run=_cmd_plot)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit status."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.run(args))
+    except RecordError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+
+
+__all__ = ["CSV_COLUMNS", "delineate_record", "expand_records", "fiducial_rows", "main", "to_record_rate"]
