@@ -1,0 +1,421 @@
+"""Multi-lead wavelet delineation of P, QRS and T waves (after Martinez et al. 2004), vectorised.
+
+Input: leads x samples, band-passed (see :func:`ecgsignal.preprocess.condition`), any rate 100-1000 Hz.
+Output: :class:`Delineation` with one fused R peak per beat and, per beat and lead, the 11 points of
+:data:`WAVE_POINTS` as sample indices, ``-1`` where the wave is absent (never NaN).
+
+Method (W_k is the quadratic-spline transform at scale 2^k, :mod:`ecgsignal.wavelet`; every
+duration below is in ms, so the rules are rate-independent):
+
+1. **R peaks, voted.** Per lead, candidates are peaks of |W_3| above 0.35 x the median of the
+   2-s segment maxima (a robust "typical QRS" height), at least 250 ms apart (HR <= 240 bpm), each
+   moved to the largest deflection of the signal within +-60 ms. Candidates of all usable leads are
+   pooled and chained (gaps <= 100 ms); a chain supported by >= half of the usable leads is a beat,
+   its fused R the (lower) median of its lead positions. Beats closer than 200 ms keep the better
+   supported one. (Martinez detects on W_4 with RMS thresholds; W_3 with a segment-max threshold
+   separates QRS from tall T waves better and adapts to any gain.)
+2. **QRS per lead (W_2).** The main modulus maximum line (MML) is the largest |W_2| within R +-65 ms.
+   Significant MMLs: local maxima of |W_2| above 6 % (before) / 9 % (after) of it, within 100 ms
+   before / 150 ms after it, reached from it in hops of <= 60 ms (the ST segment stops the chain, so
+   a steep T upslope is not read as QRS). Onset: from the first significant MML back (<= 50 ms) to where |W_2|
+   drops below 5 % (positive MML) / 7 % (negative) of that MML, or to a local minimum of |W_2|;
+   offset likewise forward (<= 60 ms) with 12.5 % / 71 %. Q, R, S: within [onset, offset], R is the
+   signal's maximum (present when it is not at a boundary and rises 5 % of the complex's
+   peak-to-peak above the onset level), Q / S the minima before / after R (present when interior and
+   3 % of peak-to-peak below the onset / offset level). Without an R (QS complex), the minimum is
+   reported as Q. A beat whose |W_2| in a lead is below 10 % of that lead's median is absent there.
+3. **T per lead (W_4)**, searched from QRS offset + 20 ms to R + min(0.7 RR, 600 ms): the largest
+   interior MML (above 25 % of the lead's RMS of W_4) and the nearest opposite-sign MML above
+   12.5 % of it bound the wave; the peak is the signal's extremum between them (maximum when the
+   wave rises first, minimum for an inverted T). Onset: back (<= 100 ms) until |W_4| < 25 % of the
+   first MML or a local minimum; offset: forward (<= 150 ms) until |W_4| < 40 % of the second MML
+   or a local minimum. Biphasic T waves report their dominant phase only.
+4. **P per lead (W_4)**, searched from max(QRS onset - 280 ms, previous R + 200 ms, previous T
+   offset) to QRS onset - 20 ms, with the same two-MML rule; both MMLs must exceed 20 % of the lead's
+   RMS of W_4 and 30 % of each other, the wave must last 40-200 ms and end before the QRS onset.
+   (Martinez's P thresholds, 2 % of the RMS, would report a P in atrial fibrillation's f waves.)
+
+A final pass enforces, per beat and lead, on < peak < off for each wave and P before QRS before T;
+a wave that breaks an invariant is marked absent as a whole. Known failure modes of other
+delineators are handled: a peak at the first or last sample, no P or T at all, a flat or missing
+lead (absent everywhere), garbage or all-zero input (no beats), HR up to 220 bpm.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.signal import find_peaks
+
+from ecgsignal.wavelet import dyadic_wavelet_transform
+
+WAVE_POINTS: tuple[str, ...] = (
+    "P_on", "P_peak", "P_off", "QRS_on", "Q", "R", "S", "QRS_off", "T_on", "T_peak", "T_off",
+)
+P_ON, P_PEAK, P_OFF, QRS_ON, Q_PEAK, R_PEAK, S_PEAK, QRS_OFF, T_ON, T_PEAK, T_OFF = range(len(WAVE_POINTS))
+MIN_FS, MAX_FS = 100.0, 1000.0
+
+
+@dataclass(frozen=True)
+class Delineation:
+    """Fiducial points of one record.
+
+    ``fs`` the rate of the delineated signal; ``r_peaks`` int64 (B,) fused R peaks (sample
+    indices, increasing); ``points`` int64 (B, L, 11), columns :data:`WAVE_POINTS`, -1 = absent.
+    """
+
+    fs: float
+    r_peaks: np.ndarray
+    points: np.ndarray
+
+    @property
+    def num_beats(self) -> int:
+        return int(self.r_peaks.shape[0])
+
+    @property
+    def num_leads(self) -> int:
+        return int(self.points.shape[1])
+
+    def column(self, name: str) -> np.ndarray:
+        """The (B, L) indices of one wave point by name, e.g. ``column("T_peak")``."""
+        return self.points[:, :, WAVE_POINTS.index(name)]
+
+
+def _ms(value_ms: float, fs: float) -> int:
+    return max(1, int(round(value_ms * fs / 1000.0)))
+
+
+def empty_delineation(num_leads: int, fs: float) -> Delineation:
+    """No beats: what a record without a detectable QRS gets."""
+    return Delineation(float(fs), np.zeros(0, np.int64), np.full((0, num_leads, len(WAVE_POINTS)), -1, np.int64))
+
+
+# --------------------------------------------------------------------------- helpers on (L, B, K) windows
+
+
+def _take(values: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """values (L, N)[lead, positions] for positions (L, B, K) or (L, B), clipped to the record."""
+    clipped = np.clip(positions, 0, values.shape[1] - 1)
+    leads = np.arange(values.shape[0]).reshape((-1,) + (1,) * (positions.ndim - 1))
+    return values[leads, clipped]
+
+
+def _local_maxima(a: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Interior local maxima along the last axis (>= left, > right), both neighbours valid."""
+    out = np.zeros(a.shape, dtype=bool)
+    out[..., 1:-1] = (a[..., 1:-1] >= a[..., :-2]) & (a[..., 1:-1] > a[..., 2:])
+    out[..., 1:-1] &= valid[..., :-2] & valid[..., 2:]
+    return out & valid
+
+
+def _first_true(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(index of first True along the last axis, whether any)."""
+    return np.argmax(mask, axis=-1), mask.any(axis=-1)
+
+
+def _walk(w_abs: np.ndarray, start: np.ndarray, direction: int, ratio: np.ndarray, limit: int) -> np.ndarray:
+    """From MML positions ``start`` (L, B), step by ``direction`` until |W| < ratio*|W[start]| or a local minimum.
+
+    Stops at ``limit`` samples when neither happens. Returns absolute positions (L, B).
+    """
+    steps = np.arange(1, limit + 1)
+    path = start[..., None] + direction * steps
+    values = _take(w_abs, path)
+    ahead = _take(w_abs, path + direction)
+    level = _take(w_abs, start)[..., None] * ratio[..., None]
+    stop = (values < level) | (values <= ahead)
+    stop |= (path <= 0) | (path >= w_abs.shape[1] - 1)
+    first, found = _first_true(stop)
+    return start + direction * np.where(found, first + 1, limit)
+
+
+# --------------------------------------------------------------------------- R peaks
+
+
+def _lead_candidates(x: np.ndarray, w3: np.ndarray, fs: float, active: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-lead R candidates: (positions, lead index), pooled over the active leads."""
+    energy = np.abs(w3)
+    num_leads, n = energy.shape
+    segment = int(2.0 * fs)
+    count = n // segment
+    if count >= 2:
+        reference = np.median(energy[:, : count * segment].reshape(num_leads, count, segment).max(axis=2), axis=1)
+    else:
+        reference = energy.max(axis=1)
+    distance = _ms(250, fs)
+    positions, leads = [], []
+    for lead in np.flatnonzero(active & (reference > 0)):
+        peaks, _ = find_peaks(energy[lead], height=0.35 * reference[lead], distance=distance)
+        positions.append(peaks)
+        leads.append(np.full(peaks.shape, lead))
+    if not positions:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    pos = np.concatenate(positions).astype(np.int64)
+    lead_of = np.concatenate(leads).astype(np.int64)
+    half = _ms(60, fs)
+    window = pos[:, None] + np.arange(-half, half + 1)
+    segment_values = x[lead_of[:, None], np.clip(window, 0, n - 1)]
+    deflection = np.abs(segment_values - segment_values.mean(axis=1, keepdims=True))
+    deflection[(window < 0) | (window >= n)] = -1.0
+    pos = np.clip(window[np.arange(len(pos)), deflection.argmax(axis=1)], 0, n - 1)
+    return pos, lead_of
+
+
+def _vote(pos: np.ndarray, lead_of: np.ndarray, num_active: int, num_leads: int, fs: float) -> np.ndarray:
+    """Fuse per-lead candidates into beats supported by >= half of the active leads."""
+    if pos.size == 0:
+        return np.zeros(0, np.int64)
+    order = np.argsort(pos, kind="stable")
+    pos, lead_of = pos[order], lead_of[order]
+    cluster = np.concatenate([[0], np.cumsum(np.diff(pos) > _ms(100, fs))])
+    pairs = np.unique(cluster * num_leads + lead_of)
+    support = np.bincount(pairs // num_leads, minlength=cluster[-1] + 1)
+    starts = np.searchsorted(cluster, np.arange(cluster[-1] + 1))
+    sizes = np.bincount(cluster)
+    fused = pos[starts + (sizes - 1) // 2]
+    keep = support >= max(1, int(np.ceil(0.5 * num_active)))
+    fused, support = fused[keep], support[keep]
+    refractory = _ms(200, fs)
+    while fused.size > 1:
+        close = np.flatnonzero(np.diff(fused) < refractory)
+        if close.size == 0:
+            break
+        drop = np.where(support[close] >= support[close + 1], close + 1, close)
+        keep = np.ones(fused.size, dtype=bool)
+        keep[drop] = False
+        fused, support = fused[keep], support[keep]
+    return fused.astype(np.int64)
+
+
+def detect_r_peaks(x: np.ndarray, w3: np.ndarray, fs: float, active: np.ndarray) -> np.ndarray:
+    """Fused R peaks (B,) from per-lead |W_3| candidates voted across the active leads."""
+    pos, lead_of = _lead_candidates(x, w3, fs, active)
+    return _vote(pos, lead_of, int(active.sum()), x.shape[0], fs)
+
+
+# --------------------------------------------------------------------------- QRS
+
+
+def _delineate_qrs(x: np.ndarray, w2: np.ndarray, r: np.ndarray, fs: float, active: np.ndarray, points: np.ndarray) -> None:
+    num_leads, n = x.shape
+    offsets = np.arange(-_ms(170, fs), _ms(220, fs) + 1)
+    window = r[None, :, None] + offsets
+    window = np.broadcast_to(window, (num_leads,) + window.shape[1:])
+    valid = (window >= 0) & (window < n)
+    a2 = np.where(valid, _take(np.abs(w2), window), 0.0)
+    core = np.abs(offsets) <= _ms(65, fs)
+    peak_k = np.argmax(np.where(core, a2, -1.0), axis=-1)
+    peak = np.take_along_axis(a2, peak_k[..., None], -1)[..., 0]
+    typical = np.median(peak, axis=1, keepdims=True)
+    present = active[:, None] & (peak > 0.1 * typical) & (peak > 0)
+
+    k = np.arange(offsets.size)
+    lm = _local_maxima(a2, valid)
+    lm[np.arange(num_leads)[:, None], np.arange(r.size)[None, :], peak_k] = True
+    before = lm & (a2 > 0.06 * peak[..., None]) & (k >= peak_k[..., None] - _ms(100, fs))
+    after = lm & (a2 > 0.09 * peak[..., None]) & (k <= peak_k[..., None] + _ms(150, fs))
+    first_k, last_k = _chain(before, after, peak_k, _ms(60, fs))
+    first = np.take_along_axis(window, first_k[..., None], -1)[..., 0]
+    last = np.take_along_axis(window, last_k[..., None], -1)[..., 0]
+
+    abs2 = np.abs(w2)
+    on_ratio = np.where(_take(w2, first) > 0, 0.05, 0.07)
+    off_ratio = np.where(_take(w2, last) > 0, 0.125, 0.71)
+    onset = np.clip(_walk(abs2, first, -1, on_ratio, _ms(50, fs)), 0, n - 1)
+    offset = np.clip(_walk(abs2, last, +1, off_ratio, _ms(60, fs)), 0, n - 1)
+    _qrs_peaks(x, onset, offset, present, points, fs)
+
+
+def _chain(before: np.ndarray, after: np.ndarray, centre: np.ndarray, gap: int) -> tuple[np.ndarray, np.ndarray]:
+    """Outermost significant MMLs reachable from ``centre`` in hops of at most ``gap`` samples.
+
+    A QRS is a run of closely spaced slopes; requiring each hop to be short stops the search at
+    the ST segment, so a steep T upslope (tall T in V2-V4) is not taken for part of the QRS.
+    """
+    k = np.arange(before.shape[-1])
+    first, last = centre.copy(), centre.copy()
+    for _ in range(4):
+        reach = before & (k < first[..., None]) & (k >= first[..., None] - gap)
+        first = np.where(reach.any(-1), np.argmax(reach, axis=-1), first)
+        reach = after & (k > last[..., None]) & (k <= last[..., None] + gap)
+        last = np.where(reach.any(-1), k.size - 1 - np.argmax(reach[..., ::-1], axis=-1), last)
+    return first, last
+
+
+def _qrs_peaks(x: np.ndarray, onset: np.ndarray, offset: np.ndarray, present: np.ndarray, points: np.ndarray, fs: float) -> None:
+    """Q, R, S from the signal inside [onset, offset]; writes the QRS columns of ``points`` (B, L, 11)."""
+    span = np.arange(_ms(400, fs) + 1)
+    window = onset[..., None] + span
+    inside = window <= offset[..., None]
+    xs = np.where(inside, _take(x, window), np.nan)
+    lo, hi = np.nanmin(np.where(inside, xs, np.inf), axis=-1), np.nanmax(np.where(inside, xs, -np.inf), axis=-1)
+    p2p = hi - lo
+    length = offset - onset
+    level_on = xs[..., 0]
+    level_off = _take(x, offset)
+    r_k = np.argmax(np.where(inside, xs, -np.inf), axis=-1)
+    r_ok = present & (r_k > 0) & (r_k < length) & (hi - level_on > 0.05 * p2p) & (p2p > 0)
+    before_r = inside & (span < r_k[..., None])
+    after_r = inside & (span > r_k[..., None])
+    q_k = np.argmin(np.where(before_r, xs, np.inf), axis=-1)
+    q_val = np.take_along_axis(xs, q_k[..., None], -1)[..., 0]
+    q_ok = r_ok & (q_k > 0) & (q_val < level_on - 0.03 * p2p)
+    s_k = np.argmin(np.where(after_r, xs, np.inf), axis=-1)
+    s_val = np.take_along_axis(xs, s_k[..., None], -1)[..., 0]
+    s_ok = r_ok & (s_k > r_k) & (s_k < length) & (s_val < level_off - 0.03 * p2p)
+    qs_k = np.argmin(np.where(inside, xs, np.inf), axis=-1)
+    qs_ok = present & ~r_ok & (qs_k > 0) & (qs_k < length) & (p2p > 0)
+
+    valid = present & (length >= 2)
+    cols = {
+        QRS_ON: (onset, valid),
+        QRS_OFF: (offset, valid),
+        R_PEAK: (onset + r_k, r_ok & valid),
+        S_PEAK: (onset + s_k, s_ok & valid),
+        Q_PEAK: (onset + np.where(r_ok, q_k, qs_k), (q_ok | qs_ok) & valid),
+    }
+    for col, (where, ok) in cols.items():
+        points[:, :, col] = np.where(ok, where, -1).T
+
+
+# --------------------------------------------------------------------------- P and T
+
+
+def _two_mml_wave(
+    x: np.ndarray,
+    w4: np.ndarray,
+    start: np.ndarray,
+    stop: np.ndarray,
+    eps: np.ndarray,
+    gamma: float,
+    balance: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A wave bounded by two opposite-sign MMLs of W_4 inside [start, stop] (L, B).
+
+    Returns (first MML, second MML, peak, present, rising-first) as (L, B) arrays.
+    """
+    n = x.shape[1]
+    width = max(3, int((stop - start).max(initial=0)) + 1)
+    window = start[..., None] + np.arange(width)
+    valid = (window <= stop[..., None]) & (window >= 0) & (window < n)
+    w = np.where(valid, _take(w4, window), 0.0)
+    a = np.abs(w)
+    lm = _local_maxima(a, valid) & (a > eps[:, None, None])
+    m1 = np.argmax(np.where(lm, a, -1.0), axis=-1)
+    a1 = np.take_along_axis(a, m1[..., None], -1)[..., 0]
+    s1 = np.sign(np.take_along_axis(w, m1[..., None], -1)[..., 0])
+    partner = lm & (np.sign(w) == -s1[..., None]) & (a > np.maximum(gamma, balance) * a1[..., None])
+    k = np.arange(width)
+    m2 = np.argmin(np.where(partner, np.abs(k - m1[..., None]), width + 1), axis=-1)
+    present = lm.any(axis=-1) & partner.any(axis=-1)
+    lo_k, hi_k = np.minimum(m1, m2), np.maximum(m1, m2)
+    rising = np.take_along_axis(w, lo_k[..., None], -1)[..., 0] > 0
+    between = (k > lo_k[..., None]) & (k < hi_k[..., None])
+    xs = _take(x, window)
+    signed = np.where(rising[..., None], xs, -xs)
+    peak_k = np.argmax(np.where(between, signed, -np.inf), axis=-1)
+    present &= (hi_k - lo_k) >= 2
+    return start + lo_k, start + hi_k, start + peak_k, present, rising
+
+
+def _rr(r: np.ndarray, fs: float) -> tuple[np.ndarray, np.ndarray]:
+    """(RR to the next beat, RR from the previous beat) in samples, with sensible stand-ins at the ends."""
+    if r.size >= 2:
+        rr = np.diff(r)
+        following = np.concatenate([rr, rr[-1:]])
+        preceding = np.concatenate([rr[:1], rr])
+    else:
+        following = preceding = np.full(r.shape, int(fs))
+    return following, preceding
+
+
+def _delineate_t(x: np.ndarray, w4: np.ndarray, r: np.ndarray, fs: float, rms4: np.ndarray, points: np.ndarray) -> None:
+    n = x.shape[1]
+    qrs_off = points[:, :, QRS_OFF].T
+    following, _ = _rr(r, fs)
+    start = np.where(qrs_off >= 0, qrs_off, r[None, :] + _ms(100, fs)) + _ms(20, fs)
+    stop = r[None, :] + np.minimum(0.7 * following, _ms(600, fs)).astype(np.int64)
+    stop = np.minimum(np.maximum(stop, start + _ms(100, fs)), n - 1)
+    lo, hi, peak, present, _ = _two_mml_wave(x, w4, start, stop, 0.25 * rms4, 0.125, 0.0)
+    abs4 = np.abs(w4)
+    onset = np.maximum(_walk(abs4, lo, -1, np.full(lo.shape, 0.25), _ms(100, fs)), start - _ms(20, fs))
+    offset = np.minimum(_walk(abs4, hi, +1, np.full(hi.shape, 0.4), _ms(150, fs)), n - 1)
+    next_r = np.concatenate([r[1:], [n + _ms(100, fs)]])[None, :]
+    present &= (points[:, :, QRS_ON].T >= 0) & (offset < next_r - _ms(100, fs))
+    for col, where in ((T_ON, onset), (T_PEAK, peak), (T_OFF, offset)):
+        points[:, :, col] = np.where(present, where, -1).T
+
+
+def _delineate_p(x: np.ndarray, w4: np.ndarray, r: np.ndarray, fs: float, rms4: np.ndarray, points: np.ndarray) -> None:
+    n = x.shape[1]
+    qrs_on = points[:, :, QRS_ON].T
+    anchor = np.where(qrs_on >= 0, qrs_on, r[None, :] - _ms(60, fs))
+    prev_r = np.concatenate([[-(10**9)], r[:-1]])[None, :]
+    prev_t_off = np.concatenate([np.full((1, x.shape[0]), -1), points[:-1, :, T_OFF]], axis=0).T
+    start = np.maximum(np.maximum(anchor - _ms(280, fs), prev_r + _ms(200, fs)), np.maximum(prev_t_off, 0))
+    stop = anchor - _ms(20, fs)
+    usable = stop - start >= _ms(60, fs)
+    start = np.where(usable, start, stop - _ms(60, fs))
+    lo, hi, peak, present, _ = _two_mml_wave(x, w4, start, stop, 0.2 * rms4, 0.0, 0.3)
+    abs4 = np.abs(w4)
+    onset = np.maximum(_walk(abs4, lo, -1, np.full(lo.shape, 0.5), _ms(60, fs)), np.maximum(start - _ms(20, fs), 0))
+    offset = _walk(abs4, hi, +1, np.full(hi.shape, 0.5), _ms(60, fs))
+    duration = offset - onset
+    present &= usable & (qrs_on >= 0) & (duration >= _ms(40, fs)) & (duration <= _ms(200, fs)) & (offset < qrs_on)
+    for col, where in ((P_ON, onset), (P_PEAK, peak), (P_OFF, offset)):
+        points[:, :, col] = np.where(present, where, -1).T
+
+
+# --------------------------------------------------------------------------- invariants and entry point
+
+
+def _enforce_invariants(points: np.ndarray, num_samples: int) -> None:
+    """Mark absent (whole wave) any wave breaking on < peak < off, P < QRS < T, or outside the record."""
+    out_of_range = (points < 0) | (points >= num_samples)
+    points[out_of_range] = -1
+    p, qrs, t = points[..., P_ON:P_OFF + 1], points[..., QRS_ON:QRS_OFF + 1], points[..., T_ON:T_OFF + 1]
+    for wave in (p, t):
+        bad = (wave < 0).any(-1) | ~((wave[..., 0] < wave[..., 1]) & (wave[..., 1] < wave[..., 2]))
+        wave[bad] = -1
+    bounds_bad = (qrs[..., 0] < 0) | (qrs[..., -1] < 0) | (qrs[..., 0] >= qrs[..., -1])
+    qrs[bounds_bad] = -1
+    inner = qrs[..., 1:4]
+    outside = (inner >= 0) & ((inner <= qrs[..., :1]) | (inner >= qrs[..., -1:]))
+    inner[outside] = -1
+    q, r, s = inner[..., 0], inner[..., 1], inner[..., 2]
+    inner[..., 0] = np.where((q >= 0) & (r >= 0) & (q >= r), -1, q)
+    inner[..., 2] = np.where((s >= 0) & (r >= 0) & (s <= r), -1, s)
+    p[((p[..., 2] >= qrs[..., 0]) & (p[..., 2] >= 0)) | (qrs[..., 0] < 0)] = -1
+    t[((t[..., 0] <= qrs[..., -1]) & (t[..., 0] >= 0)) | (qrs[..., -1] < 0)] = -1
+
+
+def delineate(x: np.ndarray, fs: float) -> Delineation:
+    """Delineate every beat of ``x`` (L, M) (or (M,)) sampled at ``fs`` Hz (100-1000).
+
+    Leads that are all zero or constant are absent everywhere and do not vote. NaN/inf samples are
+    read as 0 (pass the signal through :func:`ecgsignal.preprocess.condition` to interpolate them).
+    A record shorter than 0.5 s, or without a QRS, gives zero beats.
+    """
+    x = np.asarray(x, dtype=np.float32)
+    if x.ndim == 1:
+        x = x[None, :]
+    if x.ndim != 2:
+        raise ValueError(f"delineate expects (leads, samples), got shape {x.shape}")
+    if not MIN_FS <= fs <= MAX_FS:
+        raise ValueError(f"delineate supports 100-1000 Hz, got {fs} Hz")
+    x = np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
+    num_leads, n = x.shape
+    if n < int(0.5 * fs) or num_leads == 0:
+        return empty_delineation(num_leads, fs)
+    w2, w3, w4 = dyadic_wavelet_transform(x, fs, scales=(2, 3, 4))
+    active = (x.std(axis=1) > 1e-6) & (np.abs(w3).max(axis=1) > 0)
+    r = detect_r_peaks(x, w3, fs, active)
+    if r.size == 0:
+        return empty_delineation(num_leads, fs)
+    points = np.full((r.size, num_leads, len(WAVE_POINTS)), -1, dtype=np.int64)
+    rms4 = np.sqrt(np.mean(w4.astype(np.float64) ** 2, axis=1))
+    _delineate_qrs(x, w2, r, fs, active, points)
+    _delineate_t(x, w4, r, fs, rms4, points)
+    _delineate_p(x, w4, r, fs, rms4, points)
+    _enforce_invariants(points, n)
+    return Delineation(float(fs), r.astype(np.int64), points)
