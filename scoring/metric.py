@@ -26,7 +26,6 @@ from scoring.classes import NORMAL_CLASS, WEIGHTS_FILE, class_name, read_weights
 
 _DX_RE = re.compile(r"^#\s*Dx\s*:(.*)$", re.IGNORECASE)
 _TRUE_STRINGS = frozenset({"True", "true", "T", "t"})
-_CHUNK = 4096
 
 
 # ---------------------------------------------------------------------------------------------
@@ -118,15 +117,51 @@ def modified_confusion_matrix(labels: np.ndarray, outputs: np.ndarray, exact: bo
     _check_shapes(labels, outputs)
     normalization = np.maximum(np.count_nonzero(labels | outputs, axis=1), 1).astype(np.float64)
     weighted_outputs = outputs / normalization[:, None]
-    num_classes = labels.shape[1]
     if not exact:
         return labels.T.astype(np.float64) @ weighted_outputs
-    matrix = np.zeros((num_classes, num_classes))
-    for start in range(0, labels.shape[0], _CHUNK):
-        stop = start + _CHUNK
-        contributions = labels[start:stop, :, None] * weighted_outputs[start:stop, None, :]
-        matrix = np.cumsum(np.concatenate((matrix[None], contributions)), axis=0)[-1]
+    matrix = np.zeros((labels.shape[1], labels.shape[1]))
+    for j in range(labels.shape[1]):
+        rows = np.flatnonzero(labels[:, j])
+        if rows.size:  # cumsum adds strictly in recording order, as the official += loop
+            matrix[j] = np.cumsum(weighted_outputs[rows], axis=0)[-1]
     return matrix
+
+
+class ChallengeMetric:
+    """The Challenge metric for fixed labels, fast for many output matrices (threshold tuning).
+
+    ``nansum(W * A)`` with ``A = labels.T @ (outputs / n)`` equals
+    ``sum_i rowsum((labels @ W0) * outputs)_i / n_i`` (``W0`` = weights with NaN as 0), so
+    ``labels @ W0`` and the correct and inactive scores are computed once; each call is then a
+    few (N, C) element-wise operations. Equal to the official value up to float rounding
+    (|difference| ~ 1e-15); use :func:`challenge_metric` with ``exact=True`` for the bit-exact one.
+    """
+
+    def __init__(self, labels: np.ndarray, weights: np.ndarray,
+                 classes: Sequence[frozenset[str] | set[str] | str], normal_class: str = NORMAL_CLASS) -> None:
+        self.labels = np.asarray(labels, dtype=bool)
+        weights = np.asarray(weights, dtype=np.float64)
+        if self.labels.ndim != 2 or weights.shape != (self.labels.shape[1],) * 2:
+            raise ValueError(f"labels {self.labels.shape} and weights {weights.shape} do not fit")
+        self.normal_index = _class_index(classes, normal_class)
+        self._label_weights = self.labels.astype(np.float64) @ np.where(np.isnan(weights), 0.0, weights)
+        inactive_outputs = np.zeros_like(self.labels)
+        inactive_outputs[:, self.normal_index] = True
+        self.correct = self.score(self.labels)
+        self.inactive = self.score(inactive_outputs)
+
+    def score(self, outputs: np.ndarray) -> float:
+        """The unnormalised score ``nansum(W * A)`` of (N, C) bool outputs."""
+        outputs = np.asarray(outputs, dtype=bool)
+        _check_shapes(self.labels, outputs)
+        normalization = np.maximum(np.count_nonzero(self.labels | outputs, axis=1), 1)
+        return float(np.sum((self._label_weights * outputs).sum(axis=1) / normalization))
+
+    def __call__(self, outputs: np.ndarray) -> float:
+        """The normalised Challenge metric of (N, C) bool outputs."""
+        if self.correct == self.inactive:
+            return 0.0
+        return (self.score(outputs) - self.inactive) / (self.correct - self.inactive)
 
 
 def challenge_metric(labels: np.ndarray, outputs: np.ndarray, weights: np.ndarray,
@@ -137,16 +172,21 @@ def challenge_metric(labels: np.ndarray, outputs: np.ndarray, weights: np.ndarra
     (observed - inactive) / (correct - inactive), where each score is ``nansum(weights * A)``,
     "correct" outputs the labels and "inactive" outputs only the normal class; 0 when correct
     equals inactive. Raises ValueError when ``normal_class`` is not among ``classes``.
+    ``exact=True`` reproduces the official float result bit for bit (slower); the default
+    is the fast :class:`ChallengeMetric` formulation. For many output matrices with the same
+    labels, build one :class:`ChallengeMetric` and call it.
     """
+    if not exact:
+        return ChallengeMetric(labels, weights, classes, normal_class)(outputs)
     labels = np.asarray(labels, dtype=bool)
     outputs = np.asarray(outputs, dtype=bool)
     weights = np.asarray(weights, dtype=np.float64)
     normal_index = _class_index(classes, normal_class)
     inactive_outputs = np.zeros_like(labels)
     inactive_outputs[:, normal_index] = True
-    observed = np.nansum(weights * modified_confusion_matrix(labels, outputs, exact))
-    correct = np.nansum(weights * modified_confusion_matrix(labels, labels, exact))
-    inactive = np.nansum(weights * modified_confusion_matrix(labels, inactive_outputs, exact))
+    observed = np.nansum(weights * modified_confusion_matrix(labels, outputs))
+    correct = np.nansum(weights * modified_confusion_matrix(labels, labels))
+    inactive = np.nansum(weights * modified_confusion_matrix(labels, inactive_outputs))
     if correct == inactive:
         return 0.0
     return float(observed - inactive) / float(correct - inactive)
@@ -382,6 +422,7 @@ def evaluate(label_folder: str | Path, output_folder: str | Path, weights_file: 
 
 
 __all__ = [
+    "ChallengeMetric",
     "Scores",
     "accuracy",
     "auc",
