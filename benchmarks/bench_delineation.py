@@ -4,7 +4,8 @@
 
 For every record in DIR (Challenge or WFDB):
 
-* ours: :func:`ecgsignal.preprocess.preprocess` at the configured rate (250 Hz), then
+* ours: :func:`ecgsignal.preprocess.condition` at the configured rate (250 Hz; what ``prepare``
+  delineates), then
   :func:`ecgsignal.delineate.delineate` on all leads at once. The timed part is ``delineate``
   (R-peak detection included); preprocessing is timed and reported separately.
 * neurokit2 0.2.x, per lead at the record's own rate: ``ecg_clean`` and ``ecg_peaks`` (not timed),
@@ -45,7 +46,7 @@ from ecgio import Record, find_records, read_record  # noqa: E402
 from ecgsignal.cli import to_record_rate  # noqa: E402
 from ecgsignal.config import SignalConfig  # noqa: E402
 from ecgsignal.delineate import WAVE_POINTS, delineate  # noqa: E402
-from ecgsignal.preprocess import preprocess  # noqa: E402
+from ecgsignal.preprocess import condition  # noqa: E402
 
 log = logging.getLogger("bench_delineation")
 
@@ -130,7 +131,7 @@ def _r_peak_f1(tally: Tally, ours: np.ndarray, reference: np.ndarray, tolerance:
 def compare_record(nk, record: Record, config: SignalConfig, tally: Tally) -> None:
     """Run both delineators on one record and add timings and differences to ``tally``."""
     start = time.perf_counter()
-    x, _ = preprocess(record.signal, record.fs, config)
+    x, _ = condition(record.signal, record.fs, config)
     tally.prep_ms.append((time.perf_counter() - start) * 1e3)
     start = time.perf_counter()
     ours = delineate(x, config.fs)
@@ -213,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     config = SignalConfig()
     tally = Tally()
     warm = read_record(headers[0])
-    delineate(preprocess(warm.signal, warm.fs, config)[0], config.fs)  # first call pays imports and caches
+    delineate(condition(warm.signal, warm.fs, config)[0], config.fs)  # first call pays imports and caches
     for header in headers:
         try:
             compare_record(nk, read_record(header), config, tally)

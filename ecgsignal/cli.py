@@ -7,8 +7,9 @@
 
 A record is given by any of its file names (``x``, ``x.hea``, ``x.mat``, ``x.dat``); a folder
 stands for every record in it (recursively). Each record is read with :func:`ecgio.read_record`,
-preprocessed with :func:`ecgsignal.preprocess.preprocess` at the configured processing rate
-(:class:`~ecgsignal.config.SignalConfig`, 250 Hz by default) and delineated with
+preprocessed at the configured processing rate (:class:`~ecgsignal.config.SignalConfig`, 250 Hz
+by default) with :func:`ecgsignal.preprocess.condition` (the preprocessing without the network's
+per-lead normalisation, exactly what ``prepare`` delineates) and delineated with
 :func:`ecgsignal.delineate.delineate`.
 
 The CSV has one row per (record, beat, lead, wave) with the columns
@@ -46,14 +47,19 @@ WAVE_COLUMNS: dict[str, tuple[str, str, str]] = {
 
 
 def delineate_record(record: Record, config: Any = None) -> Any:
-    """Preprocess ``record`` at ``config.fs`` and delineate it (one lead per record lead)."""
+    """Condition ``record`` at ``config.fs`` and delineate it (one lead per record lead).
+
+    Exactly what :func:`ecgsignal.pipeline.prepare` delineates: the conditioned signal in mV
+    (:func:`ecgsignal.preprocess.condition`: repair, resampling, band-pass, notch, unusable leads
+    zeroed), before the per-lead normalisation that only the network input gets.
+    """
     from ecgsignal.config import SignalConfig
     from ecgsignal.delineate import delineate
-    from ecgsignal.preprocess import preprocess
+    from ecgsignal.preprocess import condition
 
     config = config or SignalConfig()
-    x, _quality = preprocess(record.signal, record.fs, config)
-    return delineate(x, config.fs)
+    x_mv, _quality = condition(record.signal, record.fs, config)
+    return delineate(x_mv, config.fs)
 
 
 def to_record_rate(points: np.ndarray, fs_from: float, fs_to: float, num_samples: int) -> np.ndarray:
