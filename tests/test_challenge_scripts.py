@@ -1,0 +1,193 @@
+"""train_model.py and test_model.py: the Challenge CLI contract, and bad records that never stop a run.
+
+team_code is replaced by injected functions (or a stand-in module), so these tests check the
+scripts alone. Bad-input fixtures are copies of real records, damaged in tmp_path.
+"""
+from __future__ import annotations
+
+import importlib.util
+import logging
+import shutil
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.io
+
+import helper_code as hc
+
+ROOT = Path(__file__).resolve().parents[1]
+GOOD = ["E07500", "E07501", "JS20000"]
+CLASSES = ["164889003", "426783006"]
+
+
+def _load_script(name: str) -> types.ModuleType:
+    """Import a root script by path (a test module may be called test_model too)."""
+    spec = importlib.util.spec_from_file_location(f"challenge_{name}", ROOT / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+tester = _load_script("test_model")
+trainer = _load_script("train_model")
+
+
+def _copy(cinc_dir: Path, data: Path, name: str, suffixes: tuple[str, ...] = (".hea", ".mat")) -> None:
+    for suffix in suffixes:
+        shutil.copy(cinc_dir / f"{name}{suffix}", data / f"{name}{suffix}")
+
+
+def _two_lead_copy(cinc_dir: Path, data: Path, name: str) -> None:
+    """A 2-lead record with its leads in the order II, I (so the sorted set differs from header order)."""
+    lines = (cinc_dir / f"{name}.hea").read_text().splitlines()
+    values = hc.load_recording(str(cinc_dir / f"{name}.mat"))
+    header = [lines[0].replace(" 12 ", " 2 ", 1), lines[2], lines[1]] + [line for line in lines if line.startswith("#")]
+    (data / f"{name}.hea").write_text("\n".join(header) + "\n")
+    scipy.io.savemat(str(data / f"{name}.mat"), {"val": values[[1, 0]]}, format="4")
+
+
+@pytest.fixture()
+def data(cinc_dir: Path, tmp_path: Path) -> Path:
+    """Good records, one 2-lead record, and one record for each kind of damage."""
+    folder = tmp_path / "data"
+    folder.mkdir()
+    for name in GOOD + ["E07507"]:
+        _copy(cinc_dir, folder, name)
+    _two_lead_copy(cinc_dir, folder, "E07508")
+    _copy(cinc_dir, folder, "E07502", (".hea",))  # missing .mat
+    _copy(cinc_dir, folder, "E07503")
+    (folder / "E07503.mat").write_bytes((cinc_dir / "E07503.mat").read_bytes()[:3000])  # truncated .mat
+    _copy(cinc_dir, folder, "E07504")
+    text = (folder / "E07504.hea").read_text()
+    (folder / "E07504.hea").write_text(text.replace("E07504 12 500", "E07504 13 500", 1))  # declares 13 leads
+    _copy(cinc_dir, folder, "E07505")
+    text = (folder / "E07505.hea").read_text()
+    (folder / "E07505.hea").write_text(text.replace("E07505 12 500", "E07505 12 5OO", 1))  # non-numeric fs
+    _copy(cinc_dir, folder, "E07506", (".hea",))
+    values = hc.load_recording(str(cinc_dir / "E07506.mat"))
+    scipy.io.savemat(str(folder / "E07506.mat"), {"ecg": values}, format="4")  # wrong key
+    return folder
+
+
+BAD = {"E07502": "signal file is missing", "E07503": "E07503.mat", "E07504": "declares 13 leads but lists 12",
+       "E07505": "sampling frequency is not a number", "E07506": "no variable 'val'",
+       "E07507": "RuntimeError: model exploded"}
+
+
+class FakeTeam:
+    """Stand-in for team_code: records its calls, fails on E07507."""
+
+    def __init__(self) -> None:
+        self.loaded: list[tuple[str, tuple[str, ...]]] = []
+        self.ran: list[tuple[str, tuple[int, int], np.dtype]] = []
+
+    def load_model(self, model_directory: str, leads) -> dict:
+        self.loaded.append((model_directory, tuple(leads)))
+        return {"leads": tuple(leads)}
+
+    def run_model(self, model: dict, header: str, recording: np.ndarray):
+        record = hc.get_recording_id(header)
+        if record == "E07507":
+            raise RuntimeError("model exploded")
+        assert hc.sort_leads(hc.get_leads(header)) == model["leads"]
+        self.ran.append((record, recording.shape, recording.dtype))
+        return CLASSES, [1, 0], [0.75, float(recording.shape[0])]
+
+
+def test_one_output_per_record_and_bad_records_isolated(data: Path, tmp_path: Path,
+                                                        caplog: pytest.LogCaptureFixture) -> None:
+    team = FakeTeam()
+    outputs = tmp_path / "outputs"
+    with caplog.at_level(logging.ERROR):
+        summary = tester.run_folder(str(tmp_path / "model"), str(data), str(outputs), team.load_model,
+                                    team.run_model, show_progress=False)
+    headers = sorted(p.stem for p in data.glob("*.hea"))
+    assert sorted(p.stem for p in outputs.glob("*.csv")) == headers and len(headers) == 10
+    # load_model once per sorted lead set present (2-lead record written II, I).
+    assert sorted(leads for _, leads in team.loaded) == [("I", "II"), hc.twelve_leads]
+    assert {directory for directory, _ in team.loaded} == {str(tmp_path / "model")}
+    # run_model saw raw int16 recordings in header lead order.
+    assert sorted(team.ran) == sorted([(n, (12, 5000), np.dtype(np.int16)) for n in GOOD]
+                                      + [("E07508", (2, 5000), np.dtype(np.int16))])
+    for name in GOOD + ["E07508"]:
+        assert (outputs / f"{name}.csv").read_text().startswith(f"#{name}\n164889003,426783006\n1,0\n0.75,")
+    for name, problem in BAD.items():
+        assert (outputs / f"{name}.csv").read_bytes() == f"#{name}\n\n\n\n".encode()
+        assert any(name in message and problem in message for message in caplog.messages), (name, caplog.messages)
+    assert summary.records == 10 and sorted(Path(f).stem for f, _ in summary.failures) == sorted(BAD)
+    line = summary.line()
+    assert line.startswith("Done: 10 records, 6 failed, ") and " s " in line
+
+
+def test_failing_load_model_fails_only_its_records(data: Path, tmp_path: Path,
+                                                   caplog: pytest.LogCaptureFixture) -> None:
+    team = FakeTeam()
+
+    def load_model(model_directory: str, leads):
+        if len(leads) == 2:
+            raise FileNotFoundError("no model_I-II.sav")
+        return team.load_model(model_directory, leads)
+
+    with caplog.at_level(logging.ERROR):
+        summary = tester.run_folder("model", str(data), str(tmp_path / "out"), load_model, team.run_model,
+                                    show_progress=False)
+    assert (tmp_path / "out" / "E07508.csv").read_text() == "#E07508\n\n\n\n"
+    assert "E07508" in {Path(f).stem for f, _ in summary.failures} and len(summary.failures) == 7
+    assert any("no model_I-II.sav" in message for message in caplog.messages)
+    assert sorted(n for n, _, _ in team.ran) == sorted(GOOD)
+
+
+def test_main_imports_team_code_only_when_run(data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                              capsys: pytest.CaptureFixture) -> None:
+    team = FakeTeam()
+    trained: list[tuple[str, str]] = []
+    module = types.ModuleType("team_code")
+    module.load_model, module.run_model = team.load_model, team.run_model
+    module.training_code = lambda data_directory, model_directory: trained.append((data_directory, model_directory))
+    monkeypatch.setitem(sys.modules, "team_code", module)
+    assert trainer.main([str(data), str(tmp_path / "model")]) == 0
+    assert trained == [(str(data), str(tmp_path / "model"))] and (tmp_path / "model").is_dir()
+    assert capsys.readouterr().out.strip().splitlines()[-1].startswith("Done: trained on 9 records in ")
+    assert tester.main([str(tmp_path / "model"), str(data), str(tmp_path / "out"), "-q"]) == 0
+    assert capsys.readouterr().out.strip().splitlines()[-1].startswith("Done: 10 records, 6 failed")
+    assert len(list((tmp_path / "out").glob("*.csv"))) == 10
+
+
+def test_scripts_do_not_need_team_code(tmp_path: Path) -> None:
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); "
+            "import helper_code, evaluate_model, extract_leads_wfdb, train_model, test_model; "
+            "print('team_code' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code, str(ROOT)], capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("script, args", [("test_model.py", ["model", "data"]),
+                                          ("test_model.py", ["a", "b", "c", "d"]),
+                                          ("train_model.py", ["data"]), ("train_model.py", [])])
+def test_usage_errors(script: str, args: list[str], tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, str(ROOT / script), *args], capture_output=True, text=True,
+                            cwd=tmp_path)
+    assert result.returncode == 2
+    assert "usage: python " + script in result.stderr
+
+
+def test_training_checks_the_data_folder(tmp_path: Path) -> None:
+    calls: list[tuple[str, str]] = []
+    with pytest.raises(FileNotFoundError, match="not found"):
+        trainer.run_training(str(tmp_path / "absent"), str(tmp_path / "model"), lambda d, m: calls.append((d, m)))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="no records"):
+        trainer.run_training(str(tmp_path / "empty"), str(tmp_path / "model"), lambda d, m: calls.append((d, m)))
+    assert calls == []
+
+
+def test_testing_needs_records(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="no header files"):
+        tester.run_folder("model", str(tmp_path), str(tmp_path / "out"), FakeTeam().load_model,
+                          FakeTeam().run_model, show_progress=False)
