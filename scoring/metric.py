@@ -268,6 +268,11 @@ def _parse_output_file(path: str) -> tuple[tuple[str, ...], list[str], list[str]
 
 
 def _binary_values(entries: list[str]) -> np.ndarray:
+    """1.0 where an entry is a number equal to 1 or one of True/true/T/t, else 0.0."""
+    try:  # the usual file: every entry a number
+        return (np.array([float(entry) for entry in entries]) == 1).astype(np.float64)
+    except ValueError:
+        pass
     values = np.zeros(len(entries))
     for i, entry in enumerate(entries):
         if entry in _TRUE_STRINGS:
