@@ -37,9 +37,9 @@ class SignalConfig:
     ``flat_std_mv`` a band-passed lead quieter than this (mV) is flat; ``saturation_fraction`` a lead
     whose raw samples sit on their extreme value for at least this fraction of the record is
     saturated (clipped at the converter's rail), as is one with more than that fraction of
-    samples beyond ``max_abs_mv``; ``noise_ratio`` a lead whose first-difference RMS over its RMS
-    (at the target rate) exceeds this is noise only (an ECG is smooth between its QRS complexes,
-    band-limited white noise is not; see :func:`ecgsignal.preprocess.lead_quality`).
+    samples beyond ``max_abs_mv``; a lead with more than ``noise_hf_fraction`` of its band-passed
+    power above ``noise_split_hz`` AND a kurtosis below ``noise_kurtosis`` is noise only (an ECG
+    keeps most power below 20 Hz and is spiky; see :func:`ecgsignal.preprocess.lead_quality`).
 
     Windows: ``window_seconds`` long (T = window_seconds * fs samples); up to ``max_windows`` evenly
     spread windows per record; ``min_extra_fraction`` a record must exceed k windows by this
@@ -59,7 +59,9 @@ class SignalConfig:
     flat_std_mv: float = 0.01
     saturation_fraction: float = 0.05
     max_abs_mv: float = 20.0
-    noise_ratio: float = 0.9
+    noise_split_hz: float = 20.0
+    noise_hf_fraction: float = 0.3
+    noise_kurtosis: float = 6.0
     window_seconds: float = 10.0
     max_windows: int = 8
     min_extra_fraction: float = 0.2

@@ -155,8 +155,8 @@ def _lead_candidates(x: np.ndarray, w3: np.ndarray, fs: float, active: np.ndarra
     half = _ms(60, fs)
     window = pos[:, None] + np.arange(-half, half + 1)
     segment_values = x[lead_of[:, None], np.clip(window, 0, n - 1)]
-    deflection = np.abs(segment_values - segment_values.mean(axis=1, keepdims=True))
-    deflection[(window < 0) | (window >= n)] = -1.0
+    deflection = segment_values - segment_values.mean(axis=1, keepdims=True)
+    deflection[(window < 0) | (window >= n)] = -np.inf
     pos = np.clip(window[np.arange(len(pos)), deflection.argmax(axis=1)], 0, n - 1)
     return pos, lead_of
 
