@@ -56,6 +56,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import hashlib
 import json
 import logging
@@ -101,8 +102,13 @@ _PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 
 
 # --------------------------------------------------------------------------- keys and hashes
+@functools.lru_cache(maxsize=1)
 def code_version() -> str:
-    """Hash of the source of :data:`KEYED_MODULES` (missing files hash as absent)."""
+    """Hash of the source of :data:`KEYED_MODULES` (missing files hash as absent).
+
+    Computed once per process: the code that runs is the code imported when it started, and
+    one process keeps one key even while the files are being edited.
+    """
     digest = hashlib.blake2b(digest_size=8)
     for relative in KEYED_MODULES:
         path = _PACKAGE_ROOT / relative
