@@ -16,7 +16,8 @@ Agreement, per lead and beat: each neurokit2 R peak is matched to our beat whose
 (in that lead, else the fused R peak) lies within 50 ms; for matched beats where both give a
 point we report the median and 90th percentile of |difference| in ms for QRS onset/offset,
 P peak and T peak (and the other onsets/offsets), and how often only one side finds the wave.
-R-peak F1 (50 ms tolerance) compares our fused R peaks with neurokit2's lead-II peaks.
+R-peak F1 (50 ms tolerance) compares our fused R peaks with neurokit2's lead-II peaks, leaving
+out the first and last 100 ms (where neurokit2 drops the beats that the record's ends cut).
 
 The last line is exactly ``delineation ms/record: ours=X neurokit2=Y speedup=Z``.
 Threads are pinned to one (OMP/MKL/OpenBLAS) before numpy is imported.
@@ -64,6 +65,7 @@ COMPARED = {
     "S": "ECG_S_Peaks",
 }
 MATCH_MS = 50.0
+EDGE_S = 0.1
 
 
 @dataclass
@@ -150,7 +152,9 @@ def compare_record(nk, record: Record, config: SignalConfig, tally: Tally) -> No
             continue
         nk_total += ms
         if lead == ("II" if "II" in record.leads else record.leads[0]):
-            _r_peak_f1(tally, fused, rpeaks, tolerance)
+            edge = EDGE_S * record.fs  # neurokit2 never reports a beat cut by the record's ends
+            inner = lambda p: p[(p >= edge) & (p < record.num_samples - edge)]  # noqa: E731
+            _r_peak_f1(tally, inner(fused), inner(rpeaks), tolerance)
         if not waves:
             continue
         ours_r = np.where(points[:, k, WAVE_POINTS.index("R")] >= 0, points[:, k, WAVE_POINTS.index("R")], fused)
@@ -184,7 +188,7 @@ def report(tally: Tally, num_records: int) -> None:
     precision = tally.r_tp / max(tally.r_tp + tally.r_fp, 1)
     recall = tally.r_tp / max(tally.r_tp + tally.r_fn, 1)
     f1 = 2 * precision * recall / max(precision + recall, 1e-12)
-    print(f"R peaks (fused vs neurokit2 lead II, {MATCH_MS:g} ms): precision={precision:.4f} recall={recall:.4f} F1={f1:.4f}")
+    print(f"R peaks (fused vs neurokit2 lead II, {MATCH_MS:g} ms, ends {EDGE_S * 1000:g} ms left out): precision={precision:.4f} recall={recall:.4f} F1={f1:.4f}")
     print(f"{'point':<8} {'n':>7} {'median|d| ms':>13} {'p90|d| ms':>10} {'only ours':>10} {'only nk':>8}")
     for name in COMPARED:
         d = np.asarray(tally.diffs_ms[name])
