@@ -8,7 +8,7 @@ Method (W_k is the quadratic-spline transform at scale 2^k, :mod:`ecgsignal.wave
 duration below is in ms, so the rules are rate-independent):
 
 1. **R peaks, voted.** Per lead, candidates are peaks of |W_3| above 0.35 x the median of the
-   2-s segment maxima (a robust "typical QRS" height), at least 250 ms apart (HR <= 240 bpm), each
+   2-s segment maxima (a robust "typical QRS" height; silent segments, e.g. zero padding, excluded), at least 250 ms apart (HR <= 240 bpm), each
    moved to the largest deflection of the signal within +-60 ms. Candidates of all usable leads are
    pooled and chained (gaps <= 100 ms); a chain supported by >= half of the usable leads is a beat,
    its fused R the (lower) median of its lead positions. Beats closer than 200 ms keep the better
@@ -139,7 +139,11 @@ def _lead_candidates(x: np.ndarray, w3: np.ndarray, fs: float, active: np.ndarra
     segment = int(2.0 * fs)
     count = n // segment
     if count >= 2:
-        reference = np.median(energy[:, : count * segment].reshape(num_leads, count, segment).max(axis=2), axis=1)
+        maxima = energy[:, : count * segment].reshape(num_leads, count, segment).max(axis=2)
+        # segments without activity (zero padding, a lead cut off) must not pull the median down
+        alive = maxima >= 0.01 * np.percentile(maxima, 90, axis=1, keepdims=True)
+        reference = np.nanmedian(np.where(alive, maxima, np.nan), axis=1)
+        reference = np.nan_to_num(reference, nan=0.0)
     else:
         reference = energy.max(axis=1)
     distance = _ms(250, fs)
