@@ -1,0 +1,96 @@
+#!/usr/bin/env python
+"""Training time and peak memory for all five lead-set networks, and inference time per record.
+
+Usage:
+    python benchmarks/bench_training.py --real [--work DIR]     # the ~380 real shared records
+    python benchmarks/bench_training.py --data DIR
+
+Training runs exactly as ``train_model.py`` would (default settings, or ``ECG_SETTINGS``), with
+an empty feature cache so preprocessing and delineation are counted. Inference is timed through
+``team_code.run_model`` on one thread, record by record, as the Challenge's test_model.py calls
+it: parsing, scaling, preprocessing, delineation and the network included. Ends with the lines
+
+    training: 5 lead sets, N records, X s, peak memory Y MB (main) / Z MB (largest worker)
+    inference ms/record (1 thread): ours=M
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import resource
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import team_code  # noqa: E402
+from ecgio import find_records, load_raw  # noqa: E402
+from training.settings import Settings  # noqa: E402
+from training.workflow import train_all  # noqa: E402
+
+
+def peak_mb(who: int) -> float:
+    """Peak resident memory in MB of this process (RUSAGE_SELF) or its largest child."""
+    return resource.getrusage(who).ru_maxrss / 1024.0
+
+
+def time_inference(model_dir: Path, headers: list[Path], limit: int) -> float:
+    """Mean ms per record for run_model on one thread (model loading excluded)."""
+    torch.set_num_threads(1)
+    models: dict[tuple[str, ...], object] = {}
+    seconds = []
+    for header_path in headers[:limit]:
+        raw, header = load_raw(header_path)
+        text = header_path.read_text()
+        leads = tuple(header.leads)
+        if leads not in models:
+            models[leads] = team_code.load_model(str(model_dir), leads)
+        team_code.run_model(models[leads], text, raw)  # warm-up of this shape
+        start = time.perf_counter()
+        team_code.run_model(models[leads], text, raw)
+        seconds.append(time.perf_counter() - start)
+    return 1000.0 * float(np.mean(seconds))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--data", type=Path)
+    source.add_argument("--real", action="store_true")
+    parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "ecg-real-data")
+    parser.add_argument("--inference-records", type=int, default=50)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.real:
+        from benchmarks.real_data import real_training_folder
+
+        data_dir = real_training_folder(args.work)
+    else:
+        data_dir = args.data
+    headers = find_records(data_dir)
+    with tempfile.TemporaryDirectory() as scratch:
+        settings = replace(Settings.from_env(), cache_dir=str(Path(scratch) / "cache"))
+        model_dir = Path(scratch) / "model"
+        start = time.perf_counter()
+        manifest = train_all(data_dir, model_dir, settings)
+        seconds = time.perf_counter() - start
+        main_mb, child_mb = peak_mb(resource.RUSAGE_SELF), peak_mb(resource.RUSAGE_CHILDREN)
+        for key, entry in manifest["models"].items():
+            v = entry["validation"]
+            print(f"{len(entry['leads']):>2}-lead: best epoch {entry['best_epoch']}, validation challenge "
+                  f"{v['challenge_metric']:.3f}, AUROC {v['auroc']:.3f}, F {v['f_measure']:.3f}, {entry['seconds']:.0f} s")
+        print(f"training: {len(manifest['models'])} lead sets, {len(headers)} records, {seconds:.0f} s, "
+              f"peak memory {main_mb:.0f} MB (main) / {child_mb:.0f} MB (largest worker)")
+        inference = time_inference(model_dir, headers, args.inference_records)
+        print(f"inference ms/record (1 thread): ours={inference:.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

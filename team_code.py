@@ -1,0 +1,47 @@
+#!/usr/bin/env python
+"""The Challenge entry points, kept thin over :mod:`training`.
+
+These three functions are all the Challenge harness (its own train_model.py, test_model.py and
+helper_code.py) calls. Settings come from ``ECG_SETTINGS`` (a JSON file; see
+:mod:`training.settings`). ``run_model`` receives the raw ADC array in the header's lead order,
+as the official test_model.py passes it, and scales it with our own header parser, because the
+official helper reads a gain of 0 from ``1000.0(0)/mV`` headers.
+"""
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from ecgio.header import parse_header
+from ecgio.record import to_millivolts
+from training.predictor import Predictor, load_predictor
+from training.settings import Settings
+from training.workflow import train_all
+
+log = logging.getLogger("team_code")
+
+
+def training_code(data_directory: str, model_directory: str) -> None:
+    """Train one network per Challenge lead set on the records in ``data_directory``."""
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    train_all(data_directory, model_directory, Settings.from_env())
+
+
+def load_model(model_directory: str, leads) -> Predictor:
+    """The network for ``leads`` (exact lead set, else the closest trained one, with a warning)."""
+    return load_predictor(model_directory, tuple(leads), device=Settings.from_env().device)
+
+
+def run_model(model: Predictor, header: str, recording: np.ndarray) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Classes, binary labels and probabilities (all 26 scored classes) of one recording."""
+    parsed = parse_header(header)
+    recording = np.asarray(recording)
+    if recording.ndim != 2 or recording.shape[0] != len(parsed.leads):
+        raise ValueError(
+            f"{parsed.record_name}: recording has shape {recording.shape}, header lists {len(parsed.leads)} leads"
+        )
+    signal = to_millivolts(recording, parsed, model.leads)
+    probabilities = model.probabilities(signal, parsed.fs, parsed.age, parsed.sex)
+    return list(model.classes), model.labels(probabilities), probabilities

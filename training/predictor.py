@@ -1,0 +1,100 @@
+"""Loading a trained lead-set network and classifying records with it.
+
+``load_predictor(folder, leads)`` picks the network trained on exactly those leads, or else the
+closest one: the smallest trained lead set containing all requested leads (the missing ones are
+fed as zero, flat leads, which the signal layer marks unusable), or failing that the one sharing
+the most leads. Anything but an exact match is logged as a warning, since accuracy then rests on
+a network that never saw this lead set.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+import models
+from ecgio.leads import canonical_lead, sort_leads
+from ecgsignal.config import SignalConfig
+from ecgsignal.pipeline import prepare
+from training.inference import predict_records
+from training.model_folder import ModelFolderError, load_weights, read_manifest
+from training.tabular import TabularScaler
+from training.trainer import resolve_device
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Predictor:
+    """One trained lead-set network with everything needed to go from millivolts to labels."""
+
+    leads: tuple[str, ...]
+    network: torch.nn.Module
+    thresholds: np.ndarray
+    scaler: TabularScaler
+    config: SignalConfig
+    classes: tuple[str, ...]
+    device: torch.device
+    requested_leads: tuple[str, ...] = ()
+
+    def probabilities(self, signal: np.ndarray, fs: float, age: float = float("nan"), sex: str | None = None) -> np.ndarray:
+        """(num_classes,) probabilities for a (len(self.leads), N) signal in mV, rows in ``self.leads`` order."""
+        signal = np.asarray(signal, dtype=np.float32)
+        if signal.ndim != 2 or signal.shape[0] != len(self.leads):
+            raise ValueError(f"signal has shape {signal.shape}; expected ({len(self.leads)}, samples) for {self.leads}")
+        prepared = prepare(signal, fs, self.leads, self.config)
+        tabular = self.scaler.transform(prepared.features[None], prepared.feature_present[None], np.array([age]), [sex])
+        item = (prepared.windows, prepared.fiducials, tabular[0])
+        probabilities = predict_records(self.network, [item], self.device)[0]
+        return np.clip(np.nan_to_num(probabilities, nan=0.0), 0.0, 1.0)
+
+    def labels(self, probabilities: np.ndarray) -> np.ndarray:
+        """Binary decisions at the tuned thresholds."""
+        return (np.asarray(probabilities) >= self.thresholds).astype(int)
+
+
+def choose_entry(available: dict[str, dict[str, Any]], leads: Sequence[str]) -> tuple[str, bool]:
+    """The manifest key to use for ``leads`` and whether it is an exact match."""
+    wanted = set(sort_leads(canonical_lead(lead) for lead in leads))
+    sets = {key: set(entry["leads"]) for key, entry in available.items()}
+    for key, have in sets.items():
+        if have == wanted:
+            return key, True
+    supersets = [key for key, have in sets.items() if wanted <= have]
+    if supersets:
+        return min(supersets, key=lambda key: len(sets[key])), False
+    return max(sets, key=lambda key: (len(sets[key] & wanted), -len(sets[key]))), False
+
+
+def load_predictor(folder: str | Path, leads: Sequence[str], device: str = "auto") -> Predictor:
+    """Load the network for ``leads`` from a model folder (see :func:`choose_entry`)."""
+    manifest = read_manifest(folder)
+    key, exact = choose_entry(manifest["models"], leads)
+    entry = manifest["models"][key]
+    if not exact:
+        log.warning(
+            "%s: no network trained on leads %s; using the %s network (missing leads are zero-filled)",
+            folder, "-".join(leads), key,
+        )
+    try:
+        network = models.build(entry["architecture"], **entry["model_kwargs"])
+        network.load_state_dict(load_weights(folder, entry))
+    except ModelFolderError:
+        raise
+    except (KeyError, RuntimeError, TypeError) as error:
+        raise ModelFolderError(f"{folder}: network {key} does not match this code version ({error})") from None
+    torch_device = resolve_device(device)
+    return Predictor(
+        leads=tuple(entry["leads"]),
+        network=network.to(torch_device).eval(),
+        thresholds=np.asarray(entry["thresholds"], dtype=np.float64),
+        scaler=TabularScaler.from_dict(entry["tabular"]),
+        config=SignalConfig.from_dict(manifest["signal_config"]),
+        classes=tuple(manifest["classes"]),
+        device=torch_device,
+        requested_leads=tuple(leads),
+    )

@@ -1,0 +1,87 @@
+"""Training and inference settings: the defaults are the ones we use, a JSON file overrides them.
+
+The Challenge harness calls ``training_code(data_directory, model_directory)`` with no room for
+options, so overrides come from a JSON file named by the environment variable ``ECG_SETTINGS``
+(keys are the field names below; unknown keys are an error, so a typo never silently trains the
+default). ``ECG_DEVICE`` and ``ECG_THREADS`` override just those two fields, for running the same
+settings file on a laptop and a GPU box.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from ecgio.leads import LEAD_SETS
+
+SETTINGS_ENV = "ECG_SETTINGS"
+
+
+def default_cache_dir() -> str:
+    """Where prepared records are cached between runs (``ECG_CACHE_DIR``, else ``~/.cache/ecg-leads``)."""
+    return os.environ.get("ECG_CACHE_DIR") or str(Path.home() / ".cache" / "ecg-leads")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything ``training_code`` and ``load_model`` need besides the data and the folder."""
+
+    architecture: str = "dual_crnn"
+    branches: tuple[str, ...] = ("raw", "fiducial", "tabular")
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
+    lead_sets: tuple[tuple[str, ...], ...] = LEAD_SETS
+    epochs: int = 40
+    batch_size: int = 32
+    learning_rate: float = 3e-3
+    weight_decay: float = 1e-2
+    patience: int = 10
+    min_epochs: int = 5
+    val_fraction: float = 0.2
+    max_pos_weight: float = 10.0
+    augment: bool = True
+    seed: int = 0
+    device: str = "auto"
+    threads: int = 0
+    n_jobs: int = -1
+    cache_dir: str | None = None
+    signal: dict[str, Any] = field(default_factory=dict)
+    progress: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (tuples become lists)."""
+        return json.loads(json.dumps(asdict(self)))
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any], source: str = "settings") -> "Settings":
+        """Build from a mapping; unknown keys raise ValueError naming ``source``."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"{source}: unknown setting(s) {unknown}; known: {sorted(known)}")
+        cleaned = dict(values)
+        if "branches" in cleaned:
+            cleaned["branches"] = tuple(cleaned["branches"])
+        if "lead_sets" in cleaned:
+            cleaned["lead_sets"] = tuple(tuple(leads) for leads in cleaned["lead_sets"])
+        return replace(cls(), **cleaned)
+
+    @classmethod
+    def from_env(cls) -> "Settings":
+        """Defaults, then the JSON file named by ``ECG_SETTINGS``, then ``ECG_DEVICE``/``ECG_THREADS``."""
+        settings = cls()
+        path = os.environ.get(SETTINGS_ENV)
+        if path:
+            try:
+                values = json.loads(Path(path).read_text())
+            except (OSError, json.JSONDecodeError) as error:
+                raise ValueError(f"{path}: cannot read settings ({error})") from None
+            if not isinstance(values, dict):
+                raise ValueError(f"{path}: settings must be a JSON object")
+            settings = cls.from_dict(values, source=path)
+        if os.environ.get("ECG_DEVICE"):
+            settings = replace(settings, device=os.environ["ECG_DEVICE"])
+        if os.environ.get("ECG_THREADS"):
+            settings = replace(settings, threads=int(os.environ["ECG_THREADS"]))
+        return settings

@@ -1,0 +1,217 @@
+"""Training one network for one lead set: split, fit, early stopping and threshold tuning.
+
+Each epoch sees every training record once, through one randomly chosen window (long records
+thus contribute a different stretch each epoch). After each epoch the validation records are
+scored with all their windows, per-class thresholds are tuned on them and the Challenge metric at
+those thresholds decides early stopping; the best epoch's weights and thresholds are kept.
+"""
+from __future__ import annotations
+
+import copy
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+import models
+from ecgdata.splits import train_val_split
+from scoring.classes import scored_classes, scoring_weights
+from scoring.metric import ChallengeMetric, auc, f_measure
+from training.data import LeadSetData
+from training.inference import RecordInput, autocast, predict_records
+from training.losses import weighted_bce
+from training.settings import Settings
+from training.tabular import TabularScaler
+from training.thresholds import tune_thresholds
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainedNetwork:
+    """Everything the model folder stores for one lead set."""
+
+    leads: tuple[str, ...]
+    architecture: str
+    model_kwargs: dict[str, Any]
+    state_dict: dict[str, torch.Tensor]
+    thresholds: np.ndarray
+    scaler: TabularScaler
+    validation: dict[str, float]
+    history: list[dict[str, float]] = field(default_factory=list)
+    best_epoch: int = 0
+    train_records: int = 0
+    val_records: int = 0
+    seconds: float = 0.0
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` picks CUDA when present; an explicit ``cuda`` without a GPU is an error, not a silent CPU run."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device 'cuda' requested but no CUDA GPU is available")
+    return device
+
+
+def seed_everything(seed: int) -> None:
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
+        torch.backends.cudnn.benchmark = False
+        torch.backends.cudnn.deterministic = True
+
+
+def challenge_scorer(labels: np.ndarray) -> ChallengeMetric:
+    """The Challenge metric (official weights) for fixed labels, cheap to call for many outputs."""
+    return ChallengeMetric(labels, scoring_weights(), scored_classes())
+
+
+def tune(labels: np.ndarray, probabilities: np.ndarray) -> np.ndarray:
+    """Per-class thresholds maximising the Challenge metric on these records."""
+    metric = challenge_scorer(labels)
+    thresholds, _ = tune_thresholds(labels, probabilities, lambda _labels, outputs: metric(outputs))
+    return thresholds
+
+
+def evaluate_probabilities(labels: np.ndarray, probabilities: np.ndarray, thresholds: np.ndarray) -> dict[str, float]:
+    """Challenge metric, macro AUROC/AUPRC and F-measure of probabilities at given thresholds."""
+    outputs = probabilities >= thresholds
+    auroc, auprc, _, _ = auc(labels, probabilities)
+    return {
+        "challenge_metric": challenge_scorer(labels)(outputs),
+        "auroc": auroc,
+        "auprc": auprc,
+        "f_measure": f_measure(labels, outputs)[0],
+    }
+
+
+def _batches(order: np.ndarray, batch_size: int) -> Iterator[np.ndarray]:
+    """Consecutive slices; a trailing batch of one joins the previous one (batch norm needs two)."""
+    starts = list(range(0, len(order), batch_size))
+    if len(starts) > 1 and len(order) - starts[-1] == 1:
+        starts.pop()
+    for k, start in enumerate(starts):
+        stop = starts[k + 1] if k + 1 < len(starts) else len(order)
+        yield order[start:stop]
+
+
+def _gather(data: LeadSetData, rows: np.ndarray, rng: np.random.Generator, augment: bool) -> tuple[np.ndarray, np.ndarray]:
+    """One random window per record: signals (B, L, T) and fiducial channels (B, C, T)."""
+    signals, fiducials = [], []
+    for i in rows:
+        prepared = data.prepared(i)
+        j = int(rng.integers(len(prepared.windows)))
+        signals.append(np.asarray(prepared.windows[j], np.float32))
+        fiducials.append(np.asarray(prepared.fiducials[j], np.float32))
+    signal = np.stack(signals)
+    if augment:
+        # Gain differences between devices and electrode placement, and small noise.
+        signal = signal * rng.uniform(0.8, 1.2, size=(len(rows), signal.shape[1], 1)).astype(np.float32)
+        signal = signal + rng.normal(0.0, 0.05, size=signal.shape).astype(np.float32)
+    return signal, np.stack(fiducials)
+
+
+def record_inputs(data: LeadSetData, rows: Sequence[int], tabular: np.ndarray) -> Iterator[RecordInput]:
+    for i in rows:
+        prepared = data.prepared(i)
+        yield prepared.windows, prepared.fiducials, tabular[i]
+
+
+def split_records(data: LeadSetData, settings: Settings, groups: Sequence[str] | None) -> tuple[np.ndarray, np.ndarray]:
+    """Stratified train/validation split; with very few records both are all of them (a smoke run)."""
+    if len(data) < 10:
+        log.warning("only %d records: training and validating on all of them", len(data))
+        everything = np.arange(len(data))
+        return everything, everything
+    return train_val_split(data.targets, groups, settings.val_fraction, settings.seed)
+
+
+def train_network(
+    data: LeadSetData,
+    settings: Settings,
+    train_rows: np.ndarray,
+    val_rows: np.ndarray,
+) -> TrainedNetwork:
+    """Fit one network on ``train_rows``, early-stopped and threshold-tuned on ``val_rows``."""
+    started = time.perf_counter()
+    seed_everything(settings.seed)
+    rng = np.random.default_rng(settings.seed)
+    device = resolve_device(settings.device)
+    values, present = data.features()
+    scaler = TabularScaler.fit(values[train_rows], present[train_rows])
+    tabular = scaler.transform(values, present, data.ages, data.sexes)
+    first = data.prepared(int(train_rows[0]))
+    model_kwargs = {
+        "num_leads": int(first.windows.shape[1]),
+        "num_fiducial": int(first.fiducials.shape[1]),
+        "num_tabular": scaler.num_inputs,
+        "num_classes": int(data.targets.shape[1]),
+        "branches": list(settings.branches),
+        **settings.model_kwargs,
+    }
+    network = models.build(settings.architecture, **model_kwargs).to(device)
+    steps_per_epoch = max(len(list(_batches(train_rows, settings.batch_size))), 1)
+    optimizer = torch.optim.AdamW(network.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=settings.learning_rate, total_steps=settings.epochs * steps_per_epoch, pct_start=0.2
+    )
+    criterion = weighted_bce(data.targets[train_rows], settings.max_pos_weight, device)
+    grad_scaler = torch.amp.GradScaler(device.type, enabled=device.type == "cuda")
+    val_labels = data.targets[val_rows]
+    best: dict[str, Any] = {"metric": -np.inf}
+    history: list[dict[str, float]] = []
+    bar = tqdm(range(settings.epochs), desc=f"train {'-'.join(data.leads)}", disable=not settings.progress, leave=False)
+    for epoch in bar:
+        network.train()
+        losses = []
+        for rows in _batches(rng.permutation(train_rows), settings.batch_size):
+            signal, fiducials = _gather(data, rows, rng, settings.augment)
+            batch = [torch.from_numpy(a).to(device) for a in (signal, fiducials, tabular[rows])]
+            target = torch.from_numpy(data.targets[rows].astype(np.float32)).to(device)
+            optimizer.zero_grad(set_to_none=True)
+            with autocast(device):
+                loss = criterion(network(*batch).float(), target)
+            grad_scaler.scale(loss).backward()
+            grad_scaler.unscale_(optimizer)
+            torch.nn.utils.clip_grad_norm_(network.parameters(), 5.0)
+            grad_scaler.step(optimizer)
+            grad_scaler.update()
+            schedule.step()
+            losses.append(float(loss.detach()))
+        probabilities = predict_records(network, record_inputs(data, val_rows, tabular), device)
+        thresholds = tune(val_labels, probabilities)
+        scores = evaluate_probabilities(val_labels, probabilities, thresholds)
+        record = {"epoch": epoch + 1, "loss": float(np.mean(losses)), **scores}
+        history.append(record)
+        log.info(
+            "%s epoch %d: loss %.4f, val challenge %.3f, AUROC %.3f, F %.3f",
+            "-".join(data.leads), epoch + 1, record["loss"], scores["challenge_metric"], scores["auroc"], scores["f_measure"],
+        )
+        bar.set_postfix(loss=f"{record['loss']:.3f}", challenge=f"{scores['challenge_metric']:.3f}")
+        if scores["challenge_metric"] > best["metric"]:
+            best = {"metric": scores["challenge_metric"], "epoch": epoch + 1, "thresholds": thresholds,
+                    "scores": scores, "state": copy.deepcopy(network.state_dict())}
+        elif epoch + 1 >= settings.min_epochs and epoch + 1 - best["epoch"] >= settings.patience:
+            log.info("%s: early stop after epoch %d (best %d)", "-".join(data.leads), epoch + 1, best["epoch"])
+            break
+    bar.close()
+    return TrainedNetwork(
+        leads=data.leads,
+        architecture=settings.architecture,
+        model_kwargs=model_kwargs,
+        state_dict={k: v.detach().cpu() for k, v in best["state"].items()},
+        thresholds=np.asarray(best["thresholds"], dtype=np.float64),
+        scaler=scaler,
+        validation=best["scores"],
+        history=history,
+        best_epoch=best["epoch"],
+        train_records=len(train_rows),
+        val_records=len(val_rows),
+        seconds=time.perf_counter() - started,
+    )
