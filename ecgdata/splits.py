@@ -2,7 +2,8 @@
 
 Iterative stratification (Sechidis, Tsoumakas & Vlahavas, ECML PKDD 2011): labels are handled
 rarest first; each record carrying the current label goes to the fold that still wants most of
-that label (ties: the fold that wants most records overall, then a seeded random choice). A rare
+that label (ties: the fold that wants most of the record's other labels, then most records
+overall, then a seeded random choice). A rare
 class therefore spreads evenly instead of landing in one fold by chance. Sources are balanced by
 treating each group (e.g. source database) as one more label, so every fold gets its share of
 each source too. Records with no label at all fill the folds that want most records.
@@ -52,24 +53,30 @@ def iterative_stratification(
         rarest = per_label[present].min()
         label = int(rng.choice(present[per_label[present] == rarest]))
         for record in rng.permutation(np.flatnonzero(remaining[:, label])):
-            fold = _choose_fold(wanted_labels[:, label], wanted_records, rng)
+            fold = _choose_fold(wanted_labels[:, label], wanted_labels[:, labels[record]].sum(axis=1), wanted_records, rng)
             folds[record] = fold
             wanted_labels[fold] -= labels[record]
             wanted_records[fold] -= 1
             remaining[record] = False
     for record in rng.permutation(np.flatnonzero(folds < 0)):
-        fold = _choose_fold(wanted_records, wanted_records, rng)
+        fold = _choose_fold(wanted_records, wanted_records, wanted_records, rng)
         folds[record] = fold
         wanted_records[fold] -= 1
     return folds
 
 
-def _choose_fold(want_label: np.ndarray, want_records: np.ndarray, rng: np.random.Generator) -> int:
-    best = np.flatnonzero(want_label == want_label.max())
-    if best.size > 1:
-        records = want_records[best]
-        best = best[records == records.max()]
-    return int(best[0] if best.size == 1 else rng.choice(best))
+def _choose_fold(
+    want_label: np.ndarray, want_own_labels: np.ndarray, want_records: np.ndarray, rng: np.random.Generator
+) -> int:
+    """The fold that wants this label most; ties go to the fold that wants most of all the record's
+    labels (its source included), then to the one that wants most records, then to chance."""
+    best = np.arange(want_label.size)
+    for wants in (want_label, want_own_labels, want_records):
+        values = wants[best]
+        best = best[values == values.max()]
+        if best.size == 1:
+            return int(best[0])
+    return int(rng.choice(best))
 
 
 def stratified_kfold(
