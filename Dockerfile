@@ -3,18 +3,21 @@
 #              -v $PWD/test_data:/physionet/test_data -v $PWD/outputs:/physionet/outputs image \
 #     bash -c "python train_model.py data model && python test_model.py model test_data outputs"
 #
-# requirements.txt pins the CPU build of torch. For a CUDA build, add a line after the
-# requirements step that installs the same torch version from the PyTorch wheel index of your
-# CUDA version (the index names, cuXYZ, are listed on https://pytorch.org/get-started/locally/):
-#   RUN pip install --no-cache-dir --force-reinstall torch==<version in requirements.txt> \
-#       --index-url https://download.pytorch.org/whl/cuXYZ
-# and run the container with `--gpus all` (NVIDIA Container Toolkit on the host).
+# torch: requirements.txt pins torch==2.13.0. From PyPI on Linux x86-64 that version is the build
+# that bundles the CUDA libraries (several GB), which runs on the CPU too and on an NVIDIA GPU when
+# the container is started with `--gpus all` (NVIDIA Container Toolkit on the host). For a small
+# CPU-only image, install the CPU build first (build with --build-arg TORCH_INDEX=cpu); for a
+# specific CUDA version name its index (e.g. TORCH_INDEX=cu126, as listed by the PyTorch project).
 FROM python:3.11-slim
 
+ARG TORCH_INDEX=""
 WORKDIR /physionet
 
 # Dependencies first, so code edits do not reinstall them.
 COPY requirements.txt /physionet/requirements.txt
-RUN pip install --no-cache-dir -r requirements.txt
+RUN if [ -n "$TORCH_INDEX" ]; then \
+        pip install --no-cache-dir torch==2.13.0 --index-url "https://download.pytorch.org/whl/$TORCH_INDEX"; \
+    fi && \
+    pip install --no-cache-dir -r requirements.txt
 
 COPY . /physionet

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from ecgdata.index import source_of
 from ecgsignal.config import SignalConfig
@@ -86,17 +87,18 @@ def train_all(data_directory: str | Path, model_directory: str | Path, settings:
     log.info("%d records: %d for training, %d for validation", len(table.names), len(train_names), len(val_names))
     manifest = base_manifest(settings, config)
     cache_dir = settings.cache_dir or default_cache_dir()
-    for leads in settings.lead_sets:
-        data = lead_set_data(table, leads, config, cache_dir, settings.n_jobs, settings.progress)
-        trained = train_network(data, settings, rows_of(data, train_names), rows_of(data, val_names))
-        files = model_folder.save_weights(folder, tuple(leads), trained.state_dict)
-        manifest["models"]["-".join(leads)] = manifest_entry(trained, files)
-        model_folder.write_manifest(folder, manifest)
-        v = trained.validation
-        log.info(
-            "%d-lead network: best epoch %d, validation challenge %.3f, AUROC %.3f, F %.3f (%.0f s)",
-            len(leads), trained.best_epoch, v["challenge_metric"], v["auroc"], v["f_measure"], trained.seconds,
-        )
+    with logging_redirect_tqdm():  # log lines above the progress bars, not through them
+        for leads in settings.lead_sets:
+            data = lead_set_data(table, leads, config, cache_dir, settings.n_jobs, settings.progress)
+            trained = train_network(data, settings, rows_of(data, train_names), rows_of(data, val_names))
+            files = model_folder.save_weights(folder, tuple(leads), trained.state_dict)
+            manifest["models"]["-".join(leads)] = manifest_entry(trained, files)
+            model_folder.write_manifest(folder, manifest)
+            v = trained.validation
+            log.info(
+                "%d-lead network: best epoch %d, validation challenge %.3f, AUROC %.3f, F %.3f (%.0f s)",
+                len(leads), trained.best_epoch, v["challenge_metric"], v["auroc"], v["f_measure"], trained.seconds,
+            )
     log.info("trained %d lead sets on %d records in %.0f s", len(settings.lead_sets), len(table.names),
              time.perf_counter() - started)
     return manifest
