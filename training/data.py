@@ -51,10 +51,16 @@ class LeadSetData:
     def prepared(self, i: int):
         return self.store.record(int(self.store_rows[i]))
 
+    def window(self, i: int, j: int) -> tuple[np.ndarray, np.ndarray]:
+        """Window ``j`` of record ``i``: signal (L, T) and fiducial channels (C, T), float32."""
+        return self.store.window(int(self.store_rows[i]), j)
+
+    def num_windows(self, i: int) -> int:
+        return self.store.num_windows(int(self.store_rows[i]))
+
     def features(self) -> tuple[np.ndarray, np.ndarray]:
-        """(N, F) global feature values and their presence mask."""
-        items = [self.prepared(i) for i in range(len(self))]
-        return np.stack([p.features for p in items]), np.stack([p.feature_present for p in items])
+        """(N, F) global feature values and their presence mask (held in RAM by the store)."""
+        return self.store.features[self.store_rows], self.store.feature_present[self.store_rows]
 
 
 def read_labels(data_directory: str | Path) -> LabelTable:

@@ -105,10 +105,9 @@ def _gather(data: LeadSetData, rows: np.ndarray, rng: np.random.Generator, augme
     """One random window per record: signals (B, L, T) and fiducial channels (B, C, T)."""
     signals, fiducials = [], []
     for i in rows:
-        prepared = data.prepared(i)
-        j = int(rng.integers(len(prepared.windows)))
-        signals.append(np.asarray(prepared.windows[j], np.float32))
-        fiducials.append(np.asarray(prepared.fiducials[j], np.float32))
+        signal, fiducial = data.window(i, int(rng.integers(data.num_windows(i))))
+        signals.append(signal)
+        fiducials.append(fiducial)
     signal = np.stack(signals)
     if augment:
         # Gain differences between devices and electrode placement, and small noise.
@@ -146,10 +145,10 @@ def train_network(
     values, present = data.features()
     scaler = TabularScaler.fit(values[train_rows], present[train_rows])
     tabular = scaler.transform(values, present, data.ages, data.sexes)
-    first = data.prepared(int(train_rows[0]))
+    first_signal, first_fiducials = data.window(int(train_rows[0]), 0)
     model_kwargs = {
-        "num_leads": int(first.windows.shape[1]),
-        "num_fiducial": int(first.fiducials.shape[1]),
+        "num_leads": int(first_signal.shape[0]),
+        "num_fiducial": int(first_fiducials.shape[0]),
         "num_tabular": scaler.num_inputs,
         "num_classes": int(data.targets.shape[1]),
         "branches": list(settings.branches),
