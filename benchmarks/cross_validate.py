@@ -36,10 +36,12 @@ from ecgsignal.config import SignalConfig  # noqa: E402
 from training.data import LeadSetData, lead_set_data, read_labels  # noqa: E402
 from training.inference import predict_records  # noqa: E402
 from training.settings import Settings, default_cache_dir  # noqa: E402
-from training.trainer import evaluate_probabilities, record_inputs, resolve_device, train_network  # noqa: E402
+from training.trainer import evaluate_probabilities, record_inputs, resolve_device, train_network, tune  # noqa: E402
 
 VARIANTS = {"both": ("raw", "fiducial", "tabular"), "raw": ("raw",), "features": ("fiducial", "tabular")}
 LEAD_SETS_BY_SIZE = {len(leads): leads for leads in LEAD_SETS}
+#: Threshold strategies scored on the same held-out predictions (tuned on the same inner validation records).
+COMPARED_THRESHOLDS = (("per_class", 0), ("per_class", 3), ("global", 0), ("global_then_per_class", 3), ("fixed", 0))
 log = logging.getLogger("cross_validate")
 
 
@@ -56,7 +58,14 @@ def held_out_scores(data: LeadSetData, settings: Settings, train: np.ndarray, te
     tabular = trained.scaler.transform(values, present, data.ages, data.sexes)
     probabilities = predict_records(network.to(device), record_inputs(data, test, tabular), device)
     scores = evaluate_probabilities(data.targets[test], probabilities, trained.thresholds)
-    return {**scores, "train_seconds": trained.seconds, "best_epoch": trained.best_epoch}
+    out = {**scores, "train_seconds": trained.seconds, "best_epoch": trained.best_epoch}
+    val_labels = data.targets[train[inner_val]]
+    for strategy, min_positives in COMPARED_THRESHOLDS:
+        thresholds = tune(val_labels, trained.val_probabilities, strategy, min_positives)
+        other = evaluate_probabilities(data.targets[test], probabilities, thresholds)
+        out[f"challenge_metric[{strategy},min{min_positives}]"] = other["challenge_metric"]
+        out[f"f_measure[{strategy},min{min_positives}]"] = other["f_measure"]
+    return out
 
 
 def summarise(per_fold: list[dict[str, float]]) -> dict[str, float]:
@@ -97,6 +106,9 @@ def run(data_dir: Path, folds: int, lead_sizes: list[int], variants: list[str], 
                   f"  AUROC {summary['auroc']:.3f}±{summary['auroc_sd']:.3f}"
                   f"  F {summary['f_measure']:.3f}±{summary['f_measure_sd']:.3f}"
                   f"  train {summary['train_seconds']:.0f} s/fold", flush=True)
+            compared = "  ".join(f"{key[len('challenge_metric'):]} {value:.3f}" for key, value in summary.items()
+                                 if key.startswith("challenge_metric[") and not key.endswith("_sd"))
+            print(f"    thresholds (challenge metric): {compared}", flush=True)
     return results
 
 

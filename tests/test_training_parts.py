@@ -135,3 +135,35 @@ def test_settings_from_env_file_and_overrides(tmp_path, monkeypatch):
     path.write_text(json.dumps({"epoch": 3}))
     with pytest.raises(ValueError, match="unknown setting"):
         Settings.from_env()
+
+
+def test_global_threshold_and_untunable_classes():
+    from training.thresholds import tune_global_threshold
+
+    labels = np.array([[1, 0], [1, 0], [0, 1], [0, 0]], bool)
+    probabilities = np.array([[0.7, 0.1], [0.8, 0.2], [0.2, 0.75], [0.1, 0.3]])
+    thresholds, score = tune_global_threshold(labels, probabilities, _f1)
+    assert thresholds[0] == thresholds[1] and 0.3 < thresholds[0] <= 0.7 and score == pytest.approx(1.0)
+    # Class 1 may not move: it keeps its start while class 0 is tuned.
+    tuned, _ = tune_thresholds(labels, probabilities, _f1, start=np.array([0.5, 0.9]), tunable=np.array([True, False]))
+    assert tuned[1] == 0.9
+
+
+def test_trainer_threshold_strategies_on_the_challenge_metric():
+    from training.trainer import tune
+
+    rng = np.random.default_rng(1)
+    labels = rng.random((60, 26)) < 0.15
+    labels[:, 14] = rng.random(60) < 0.6  # sinus rhythm common, as in the data
+    labels[:, 0] = False
+    labels[0, 0] = True  # a rare class: one positive
+    probabilities = np.clip(labels * 0.5 + rng.random((60, 26)) * 0.5, 0, 1)
+    assert np.all(tune(labels, probabilities, "fixed") == 0.5)
+    shared = tune(labels, probabilities, "global")
+    assert np.unique(shared).size == 1
+    rare = labels.sum(axis=0) < 3
+    assert rare[0]
+    mixed = tune(labels, probabilities, "global_then_per_class", min_positives=3)
+    assert np.all(mixed[rare] == shared[0])
+    with pytest.raises(ValueError, match="unknown threshold strategy"):
+        tune(labels, probabilities, "median")

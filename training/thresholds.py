@@ -14,16 +14,30 @@ ScoreFn = Callable[[np.ndarray, np.ndarray], float]
 DEFAULT_CANDIDATES = np.round(np.arange(0.05, 0.951, 0.05), 2)
 
 
+def tune_global_threshold(
+    labels: np.ndarray, probabilities: np.ndarray, score: ScoreFn, candidates: np.ndarray = DEFAULT_CANDIDATES
+) -> tuple[np.ndarray, float]:
+    """One threshold shared by all classes: a single degree of freedom, so it cannot overfit a small
+    validation set the way 26 per-class thresholds can."""
+    labels = np.asarray(labels, dtype=bool)
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    values = [score(labels, probabilities >= c) for c in candidates]
+    best = int(np.argmax(values))
+    return np.full(labels.shape[1], float(candidates[best])), float(values[best])
+
+
 def tune_thresholds(
     labels: np.ndarray,
     probabilities: np.ndarray,
     score: ScoreFn,
     candidates: np.ndarray = DEFAULT_CANDIDATES,
-    start: float = 0.5,
+    start: float | np.ndarray = 0.5,
     passes: int = 2,
+    tunable: np.ndarray | None = None,
 ) -> tuple[np.ndarray, float]:
     """Thresholds (C,) maximising ``score(labels, probabilities >= thresholds)``, and that score.
 
+    Only the classes where ``tunable`` is True move (default: all); the others keep ``start``.
     Ties keep the earlier (starting) threshold, so a class the validation set says nothing about
     stays at ``start``.
     """
@@ -31,12 +45,13 @@ def tune_thresholds(
     probabilities = np.asarray(probabilities, dtype=np.float64)
     if labels.shape != probabilities.shape or labels.ndim != 2:
         raise ValueError(f"labels {labels.shape} and probabilities {probabilities.shape} must be equal (N, C)")
-    thresholds = np.full(labels.shape[1], float(start))
+    thresholds = np.broadcast_to(np.asarray(start, dtype=np.float64), (labels.shape[1],)).copy()
+    tunable = np.ones(labels.shape[1], bool) if tunable is None else np.asarray(tunable, bool)
     outputs = probabilities >= thresholds
     best = score(labels, outputs)
     for _ in range(passes):
         improved = False
-        for j in range(labels.shape[1]):
+        for j in np.flatnonzero(tunable):
             column = outputs[:, j].copy()
             for candidate in candidates:
                 outputs[:, j] = probabilities[:, j] >= candidate

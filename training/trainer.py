@@ -26,7 +26,7 @@ from training.inference import RecordInput, autocast, predict_records
 from training.losses import weighted_bce
 from training.settings import Settings
 from training.tabular import TabularScaler
-from training.thresholds import tune_thresholds
+from training.thresholds import tune_global_threshold, tune_thresholds
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,7 @@ class TrainedNetwork:
     train_records: int = 0
     val_records: int = 0
     seconds: float = 0.0
+    val_probabilities: np.ndarray | None = None  # best epoch's, for comparing threshold strategies
 
 
 def resolve_device(name: str) -> torch.device:
@@ -72,11 +73,31 @@ def challenge_scorer(labels: np.ndarray) -> ChallengeMetric:
     return ChallengeMetric(labels, scoring_weights(), scored_classes())
 
 
-def tune(labels: np.ndarray, probabilities: np.ndarray) -> np.ndarray:
-    """Per-class thresholds maximising the Challenge metric on these records."""
+THRESHOLD_STRATEGIES = ("per_class", "global", "global_then_per_class", "fixed")
+
+
+def tune(labels: np.ndarray, probabilities: np.ndarray, strategy: str = "per_class", min_positives: int = 0) -> np.ndarray:
+    """Decision thresholds maximising the Challenge metric on these (validation) records.
+
+    ``per_class``: coordinate ascent over all 26 thresholds from 0.5; ``global``: one shared
+    threshold; ``global_then_per_class``: per-class ascent starting from the best shared one;
+    ``fixed``: 0.5. Classes with fewer than ``min_positives`` positives keep their start value.
+    """
+    if strategy not in THRESHOLD_STRATEGIES:
+        raise ValueError(f"unknown threshold strategy {strategy!r}; expected one of {THRESHOLD_STRATEGIES}")
+    if strategy == "fixed":
+        return np.full(labels.shape[1], 0.5)
     metric = challenge_scorer(labels)
-    thresholds, _ = tune_thresholds(labels, probabilities, lambda _labels, outputs: metric(outputs))
-    return thresholds
+
+    def score(_labels: np.ndarray, outputs: np.ndarray) -> float:
+        return metric(outputs)
+
+    shared, _ = tune_global_threshold(labels, probabilities, score)
+    if strategy == "global":
+        return shared
+    start = shared if strategy == "global_then_per_class" else 0.5
+    tunable = np.asarray(labels, bool).sum(axis=0) >= min_positives
+    return tune_thresholds(labels, probabilities, score, start=start, tunable=tunable)[0]
 
 
 def evaluate_probabilities(labels: np.ndarray, probabilities: np.ndarray, thresholds: np.ndarray) -> dict[str, float]:
@@ -184,7 +205,7 @@ def train_network(
             schedule.step()
             losses.append(float(loss.detach()))
         probabilities = predict_records(network, record_inputs(data, val_rows, tabular), device)
-        thresholds = tune(val_labels, probabilities)
+        thresholds = tune(val_labels, probabilities, settings.threshold_strategy, settings.threshold_min_positives)
         scores = evaluate_probabilities(val_labels, probabilities, thresholds)
         record = {"epoch": epoch + 1, "loss": float(np.mean(losses)), **scores}
         history.append(record)
@@ -195,7 +216,7 @@ def train_network(
         bar.set_postfix(loss=f"{record['loss']:.3f}", challenge=f"{scores['challenge_metric']:.3f}")
         if scores["challenge_metric"] > best["metric"]:
             best = {"metric": scores["challenge_metric"], "epoch": epoch + 1, "thresholds": thresholds,
-                    "scores": scores, "state": copy.deepcopy(network.state_dict())}
+                    "scores": scores, "state": copy.deepcopy(network.state_dict()), "probabilities": probabilities}
         elif epoch + 1 >= settings.min_epochs and epoch + 1 - best["epoch"] >= settings.patience:
             log.info("%s: early stop after epoch %d (best %d)", "-".join(data.leads), epoch + 1, best["epoch"])
             break
@@ -213,4 +234,5 @@ def train_network(
         train_records=len(train_rows),
         val_records=len(val_rows),
         seconds=time.perf_counter() - started,
+        val_probabilities=best["probabilities"],
     )
