@@ -40,8 +40,8 @@ class Settings:
     min_epochs: int = 5
     val_fraction: float = 0.2
     max_pos_weight: float = 10.0
-    threshold_strategy: str = "per_class"
-    threshold_min_positives: int = 0
+    threshold_strategy: str = "global_then_per_class"
+    threshold_min_positives: int = 3
     augment: bool = True
     seed: int = 0
     device: str = "auto"

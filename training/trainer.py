@@ -143,13 +143,13 @@ def record_inputs(data: LeadSetData, rows: Sequence[int], tabular: np.ndarray) -
         yield prepared.windows, prepared.fiducials, tabular[i]
 
 
-def split_records(data: LeadSetData, settings: Settings, groups: Sequence[str] | None) -> tuple[np.ndarray, np.ndarray]:
+def split_records(targets: np.ndarray, settings: Settings, groups: Sequence[str] | None) -> tuple[np.ndarray, np.ndarray]:
     """Stratified train/validation split; with very few records both are all of them (a smoke run)."""
-    if len(data) < 10:
-        log.warning("only %d records: training and validating on all of them", len(data))
-        everything = np.arange(len(data))
+    if len(targets) < 10:
+        log.warning("only %d records: training and validating on all of them", len(targets))
+        everything = np.arange(len(targets))
         return everything, everything
-    return train_val_split(data.targets, groups, settings.val_fraction, settings.seed)
+    return train_val_split(targets, groups, settings.val_fraction, settings.seed)
 
 
 def train_network(

@@ -69,8 +69,7 @@ def rows_of(data: LeadSetData, names: set[str]) -> np.ndarray:
 
 def split_names(table: LabelTable, settings: Settings) -> tuple[set[str], set[str]]:
     """One stratified split of the records (by class and source), shared by every lead set."""
-    stub = LeadSetData((), table.names, table.targets, table.ages, table.sexes, None, np.arange(len(table.names)))
-    train, val = split_records(stub, settings, [source_of(name) for name in table.names])
+    train, val = split_records(table.targets, settings, [source_of(name) for name in table.names])
     return {table.names[i] for i in train}, {table.names[i] for i in val}
 
 
