@@ -148,14 +148,14 @@ def test_wfdb_reads_the_written_record(converted):
         assert -32768 <= ours.checksum[lead] <= 32767
 
 
-def _small_ptbxl(ptbxl_dir: Path, folder: Path, rows: list[dict[str, str]]) -> Path:
-    """A PTB-XL-shaped folder holding the given database rows (records copied from the sample)."""
+def _small_ptbxl(ptbxl_dir: Path, folder: Path, rows: list[dict[str, str]], column: str = "filename_hr") -> Path:
+    """A PTB-XL-shaped folder holding the given database rows (their ``column`` records copied from the sample)."""
     folder.mkdir()
     for row in rows:
         for suffix in (".hea", ".dat"):
-            source = ptbxl_dir / (row["filename_hr"] + suffix)
+            source = ptbxl_dir / (row[column] + suffix)
             if source.exists():
-                target = folder / (row["filename_hr"] + suffix)
+                target = folder / (row[column] + suffix)
                 target.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy(source, target)
     with (folder / "ptbxl_database.csv").open("w", newline="") as stream:
@@ -201,27 +201,12 @@ def test_resume_skips_complete_records_and_redoes_damaged_ones(ptbxl_dir, tmp_pa
 
 
 def test_cli_100_hz(ptbxl_dir, tmp_path, capsys):
-    source = _small_ptbxl_lr(ptbxl_dir, tmp_path / "ptbxl")
+    source = _small_ptbxl(ptbxl_dir, tmp_path / "ptbxl", _database(ptbxl_dir)[:2], column="filename_lr")
     code = ptbxl.main([str(source), str(tmp_path / "out"), "--rate", "100"])
     assert code == 0
     assert "written 2, skipped 0" in capsys.readouterr().out
     record = read_record(tmp_path / "out" / "HR00001.hea")
     assert record.fs == 100 and record.num_samples == 1000
-
-
-def _small_ptbxl_lr(ptbxl_dir: Path, folder: Path) -> Path:
-    rows = _database(ptbxl_dir)[:2]
-    folder.mkdir()
-    for row in rows:
-        for suffix in (".hea", ".dat"):
-            target = folder / (row["filename_lr"] + suffix)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy(ptbxl_dir / (row["filename_lr"] + suffix), target)
-    with (folder / "ptbxl_database.csv").open("w", newline="") as stream:
-        writer = csv.DictWriter(stream, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    return folder
 
 
 def test_writer_clips_with_a_warning_and_rejects_bad_input(tmp_path, caplog):
