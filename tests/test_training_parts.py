@@ -167,3 +167,13 @@ def test_trainer_threshold_strategies_on_the_challenge_metric():
     assert np.all(mixed[rare] == shared[0])
     with pytest.raises(ValueError, match="unknown threshold strategy"):
         tune(labels, probabilities, "median")
+
+
+def test_unwritable_cache_dir_falls_back_to_a_temporary_cache(tmp_path, caplog):
+    from training.workflow import usable_cache_dir
+
+    assert usable_cache_dir(str(tmp_path / "cache")) == str(tmp_path / "cache")
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    assert usable_cache_dir(str(blocker / "cache")) is None
+    assert "not writable" in caplog.text

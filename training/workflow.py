@@ -73,6 +73,19 @@ def split_names(table: LabelTable, settings: Settings) -> tuple[set[str], set[st
     return {table.names[i] for i in train}, {table.names[i] for i in val}
 
 
+def usable_cache_dir(path: str) -> str | None:
+    """The cache folder if it can be created and written, else None (a temporary cache, with a warning)."""
+    try:
+        Path(path).mkdir(parents=True, exist_ok=True)
+        probe = Path(path) / ".write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+        return path
+    except OSError as error:
+        log.warning("feature cache %s is not writable (%s); using a temporary cache for this run", path, error)
+        return None
+
+
 def train_all(data_directory: str | Path, model_directory: str | Path, settings: Settings | None = None) -> dict[str, Any]:
     """Train every lead set of ``settings.lead_sets`` and write the model folder; returns the manifest."""
     settings = settings or Settings.from_env()
@@ -85,7 +98,7 @@ def train_all(data_directory: str | Path, model_directory: str | Path, settings:
     train_names, val_names = split_names(table, settings)
     log.info("%d records: %d for training, %d for validation", len(table.names), len(train_names), len(val_names))
     manifest = base_manifest(settings, config)
-    cache_dir = settings.cache_dir or default_cache_dir()
+    cache_dir = usable_cache_dir(settings.cache_dir or default_cache_dir())
     with logging_redirect_tqdm():  # log lines above the progress bars, not through them
         for leads in settings.lead_sets:
             data = lead_set_data(table, leads, config, cache_dir, settings.n_jobs, settings.progress)
