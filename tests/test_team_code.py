@@ -236,3 +236,35 @@ def test_load_model_errors_name_the_folder(tmp_path: Path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(model_folder.ModelFolderError, match="no manifest.json"):
         team_code.load_model(str(tmp_path / "empty"), ("I", "II"))
+
+
+def test_sigkilled_training_never_leaves_a_folder_that_loads_wrong(data_dir: Path, trained: Path, tmp_path: Path):
+    """A real kill -9 in the middle of a run over a finished folder: every lead set the manifest lists
+    must load and verify, or the folder must be rejected with a clear error."""
+    import signal
+    import time
+
+    folder = tmp_path / "model"
+    shutil.copytree(trained, folder)
+    settings = tmp_path / "settings.json"
+    settings.write_text(json.dumps({**TINY, "epochs": 3, "seed": 5, "cache_dir": str(tmp_path / "cache")}))
+    env = {**os.environ, "ECG_SETTINGS": str(settings), "OMP_NUM_THREADS": "1"}
+    process = subprocess.Popen([sys.executable, str(ROOT / "train_model.py"), str(data_dir), str(folder)], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None:
+        manifest = folder / "manifest.json"
+        if manifest.exists() and json.loads(manifest.read_text()).get("seed") == 5:
+            break  # the new run has finished its first lead set: kill it while it writes the next ones
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    try:
+        manifest = model_folder.read_manifest(folder)
+    except model_folder.ModelFolderError as error:
+        assert "manifest" in str(error)
+        return
+    for entry in manifest["models"].values():
+        model_folder.load_weights(folder, entry)
+        model = team_code.load_model(str(folder), tuple(entry["leads"]))
+        assert model.leads == tuple(entry["leads"])
