@@ -152,25 +152,26 @@ def split_records(targets: np.ndarray, settings: Settings, groups: Sequence[str]
     return train_val_split(targets, groups, settings.val_fraction, settings.seed)
 
 
-def train_network(
-    data: LeadSetData,
-    settings: Settings,
-    train_rows: np.ndarray,
-    val_rows: np.ndarray,
-) -> TrainedNetwork:
-    """Fit one network on ``train_rows``, early-stopped and threshold-tuned on ``val_rows``."""
-    started = time.perf_counter()
-    seed_everything(settings.seed)
-    rng = np.random.default_rng(settings.seed)
+@dataclass
+class _Fit:
+    """The moving parts of one training run."""
+
+    network: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    schedule: Any
+    criterion: torch.nn.Module
+    grad_scaler: torch.amp.GradScaler
+    device: torch.device
+
+
+def _setup(data: LeadSetData, settings: Settings, train_rows: np.ndarray, num_tabular: int) -> tuple[_Fit, dict[str, Any]]:
+    """Network (sized from the data), AdamW with a one-cycle schedule, weighted loss, AMP scaler."""
     device = resolve_device(settings.device)
-    values, present = data.features()
-    scaler = TabularScaler.fit(values[train_rows], present[train_rows])
-    tabular = scaler.transform(values, present, data.ages, data.sexes)
     first_signal, first_fiducials = data.window(int(train_rows[0]), 0)
     model_kwargs = {
         "num_leads": int(first_signal.shape[0]),
         "num_fiducial": int(first_fiducials.shape[0]),
-        "num_tabular": scaler.num_inputs,
+        "num_tabular": num_tabular,
         "num_classes": int(data.targets.shape[1]),
         "branches": list(settings.branches),
         **settings.model_kwargs,
@@ -183,42 +184,64 @@ def train_network(
     )
     criterion = weighted_bce(data.targets[train_rows], settings.max_pos_weight, device)
     grad_scaler = torch.amp.GradScaler(device.type, enabled=device.type == "cuda")
+    return _Fit(network, optimizer, schedule, criterion, grad_scaler, device), model_kwargs
+
+
+def _train_epoch(fit: _Fit, data: LeadSetData, train_rows: np.ndarray, tabular: np.ndarray,
+                 rng: np.random.Generator, settings: Settings) -> float:
+    """One pass over the training records (one random window each); returns the mean loss."""
+    fit.network.train()
+    losses = []
+    for rows in _batches(rng.permutation(train_rows), settings.batch_size):
+        signal, fiducials = _gather(data, rows, rng, settings.augment)
+        batch = [torch.from_numpy(a).to(fit.device) for a in (signal, fiducials, tabular[rows])]
+        target = torch.from_numpy(data.targets[rows].astype(np.float32)).to(fit.device)
+        fit.optimizer.zero_grad(set_to_none=True)
+        with autocast(fit.device):
+            loss = fit.criterion(fit.network(*batch).float(), target)
+        fit.grad_scaler.scale(loss).backward()
+        fit.grad_scaler.unscale_(fit.optimizer)
+        torch.nn.utils.clip_grad_norm_(fit.network.parameters(), 5.0)
+        fit.grad_scaler.step(fit.optimizer)
+        fit.grad_scaler.update()
+        fit.schedule.step()
+        losses.append(float(loss.detach()))
+    return float(np.mean(losses))
+
+
+def train_network(
+    data: LeadSetData,
+    settings: Settings,
+    train_rows: np.ndarray,
+    val_rows: np.ndarray,
+) -> TrainedNetwork:
+    """Fit one network on ``train_rows``, early-stopped and threshold-tuned on ``val_rows``."""
+    started = time.perf_counter()
+    seed_everything(settings.seed)
+    rng = np.random.default_rng(settings.seed)
+    values, present = data.features()
+    scaler = TabularScaler.fit(values[train_rows], present[train_rows])
+    tabular = scaler.transform(values, present, data.ages, data.sexes)
+    fit, model_kwargs = _setup(data, settings, train_rows, scaler.num_inputs)
     val_labels = data.targets[val_rows]
+    name = "-".join(data.leads)
     best: dict[str, Any] = {"metric": -np.inf}
     history: list[dict[str, float]] = []
-    bar = tqdm(range(settings.epochs), desc=f"train {'-'.join(data.leads)}", disable=not settings.progress, leave=False)
+    bar = tqdm(range(settings.epochs), desc=f"train {name}", disable=not settings.progress, leave=False)
     for epoch in bar:
-        network.train()
-        losses = []
-        for rows in _batches(rng.permutation(train_rows), settings.batch_size):
-            signal, fiducials = _gather(data, rows, rng, settings.augment)
-            batch = [torch.from_numpy(a).to(device) for a in (signal, fiducials, tabular[rows])]
-            target = torch.from_numpy(data.targets[rows].astype(np.float32)).to(device)
-            optimizer.zero_grad(set_to_none=True)
-            with autocast(device):
-                loss = criterion(network(*batch).float(), target)
-            grad_scaler.scale(loss).backward()
-            grad_scaler.unscale_(optimizer)
-            torch.nn.utils.clip_grad_norm_(network.parameters(), 5.0)
-            grad_scaler.step(optimizer)
-            grad_scaler.update()
-            schedule.step()
-            losses.append(float(loss.detach()))
-        probabilities = predict_records(network, record_inputs(data, val_rows, tabular), device)
+        loss = _train_epoch(fit, data, train_rows, tabular, rng, settings)
+        probabilities = predict_records(fit.network, record_inputs(data, val_rows, tabular), fit.device)
         thresholds = tune(val_labels, probabilities, settings.threshold_strategy, settings.threshold_min_positives)
         scores = evaluate_probabilities(val_labels, probabilities, thresholds)
-        record = {"epoch": epoch + 1, "loss": float(np.mean(losses)), **scores}
-        history.append(record)
-        log.info(
-            "%s epoch %d: loss %.4f, val challenge %.3f, AUROC %.3f, F %.3f",
-            "-".join(data.leads), epoch + 1, record["loss"], scores["challenge_metric"], scores["auroc"], scores["f_measure"],
-        )
-        bar.set_postfix(loss=f"{record['loss']:.3f}", challenge=f"{scores['challenge_metric']:.3f}")
+        history.append({"epoch": epoch + 1, "loss": loss, **scores})
+        log.info("%s epoch %d: loss %.4f, val challenge %.3f, AUROC %.3f, F %.3f",
+                 name, epoch + 1, loss, scores["challenge_metric"], scores["auroc"], scores["f_measure"])
+        bar.set_postfix(loss=f"{loss:.3f}", challenge=f"{scores['challenge_metric']:.3f}")
         if scores["challenge_metric"] > best["metric"]:
             best = {"metric": scores["challenge_metric"], "epoch": epoch + 1, "thresholds": thresholds,
-                    "scores": scores, "state": copy.deepcopy(network.state_dict()), "probabilities": probabilities}
+                    "scores": scores, "state": copy.deepcopy(fit.network.state_dict()), "probabilities": probabilities}
         elif epoch + 1 >= settings.min_epochs and epoch + 1 - best["epoch"] >= settings.patience:
-            log.info("%s: early stop after epoch %d (best %d)", "-".join(data.leads), epoch + 1, best["epoch"])
+            log.info("%s: early stop after epoch %d (best %d)", name, epoch + 1, best["epoch"])
             break
     bar.close()
     return TrainedNetwork(
