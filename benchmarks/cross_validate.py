@@ -29,7 +29,6 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import models  # noqa: E402
-from ecgdata.index import source_of  # noqa: E402
 from ecgdata.splits import stratified_kfold, train_val_split  # noqa: E402
 from ecgio.leads import LEAD_SETS  # noqa: E402
 from ecgsignal.config import SignalConfig  # noqa: E402
@@ -79,23 +78,22 @@ def summarise(per_fold: list[dict[str, float]]) -> dict[str, float]:
 
 
 def run(data_dir: Path, folds: int, lead_sizes: list[int], variants: list[str], settings: Settings) -> dict:
-    table = read_labels(data_dir)
-    groups = [source_of(name) for name in table.names]
-    splits = stratified_kfold(table.targets, groups, folds, settings.seed)
+    table = read_labels(data_dir, settings.progress)
+    splits = stratified_kfold(table.targets, table.sources, folds, settings.seed)
     config = SignalConfig.from_dict(settings.signal)
-    results: dict = {"records": len(table.names), "folds": folds, "settings": settings.to_dict(), "results": {}}
+    results: dict = {"records": len(table), "folds": folds, "settings": settings.to_dict(), "results": {}}
     for size in lead_sizes:
         data = lead_set_data(table, LEAD_SETS_BY_SIZE[size], config, settings.cache_dir or default_cache_dir(),
                              settings.n_jobs, settings.progress)
         row_of = {name: i for i, name in enumerate(data.names)}
-        group_of = dict(zip(table.names, groups))
+        group_of = dict(zip(table.records, table.sources))
         data_groups = [group_of[name] for name in data.names]
         for variant in variants:
             variant_settings = replace(settings, branches=VARIANTS[variant])
             per_fold = []
             for k, (train, test) in enumerate(splits):
-                train_rows = np.array([row_of[table.names[i]] for i in train if table.names[i] in row_of])
-                test_rows = np.array([row_of[table.names[i]] for i in test if table.names[i] in row_of])
+                train_rows = np.array([row_of[table.records[i]] for i in train if table.records[i] in row_of])
+                test_rows = np.array([row_of[table.records[i]] for i in test if table.records[i] in row_of])
                 scores = held_out_scores(data, variant_settings, train_rows, test_rows, data_groups)
                 per_fold.append(scores)
                 log.info("%d leads, %s, fold %d: challenge %.3f AUROC %.3f F %.3f", size, variant, k + 1,

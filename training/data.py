@@ -1,6 +1,6 @@
 """Training data for one lead set: labels from the headers, network inputs from the signal layer's cache.
 
-Labels, age and sex come from one pass over the headers; the signals go through
+Labels, age, sex and source come from the dataset index (one pass over the headers); the signals go through
 ``ecgsignal.extract.prepare_folder`` (parallel, cached on disk, memory-mapped), once per lead set,
 because the delineation and the global features of a 2-lead record differ from those of the same
 record's 12 leads, and at test time only those leads exist.
@@ -14,23 +14,12 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ecgio import RecordError, find_records, read_header
+from ecgdata.index import DatasetIndex, build_index
+from ecgio import RecordError
 from ecgsignal.config import SignalConfig
 from ecgsignal.extract import prepare_folder
-from scoring.classes import labels_to_targets
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class LabelTable:
-    """What the headers say: one row per readable record."""
-
-    headers: list[Path]
-    names: list[str]
-    targets: np.ndarray  # (N, 26) bool
-    ages: np.ndarray  # (N,) float, NaN unknown
-    sexes: list[str | None]
 
 
 @dataclass
@@ -63,27 +52,16 @@ class LeadSetData:
         return self.store.features[self.store_rows], self.store.feature_present[self.store_rows]
 
 
-def read_labels(data_directory: str | Path) -> LabelTable:
-    """One pass over every header under the folder; unreadable headers are logged and skipped."""
-    headers, names, targets, ages, sexes = [], [], [], [], []
-    for path in find_records(data_directory):
-        try:
-            header = read_header(path)
-        except RecordError as error:
-            log.error("skipping %s", error)
-            continue
-        headers.append(path)
-        names.append(path.stem)
-        targets.append(labels_to_targets(header.labels))
-        ages.append(header.age)
-        sexes.append(header.sex)
-    if not headers:
+def read_labels(data_directory: str | Path, progress: bool = True) -> DatasetIndex:
+    """The dataset index of the folder (unreadable headers logged and skipped); an error when it is empty."""
+    table = build_index(data_directory, progress=progress)
+    if not len(table):
         raise RecordError(data_directory, "no readable records (.hea with .mat or .dat) found")
-    return LabelTable(headers, names, np.array(targets, dtype=bool).reshape(-1, 26), np.array(ages, float), sexes)
+    return table
 
 
 def lead_set_data(
-    table: LabelTable,
+    table: DatasetIndex,
     leads: Sequence[str],
     config: SignalConfig,
     cache_dir: str | Path | None,
@@ -92,19 +70,19 @@ def lead_set_data(
 ) -> LeadSetData:
     """Prepare every record for ``leads`` (cached) and align it with the label table."""
     leads = tuple(leads)
-    store = prepare_folder(table.headers, leads, config, Path(cache_dir) if cache_dir else None, n_jobs, progress)
+    store = prepare_folder(table.paths, leads, config, Path(cache_dir) if cache_dir else None, n_jobs, progress)
     row_of = {name: row for row, name in enumerate(store.names)}
-    keep = [i for i, name in enumerate(table.names) if name in row_of]
-    if len(keep) < len(table.names):
-        log.warning("%d of %d records could not be prepared and are left out", len(table.names) - len(keep), len(table.names))
+    keep = [i for i, name in enumerate(table.records) if name in row_of]
+    if len(keep) < len(table.records):
+        log.warning("%d of %d records could not be prepared and are left out", len(table.records) - len(keep), len(table.records))
     if not keep:
         raise RuntimeError("no record could be prepared for training")
     return LeadSetData(
         leads=leads,
-        names=[table.names[i] for i in keep],
+        names=[table.records[i] for i in keep],
         targets=table.targets[keep],
         ages=table.ages[keep],
         sexes=[table.sexes[i] for i in keep],
         store=store,
-        store_rows=np.array([row_of[table.names[i]] for i in keep], dtype=np.int64),
+        store_rows=np.array([row_of[table.records[i]] for i in keep], dtype=np.int64),
     )

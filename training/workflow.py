@@ -17,11 +17,11 @@ import numpy as np
 import torch
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from ecgdata.index import source_of
+from ecgdata.index import DatasetIndex
 from ecgsignal.config import SignalConfig
 from scoring.classes import class_names, representative_codes
 from training import model_folder
-from training.data import LabelTable, LeadSetData, lead_set_data, read_labels
+from training.data import LeadSetData, lead_set_data, read_labels
 from training.settings import Settings, default_cache_dir
 from training.trainer import TrainedNetwork, split_records, train_network
 
@@ -67,10 +67,10 @@ def rows_of(data: LeadSetData, names: set[str]) -> np.ndarray:
     return np.array([i for i, name in enumerate(data.names) if name in names], dtype=np.int64)
 
 
-def split_names(table: LabelTable, settings: Settings) -> tuple[set[str], set[str]]:
+def split_names(table: DatasetIndex, settings: Settings) -> tuple[set[str], set[str]]:
     """One stratified split of the records (by class and source), shared by every lead set."""
-    train, val = split_records(table.targets, settings, [source_of(name) for name in table.names])
-    return {table.names[i] for i in train}, {table.names[i] for i in val}
+    train, val = split_records(table.targets, settings, table.sources)
+    return {table.records[i] for i in train}, {table.records[i] for i in val}
 
 
 def usable_cache_dir(path: str) -> str | None:
@@ -94,9 +94,9 @@ def train_all(data_directory: str | Path, model_directory: str | Path, settings:
         torch.set_num_threads(settings.threads)
     config = SignalConfig.from_dict(settings.signal)
     folder = model_folder.begin(model_directory)
-    table = read_labels(data_directory)
+    table = read_labels(data_directory, settings.progress)
     train_names, val_names = split_names(table, settings)
-    log.info("%d records: %d for training, %d for validation", len(table.names), len(train_names), len(val_names))
+    log.info("%d records: %d for training, %d for validation", len(table), len(train_names), len(val_names))
     manifest = base_manifest(settings, config)
     cache_dir = usable_cache_dir(settings.cache_dir or default_cache_dir())
     with logging_redirect_tqdm():  # log lines above the progress bars, not through them
@@ -111,6 +111,6 @@ def train_all(data_directory: str | Path, model_directory: str | Path, settings:
                 "%d-lead network: best epoch %d, validation challenge %.3f, AUROC %.3f, F %.3f (%.0f s)",
                 len(leads), trained.best_epoch, v["challenge_metric"], v["auroc"], v["f_measure"], trained.seconds,
             )
-    log.info("trained %d lead sets on %d records in %.0f s", len(settings.lead_sets), len(table.names),
+    log.info("trained %d lead sets on %d records in %.0f s", len(settings.lead_sets), len(table),
              time.perf_counter() - started)
     return manifest
