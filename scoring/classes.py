@@ -24,14 +24,6 @@ ABBREVIATIONS: tuple[str, ...] = (
 )
 
 
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
 def read_weights(path: str | Path = WEIGHTS_FILE) -> tuple[list[frozenset[str]], np.ndarray]:
     """Parse a Challenge weights file: (classes as sets of codes, weight matrix rows=labels, cols=outputs).
 
