@@ -18,6 +18,9 @@ COPY requirements.txt /physionet/requirements.txt
 RUN if [ -n "$TORCH_INDEX" ]; then \
         pip install --no-cache-dir torch==2.13.0 --index-url "https://download.pytorch.org/whl/$TORCH_INDEX"; \
     fi && \
-    pip install --no-cache-dir -r requirements.txt
+    grep -v '^-e ' requirements.txt > /tmp/requirements-deps.txt && \
+    pip install --no-cache-dir -r /tmp/requirements-deps.txt
 
 COPY . /physionet
+# The package itself (editable, so the Challenge scripts and `python -m` modules import it from here).
+RUN pip install --no-cache-dir --no-deps -e .

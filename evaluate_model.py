@@ -8,14 +8,12 @@ header. Prints the official progress lines; the score table goes to stdout, or t
 when given (and the per-class table to class_scores.csv). ``weights.csv`` is read from beside
 this script, wherever it is run from. The work is done by :func:`scoring.metric.evaluate`.
 """
+
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from scoring.metric import Scores, evaluate  # noqa: E402
+from scoring.metric import Scores, evaluate
 
 USAGE = "Usage: python evaluate_model.py LABELS OUTPUTS [scores.csv [class_scores.csv]]"
 

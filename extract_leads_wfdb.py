@@ -14,6 +14,7 @@ A record that lacks a requested lead, or cannot be read, is logged as an error n
 skipped; the others go on. The last line printed is a summary; the exit status is 1 when any
 record failed.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,12 +26,11 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from ecgio.errors import RecordError  # noqa: E402
-from ecgio.header import parse_header  # noqa: E402
-from ecgio.leads import canonical_lead, lead_indices  # noqa: E402
-from ecgio.record import find_records, load_mat  # noqa: E402
+from ecgio.errors import RecordError
+from ecgio.header import parse_header
+from ecgio.leads import canonical_lead, lead_indices
+from ecgio.record import find_records, load_mat
+from ecglog.progress import progress as progress_bar
 
 LOG = logging.getLogger("extract_leads")
 OUTPUT_KEY = "val"
@@ -109,16 +109,15 @@ def extract_record(header_file: Path, in_root: Path, out_root: Path, leads: list
     return out_header
 
 
-def extract_folder(in_root: Path, out_root: Path, leads: list[str], key: str = "val",
-                   show_progress: bool = True) -> tuple[int, list[tuple[Path, str]]]:
+def extract_folder(
+    in_root: Path, out_root: Path, leads: list[str], key: str = "val", show_progress: bool = True
+) -> tuple[int, list[tuple[Path, str]]]:
     """Extract every record under ``in_root``; returns (number written, [(header, problem), ...])."""
-    from tqdm import tqdm
-
     leads = [canonical_lead(lead) for lead in leads]
     headers = [path for path in find_records(in_root) if path.with_suffix(".mat").exists()]
     written = 0
     failures: list[tuple[Path, str]] = []
-    for header_file in tqdm(headers, desc="extract", unit="rec", disable=not show_progress):
+    for header_file in progress_bar(headers, desc="extract", unit="rec", enabled=show_progress):
         try:
             extract_record(header_file, in_root, out_root, leads, key)
             written += 1
@@ -145,12 +144,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {args.input_directory}: not a folder", file=sys.stderr)
         return 2
     start = time.perf_counter()
-    written, failures = extract_folder(args.input_directory, args.output_directory, args.leads, args.key,
-                                       show_progress=not args.quiet)
+    written, failures = extract_folder(
+        args.input_directory, args.output_directory, args.leads, args.key, show_progress=not args.quiet
+    )
     seconds = time.perf_counter() - start
     total = written + len(failures)
-    print(f"Extracted leads {','.join(canonical_lead(lead) for lead in args.leads)} from {written} of {total} "
-          f"records into {args.output_directory}; {len(failures)} failed; {seconds:.1f} s.")
+    print(
+        f"Extracted leads {','.join(canonical_lead(lead) for lead in args.leads)} from {written} of {total} "
+        f"records into {args.output_directory}; {len(failures)} failed; {seconds:.1f} s."
+    )
     return 1 if failures else 0
 
 

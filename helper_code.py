@@ -14,12 +14,14 @@ official helper is fragile, this one follows the record format instead:
 
 Everything that touches a file raises an error naming that file.
 """
+
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import re
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
@@ -82,12 +84,13 @@ def find_challenge_files(data_directory: str) -> tuple[list[str], list[str]]:
 
 def load_header(header_file: str) -> str:
     """The whole header text."""
-    with open(header_file, "r", encoding="utf-8", errors="replace") as file:
+    with open(header_file, encoding="utf-8", errors="replace") as file:
         return file.read()
 
 
-def load_recording(recording_file: str, header: str | None = None, leads: Sequence[str] | None = None,
-                   key: str = "val") -> np.ndarray:
+def load_recording(
+    recording_file: str, header: str | None = None, leads: Sequence[str] | None = None, key: str = "val"
+) -> np.ndarray:
     """Raw ADC values (leads x samples) of a ``.mat`` file; with ``header`` and ``leads``, only those leads.
 
     Errors (missing file, unreadable file, no variable ``key``) raise ``ecgio.RecordError``
@@ -175,8 +178,11 @@ def get_num_samples(header: str) -> float | None:
 
 def get_leads(header: str) -> tuple[str, ...]:
     """Lead names in header order, canonically spelled (``AVR`` -> ``aVR``)."""
-    return tuple(canonical_lead(" ".join(tokens[8:]) if len(tokens) >= 9 else tokens[-1])
-                 for tokens in _signal_lines(header) if tokens)
+    return tuple(
+        canonical_lead(" ".join(tokens[8:]) if len(tokens) >= 9 else tokens[-1])
+        for tokens in _signal_lines(header)
+        if tokens
+    )
 
 
 def _per_lead(header: str, leads: Sequence[str], value_of) -> np.ndarray:
@@ -187,10 +193,8 @@ def _per_lead(header: str, leads: Sequence[str], value_of) -> np.ndarray:
         name = canonical_lead(" ".join(tokens[8:]) if len(tokens) >= 9 else tokens[-1]).upper()
         if name not in wanted:
             continue
-        try:
+        with contextlib.suppress(ValueError, IndexError):
             values[wanted.index(name)] = value_of(tokens)
-        except (ValueError, IndexError):
-            pass
     return values
 
 
@@ -260,8 +264,13 @@ def sort_leads(leads: Iterable[str]) -> tuple[str, ...]:
 # ---------------------------------------------------------------------------------------------
 # Outputs
 # ---------------------------------------------------------------------------------------------
-def save_outputs(output_file: str, recording_id: str | None, classes: Iterable[object],
-                 labels: Iterable[object], probabilities: Iterable[object]) -> None:
+def save_outputs(
+    output_file: str,
+    recording_id: str | None,
+    classes: Iterable[object],
+    labels: Iterable[object],
+    probabilities: Iterable[object],
+) -> None:
     """Write the four-line Challenge output file, byte for byte as the official helper does."""
     text = "#{}\n{}\n{}\n{}\n".format(
         recording_id,
@@ -279,7 +288,7 @@ def load_outputs(output_file: str) -> tuple[str | None, tuple[str, ...], tuple[s
     Non-finite probabilities load as NaN. Unlike the official helper, the id comes back without
     its line ending, and missing or empty lines give empty tuples instead of a crash.
     """
-    with open(output_file, "r") as file:
+    with open(output_file) as file:
         lines = file.read().splitlines()
     lines += [""] * (4 - len(lines))
     recording_id = lines[0][1:] if len(lines[0]) > 1 else None

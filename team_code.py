@@ -7,6 +7,7 @@ helper_code.py) calls. Settings come from ``ECG_SETTINGS`` (a JSON file; see
 as the official test_model.py passes it, and scales it with our own header parser, because the
 official helper reads a gain of 0 from ``1000.0(0)/mV`` headers.
 """
+
 from __future__ import annotations
 
 import logging

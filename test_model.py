@@ -14,6 +14,7 @@ a model that raises) are logged as errors naming the file and still get an outpu
 empty lists, exactly what the official script writes for a failed record: one bad record
 never stops the run. The exit status is 1 only when every record failed.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,15 +22,15 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from ecgio.errors import RecordError  # noqa: E402
-from ecgio.header import parse_header  # noqa: E402
-from helper_code import (  # noqa: E402
+from ecgio.errors import RecordError
+from ecgio.header import parse_header
+from ecglog.progress import progress as progress_bar
+from helper_code import (
     get_leads,
     get_recording_id,
     load_header,
@@ -54,18 +55,18 @@ class RunSummary:
     lead_sets: list[tuple[str, ...]] = field(default_factory=list)
 
     def line(self) -> str:
-        return (f"Done: {self.records} records, {len(self.failures)} failed, {self.seconds:.1f} s "
-                f"({len(self.lead_sets)} lead set(s): {'; '.join(','.join(s) for s in self.lead_sets)}).")
+        return (
+            f"Done: {self.records} records, {len(self.failures)} failed, {self.seconds:.1f} s "
+            f"({len(self.lead_sets)} lead set(s): {'; '.join(','.join(s) for s in self.lead_sets)})."
+        )
 
 
 def find_header_files(data_directory: str) -> list[str]:
     """Every non-hidden ``*.hea`` directly in the folder, sorted; records without a ``.mat`` included."""
     if not os.path.isdir(data_directory):
         raise FileNotFoundError(f"{data_directory}: data folder not found")
-    names = sorted(name for name in os.listdir(data_directory)
-                   if name.endswith(".hea") and not name.startswith("."))
-    return [os.path.join(data_directory, name) for name in names
-            if os.path.isfile(os.path.join(data_directory, name))]
+    names = sorted(name for name in os.listdir(data_directory) if name.endswith(".hea") and not name.startswith("."))
+    return [os.path.join(data_directory, name) for name in names if os.path.isfile(os.path.join(data_directory, name))]
 
 
 def _lead_set(header_file: str) -> tuple[str, ...] | None:
@@ -76,16 +77,18 @@ def _lead_set(header_file: str) -> tuple[str, ...] | None:
         return None
 
 
-def load_models(model_directory: str, lead_sets: Sequence[tuple[str, ...]],
-                load_model: LoadModel) -> dict[tuple[str, ...], Any]:
+def load_models(
+    model_directory: str, lead_sets: Sequence[tuple[str, ...]], load_model: LoadModel
+) -> dict[tuple[str, ...], Any]:
     """One ``load_model`` call per lead set; a set whose model fails to load maps to the exception."""
     models: dict[tuple[str, ...], Any] = {}
     for leads in lead_sets:
         try:
             models[leads] = load_model(model_directory, leads)
         except Exception as error:  # a team's model can fail in any way; its records fail, not the run
-            LOG.error("load_model(%s, %s) failed: %s: %s", model_directory, ",".join(leads),
-                      type(error).__name__, error)
+            LOG.error(
+                "load_model(%s, %s) failed: %s: %s", model_directory, ",".join(leads), type(error).__name__, error
+            )
             models[leads] = error
     return models
 
@@ -112,15 +115,19 @@ def _recording_id(header_file: str) -> str:
         return Path(header_file).stem
 
 
-def run_folder(model_directory: str, data_directory: str, output_directory: str, load_model: LoadModel,
-               run_model: RunModel, show_progress: bool = True) -> RunSummary:
+def run_folder(
+    model_directory: str,
+    data_directory: str,
+    output_directory: str,
+    load_model: LoadModel,
+    run_model: RunModel,
+    show_progress: bool = True,
+) -> RunSummary:
     """Write ``output_directory/<record>.csv`` for every header in ``data_directory``.
 
     ``load_model`` and ``run_model`` are team_code's functions (injected, so this works and is
     tested without a team_code.py).
     """
-    from tqdm import tqdm
-
     start = time.perf_counter()
     print("Finding header and recording files...")
     header_files = find_header_files(data_directory)
@@ -133,7 +140,7 @@ def run_folder(model_directory: str, data_directory: str, output_directory: str,
     models = load_models(model_directory, lead_sets, load_model)
     print("Running model...")
     summary = RunSummary(records=len(header_files), lead_sets=lead_sets)
-    for header_file in tqdm(header_files, desc="test", unit="rec", disable=not show_progress):
+    for header_file in progress_bar(header_files, desc="test", unit="rec", enabled=show_progress):
         leads = record_leads[header_file]
         try:
             if leads is None:
@@ -153,7 +160,8 @@ def run_folder(model_directory: str, data_directory: str, output_directory: str,
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="Run the trained model on every record of DATA and write OUTPUTS/<record>.csv.",
-        usage="python test_model.py MODEL DATA OUTPUTS")
+        usage="python test_model.py MODEL DATA OUTPUTS",
+    )
     parser.add_argument("model_directory", help="folder written by train_model.py")
     parser.add_argument("data_directory", help="folder of records (.hea + .mat)")
     parser.add_argument("output_directory", help="folder for the output files (created)")
@@ -166,8 +174,14 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     from team_code import load_model, run_model  # only when run: helper and scorer work without it
 
-    summary = run_folder(args.model_directory, args.data_directory, args.output_directory, load_model,
-                         run_model, show_progress=not args.quiet)
+    summary = run_folder(
+        args.model_directory,
+        args.data_directory,
+        args.output_directory,
+        load_model,
+        run_model,
+        show_progress=not args.quiet,
+    )
     print(summary.line())
     return 1 if summary.records and len(summary.failures) == summary.records else 0
 

@@ -7,6 +7,7 @@ Calls ``team_code.training_code(DATA, MODEL)``, which writes the model folder. B
 official script: the data folder is checked first (a clear error when it is missing or holds no
 records) and a summary line ends the run (records found, seconds).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -14,12 +15,9 @@ import logging
 import os
 import sys
 import time
-from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from ecgio.record import find_records  # noqa: E402
+from ecgio.record import find_records
 
 LOG = logging.getLogger("train_model")
 
@@ -46,8 +44,9 @@ def run_training(data_directory: str, model_directory: str, training_code: Train
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description="Train the model on DATA and write it to MODEL.",
-                                     usage="python train_model.py DATA MODEL")
+    parser = argparse.ArgumentParser(
+        description="Train the model on DATA and write it to MODEL.", usage="python train_model.py DATA MODEL"
+    )
     parser.add_argument("data_directory", help="folder of training records (.hea + .mat)")
     parser.add_argument("model_directory", help="folder for the trained model (created)")
     return parser.parse_args(argv)

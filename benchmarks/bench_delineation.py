@@ -22,6 +22,7 @@ out the first and last 100 ms (where neurokit2 drops the beats that the record's
 The last line is exactly ``delineation ms/record: ours=X neurokit2=Y speedup=Z``.
 Threads are pinned to one (OMP/MKL/OpenBLAS) before numpy is imported.
 """
+
 from __future__ import annotations
 
 import os
@@ -40,14 +41,12 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
-from ecgio import Record, find_records, read_record  # noqa: E402
-from ecgsignal.cli import to_record_rate  # noqa: E402
-from ecgsignal.config import SignalConfig  # noqa: E402
-from ecgsignal.delineate import WAVE_POINTS, delineate  # noqa: E402
-from ecgsignal.preprocess import condition  # noqa: E402
+from ecgio import Record, find_records, read_record
+from ecgsignal.cli import to_record_rate
+from ecgsignal.config import SignalConfig
+from ecgsignal.delineate import WAVE_POINTS, delineate
+from ecgsignal.preprocess import condition
 
 log = logging.getLogger("bench_delineation")
 
@@ -184,11 +183,15 @@ def report(tally: Tally, num_records: int) -> None:
     """Print the agreement table and the timing lines (the last line is the summary)."""
     print(f"records: {num_records} compared, {len(tally.failures)} failed, neurokit2 lead errors: {tally.nk_errors}")
     share = tally.matched_beats / max(tally.nk_beats, 1)
-    print(f"beats matched by R peak (<= {MATCH_MS:g} ms): {tally.matched_beats}/{tally.nk_beats} ({share:.1%}) lead-beats")
+    print(
+        f"beats matched by R peak (<= {MATCH_MS:g} ms): {tally.matched_beats}/{tally.nk_beats} ({share:.1%}) lead-beats"
+    )
     precision = tally.r_tp / max(tally.r_tp + tally.r_fp, 1)
     recall = tally.r_tp / max(tally.r_tp + tally.r_fn, 1)
     f1 = 2 * precision * recall / max(precision + recall, 1e-12)
-    print(f"R peaks (fused vs neurokit2 lead II, {MATCH_MS:g} ms, ends {EDGE_S * 1000:g} ms left out): precision={precision:.4f} recall={recall:.4f} F1={f1:.4f}")
+    print(
+        f"R peaks (fused vs neurokit2 lead II, {MATCH_MS:g} ms, ends {EDGE_S * 1000:g} ms left out): precision={precision:.4f} recall={recall:.4f} F1={f1:.4f}"
+    )
     print(f"{'point':<8} {'n':>7} {'median|d| ms':>13} {'p90|d| ms':>10} {'only ours':>10} {'only nk':>8}")
     for name in COMPARED:
         d = np.asarray(tally.diffs_ms[name])
@@ -198,7 +201,9 @@ def report(tally: Tally, num_records: int) -> None:
     ours = float(np.mean(tally.ours_ms)) if tally.ours_ms else float("nan")
     prep = float(np.mean(tally.prep_ms)) if tally.prep_ms else float("nan")
     theirs = float(np.mean(tally.nk_ms)) if tally.nk_ms else float("nan")
-    print(f"ours: delineate {ours:.2f} ms/record (median {np.median(tally.ours_ms):.2f}), preprocess {prep:.2f} ms/record")
+    print(
+        f"ours: delineate {ours:.2f} ms/record (median {np.median(tally.ours_ms):.2f}), preprocess {prep:.2f} ms/record"
+    )
     print(f"delineation ms/record: ours={ours:.2f} neurokit2={theirs:.1f} speedup={theirs / ours:.0f}")
 
 

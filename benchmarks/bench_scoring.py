@@ -7,20 +7,18 @@ Writes the files to a temporary folder (or DIR), then times ``scoring.metric.eva
 to scores, as ``evaluate_model.py`` does) and the array-level metrics alone, including the fast
 ``challenge_metric`` used thousands of times during threshold tuning. Prints one line per timing.
 """
+
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from scoring.classes import read_weights, representative_codes, WEIGHTS_FILE  # noqa: E402
-from scoring.metric import ChallengeMetric, challenge_metric, evaluate, load_labels, load_outputs, score_arrays  # noqa: E402
+from scoring.classes import WEIGHTS_FILE, read_weights, representative_codes
+from scoring.metric import ChallengeMetric, challenge_metric, evaluate, load_labels, load_outputs, score_arrays
 
 UNSCORED = ("55930002", "164873001", "251120003", "17338001")
 
@@ -37,10 +35,12 @@ def make_files(folder: Path, records: int, seed: int) -> None:
         name = f"R{i:06d}"
         dx = rng.choice(pool, size=int(rng.integers(1, 4)), replace=False)
         (folder / "labels" / f"{name}.hea").write_text(
-            f"{name} 12 500 5000\n#Age: 60\n#Sex: Male\n#Dx: {','.join(dx)}\n")
+            f"{name} 12 500 5000\n#Age: 60\n#Sex: Male\n#Dx: {','.join(dx)}\n"
+        )
         probs = np.round(rng.random(26), 3)
         (folder / "outputs" / f"{name}.csv").write_text(
-            f"#{name}\n{class_line}\n{','.join(str(int(p >= 0.5)) for p in probs)}\n{','.join(map(str, probs))}\n")
+            f"#{name}\n{class_line}\n{','.join(str(int(p >= 0.5)) for p in probs)}\n{','.join(map(str, probs))}\n"
+        )
 
 
 def timed(what: str, function, *args, **kwargs):
@@ -59,16 +59,28 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as temporary:
         folder = args.keep or Path(temporary)
         timed(f"write {args.records} label + output files", make_files, folder, args.records, args.seed)
-        scores = timed("evaluate(labels, outputs) [files -> all metrics]", evaluate,
-                       folder / "labels", folder / "outputs")
+        scores = timed(
+            "evaluate(labels, outputs) [files -> all metrics]", evaluate, folder / "labels", folder / "outputs"
+        )
         print(scores.score_text())
         classes, weights = read_weights(WEIGHTS_FILE)
         labels_files = sorted(str(p) for p in (folder / "labels").glob("*.hea"))
         labels = timed("load_labels", load_labels, labels_files, classes)
-        binary, scalar = timed("load_outputs", load_outputs,
-                               [str(folder / "outputs" / (Path(p).stem + ".csv")) for p in labels_files], classes)
-        timed("score_arrays (all metrics, official summation order)", score_arrays, labels, binary, scalar,
-              weights, classes)
+        binary, scalar = timed(
+            "load_outputs",
+            load_outputs,
+            [str(folder / "outputs" / (Path(p).stem + ".csv")) for p in labels_files],
+            classes,
+        )
+        timed(
+            "score_arrays (all metrics, official summation order)",
+            score_arrays,
+            labels,
+            binary,
+            scalar,
+            weights,
+            classes,
+        )
         repeats = 100
         start = time.perf_counter()
         for _ in range(repeats):

@@ -13,6 +13,7 @@ it: parsing, scaling, preprocessing, delineation and the network included. Ends 
     training: 5 lead sets, N records, X s, peak memory Y MB (main process), Z MB (with workers, sampled)
     inference ms/record (1 thread): ours=M
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,8 +21,8 @@ import logging
 import os
 import resource
 import sys
-import threading
 import tempfile
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -29,12 +30,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-import team_code  # noqa: E402
-from ecgio import find_records, load_raw  # noqa: E402
-from training.settings import Settings  # noqa: E402
-from training.workflow import train_all  # noqa: E402
+import team_code
+from ecgio import find_records, load_raw
+from training.settings import Settings
+from training.workflow import train_all
 
 
 def peak_mb(who: int) -> float:
@@ -123,10 +122,14 @@ def main(argv: list[str] | None = None) -> int:
         main_mb = peak_mb(resource.RUSAGE_SELF)
         for key, entry in manifest["models"].items():
             v = entry["validation"]
-            print(f"{len(entry['leads']):>2}-lead: best epoch {entry['best_epoch']}, validation challenge "
-                  f"{v['challenge_metric']:.3f}, AUROC {v['auroc']:.3f}, F {v['f_measure']:.3f}, {entry['seconds']:.0f} s")
-        print(f"training: {len(manifest['models'])} lead sets, {len(headers)} records, {seconds:.0f} s, "
-              f"peak memory {main_mb:.0f} MB (main process), {sampler.peak:.0f} MB (with workers, sampled)")
+            print(
+                f"{len(entry['leads']):>2}-lead: best epoch {entry['best_epoch']}, validation challenge "
+                f"{v['challenge_metric']:.3f}, AUROC {v['auroc']:.3f}, F {v['f_measure']:.3f}, {entry['seconds']:.0f} s"
+            )
+        print(
+            f"training: {len(manifest['models'])} lead sets, {len(headers)} records, {seconds:.0f} s, "
+            f"peak memory {main_mb:.0f} MB (main process), {sampler.peak:.0f} MB (with workers, sampled)"
+        )
         inference = time_inference(model_dir, headers, args.inference_records)
         print(f"inference ms/record (1 thread): ours={inference:.1f}")
     return 0

@@ -13,6 +13,7 @@ source (:func:`ecgdata.splits.stratified_kfold`) and shared by every variant and
 Variants: ``both`` = raw + fiducial + tabular branches, ``raw`` = raw signal only,
 ``features`` = fiducial + tabular (the PQRST branches without the raw signal).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,16 +27,14 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-import models  # noqa: E402
-from ecgdata.splits import stratified_kfold, train_val_split  # noqa: E402
-from ecgio.leads import LEAD_SETS  # noqa: E402
-from ecgsignal.config import SignalConfig  # noqa: E402
-from training.data import LeadSetData, lead_set_data, read_labels  # noqa: E402
-from training.inference import predict_records  # noqa: E402
-from training.settings import Settings, default_cache_dir  # noqa: E402
-from training.trainer import evaluate_probabilities, record_inputs, resolve_device, train_network, tune  # noqa: E402
+import models
+from ecgdata.splits import stratified_kfold, train_val_split
+from ecgio.leads import LEAD_SETS
+from ecgsignal.config import SignalConfig
+from training.data import LeadSetData, lead_set_data, read_labels
+from training.inference import predict_records
+from training.settings import Settings, default_cache_dir
+from training.trainer import evaluate_probabilities, record_inputs, resolve_device, train_network, tune
 
 VARIANTS = {"both": ("raw", "fiducial", "tabular"), "raw": ("raw",), "features": ("fiducial", "tabular")}
 LEAD_SETS_BY_SIZE = {len(leads): leads for leads in LEAD_SETS}
@@ -44,11 +43,13 @@ COMPARED_THRESHOLDS = (("per_class", 0), ("per_class", 3), ("global", 0), ("glob
 log = logging.getLogger("cross_validate")
 
 
-def held_out_scores(data: LeadSetData, settings: Settings, train: np.ndarray, test: np.ndarray,
-                    groups: list[str]) -> dict[str, float]:
+def held_out_scores(
+    data: LeadSetData, settings: Settings, train: np.ndarray, test: np.ndarray, groups: list[str]
+) -> dict[str, float]:
     """Train on ``train`` (inner validation split from it), score ``test``."""
-    inner_train, inner_val = train_val_split(data.targets[train], [groups[i] for i in train],
-                                             settings.val_fraction, settings.seed)
+    inner_train, inner_val = train_val_split(
+        data.targets[train], [groups[i] for i in train], settings.val_fraction, settings.seed
+    )
     trained = train_network(data, settings, train[inner_train], train[inner_val])
     network = models.build(trained.architecture, **trained.model_kwargs)
     network.load_state_dict(trained.state_dict)
@@ -83,8 +84,14 @@ def run(data_dir: Path, folds: int, lead_sizes: list[int], variants: list[str], 
     config = SignalConfig.from_dict(settings.signal)
     results: dict = {"records": len(table), "folds": folds, "settings": settings.to_dict(), "results": {}}
     for size in lead_sizes:
-        data = lead_set_data(table, LEAD_SETS_BY_SIZE[size], config, settings.cache_dir or default_cache_dir(),
-                             settings.n_jobs, settings.progress)
+        data = lead_set_data(
+            table,
+            LEAD_SETS_BY_SIZE[size],
+            config,
+            settings.cache_dir or default_cache_dir(),
+            settings.n_jobs,
+            settings.progress,
+        )
         row_of = {name: i for i, name in enumerate(data.names)}
         group_of = dict(zip(table.records, table.sources))
         data_groups = [group_of[name] for name in data.names]
@@ -96,16 +103,29 @@ def run(data_dir: Path, folds: int, lead_sizes: list[int], variants: list[str], 
                 test_rows = np.array([row_of[table.records[i]] for i in test if table.records[i] in row_of])
                 scores = held_out_scores(data, variant_settings, train_rows, test_rows, data_groups)
                 per_fold.append(scores)
-                log.info("%d leads, %s, fold %d: challenge %.3f AUROC %.3f F %.3f", size, variant, k + 1,
-                         scores["challenge_metric"], scores["auroc"], scores["f_measure"])
+                log.info(
+                    "%d leads, %s, fold %d: challenge %.3f AUROC %.3f F %.3f",
+                    size,
+                    variant,
+                    k + 1,
+                    scores["challenge_metric"],
+                    scores["auroc"],
+                    scores["f_measure"],
+                )
             summary = summarise(per_fold)
             results["results"][f"{size}-lead/{variant}"] = {"summary": summary, "folds": per_fold}
-            print(f"{size:>2}-lead {variant:<8} challenge {summary['challenge_metric']:.3f}±{summary['challenge_metric_sd']:.3f}"
-                  f"  AUROC {summary['auroc']:.3f}±{summary['auroc_sd']:.3f}"
-                  f"  F {summary['f_measure']:.3f}±{summary['f_measure_sd']:.3f}"
-                  f"  train {summary['train_seconds']:.0f} s/fold", flush=True)
-            compared = "  ".join(f"{key[len('challenge_metric'):]} {value:.3f}" for key, value in summary.items()
-                                 if key.startswith("challenge_metric[") and not key.endswith("_sd"))
+            print(
+                f"{size:>2}-lead {variant:<8} challenge {summary['challenge_metric']:.3f}±{summary['challenge_metric_sd']:.3f}"
+                f"  AUROC {summary['auroc']:.3f}±{summary['auroc_sd']:.3f}"
+                f"  F {summary['f_measure']:.3f}±{summary['f_measure_sd']:.3f}"
+                f"  train {summary['train_seconds']:.0f} s/fold",
+                flush=True,
+            )
+            compared = "  ".join(
+                f"{key[len('challenge_metric') :]} {value:.3f}"
+                for key, value in summary.items()
+                if key.startswith("challenge_metric[") and not key.endswith("_sd")
+            )
             print(f"    thresholds (challenge metric): {compared}", flush=True)
     return results
 

@@ -5,6 +5,7 @@
 importer is resumable, so a second call costs only the verification) next to copies of the
 Challenge ones: 378 labelled records in all.
 """
+
 from __future__ import annotations
 
 import logging

@@ -4,6 +4,7 @@ Submodules are imported on use (``ecgdata.ptbxl``, ``ecgdata.ptbxl_tasks``, ``ec
 ``ecgdata.index``, ``ecgdata.splits``, ``ecgdata.challenge_format``) so that reading an index does not
 pay for importing neurokit2.
 """
+
 from ecgdata.challenge_format import write_challenge_record
 from ecgdata.splits import stratified_kfold, train_val_split
 

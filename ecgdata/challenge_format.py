@@ -10,19 +10,19 @@ column-major, i.e. WFDB's interleaved frames. So ``wfdb.rdrecord`` reads the ``.
 Both files are written to temporary names and renamed into place (signal first, header last),
 so an interrupted run never leaves a record whose header exists but whose signal is partial.
 """
+
 from __future__ import annotations
 
 import logging
 import math
-import os
-import tempfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 from scipy.io import savemat
 
 from ecgio import RecordError, read_header
+from ecgio.files import atomic_write, atomic_write_with
 from ecgio.leads import canonical_lead
 from ecgio.record import load_mat
 
@@ -89,9 +89,7 @@ def header_text(
     lines = [f"{name} {num_leads} {_format_number(fs)} {num_samples}"]
     for row, lead in enumerate(leads):
         first = int(adc[row, 0]) if num_samples else 0
-        lines.append(
-            f"{name}.mat 16+24 {gain_text}/mV 16 0 {first} {wfdb_checksum(adc[row])} 0 {canonical_lead(lead)}"
-        )
+        lines.append(f"{name}.mat 16+24 {gain_text}/mV 16 0 {first} {wfdb_checksum(adc[row])} 0 {canonical_lead(lead)}")
     lines += [
         f"#Age: {_format_age(age)}",
         f"#Sex: {_format_sex(sex)}",
@@ -101,19 +99,6 @@ def header_text(
         "#Sx: Unknown",
     ]
     return "\n".join(lines) + "\n"
-
-
-def _replace_atomically(target: Path, write) -> None:
-    """Write through ``write(file)`` into a temporary file beside ``target``, then rename it over ``target``."""
-    handle, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            write(stream)
-        os.chmod(temp_name, 0o644)  # mkstemp creates 0600; records are meant to be shared
-        os.replace(temp_name, target)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
 
 
 def write_challenge_record(
@@ -145,8 +130,8 @@ def write_challenge_record(
     out.mkdir(parents=True, exist_ok=True)
     adc = to_adc(signal, gain, name)
     text = header_text(name, adc, fs, leads, age, sex, labels, gain)
-    _replace_atomically(out / f"{name}.mat", lambda stream: savemat(stream, {"val": adc}, format="4"))
-    _replace_atomically(out / f"{name}.hea", lambda stream: stream.write(text.encode("ascii")))
+    atomic_write_with(out / f"{name}.mat", lambda stream: savemat(stream, {"val": adc}, format="4"), sync=False)
+    atomic_write(out / f"{name}.hea", text.encode("ascii"), sync=False)
     return out / f"{name}.hea"
 
 
@@ -173,4 +158,12 @@ def is_complete_record(
     return values.dtype == np.int16 and values.shape == (num_leads, header.num_samples)
 
 
-__all__ = ["ADC_MAX", "ADC_MIN", "header_text", "is_complete_record", "to_adc", "wfdb_checksum", "write_challenge_record"]
+__all__ = [
+    "ADC_MAX",
+    "ADC_MIN",
+    "header_text",
+    "is_complete_record",
+    "to_adc",
+    "wfdb_checksum",
+    "write_challenge_record",
+]

@@ -9,13 +9,14 @@ loaded back without touching the headers again. Bad headers are reported and ski
 Usage: ``python -m ecgdata.index DATA_DIR [--output PATH] [--rebuild]``: prints the per-source
 class counts.
 """
+
 from __future__ import annotations
 
 import argparse
 import csv
+import io
 import logging
 import math
-import os
 import re
 import sys
 import time
@@ -23,9 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from ecgio import RecordError, find_records, read_header
+from ecgio.files import atomic_write
+from ecglog.progress import progress as progress_bar
 from scoring.classes import ABBREVIATIONS, labels_to_targets, scored_classes
 
 log = logging.getLogger(__name__)
@@ -43,7 +45,18 @@ PREFIX_SOURCES = {
 }
 #: JS00001-JS10646 are Chapman-Shaoxing, JS10647 onwards Ningbo.
 LAST_CHAPMAN_NUMBER = 10646
-SOURCE_ORDER = ("CPSC", "CPSC-Extra", "StPetersburg", "PTB", "PTB-XL", "Georgia", "Chapman-Shaoxing", "Ningbo", "Synthetic", "unknown")
+SOURCE_ORDER = (
+    "CPSC",
+    "CPSC-Extra",
+    "StPetersburg",
+    "PTB",
+    "PTB-XL",
+    "Georgia",
+    "Chapman-Shaoxing",
+    "Ningbo",
+    "Synthetic",
+    "unknown",
+)
 _NAME_RE = re.compile(r"^([A-Za-z]+)(\d+)$")
 COLUMNS = ("record", "path", "source", "fs", "samples", "leads", "age", "sex", "labels")
 
@@ -101,9 +114,16 @@ class DatasetIndex:
         for k, (abbreviation, codes) in enumerate(zip(ABBREVIATIONS, scored_classes())):
             values = [int(counts[s][k]) for s in sources]
             rows.append([abbreviation, "|".join(sorted(codes))] + [str(v) for v in values] + [str(sum(values))])
-        rows.append(["no scored class", ""] + [str(int(np.sum(~self.targets[sources_array == s].any(axis=1)))) for s in sources] + [str(int(np.sum(~self.targets.any(axis=1))))])
+        rows.append(
+            ["no scored class", ""]
+            + [str(int(np.sum(~self.targets[sources_array == s].any(axis=1)))) for s in sources]
+            + [str(int(np.sum(~self.targets.any(axis=1))))]
+        )
         widths = [max(len(row[c]) for row in rows) for c in range(len(header))]
-        lines = ["  ".join(cell.ljust(w) if c < 2 else cell.rjust(w) for c, (cell, w) in enumerate(zip(row, widths))) for row in rows]
+        lines = [
+            "  ".join(cell.ljust(w) if c < 2 else cell.rjust(w) for c, (cell, w) in enumerate(zip(row, widths)))
+            for row in rows
+        ]
         if self.skipped:
             lines.append(f"{len(self.skipped)} header(s) skipped as unreadable")
         return "\n".join(lines)
@@ -112,13 +132,12 @@ class DatasetIndex:
         """Write the table as CSV (paths relative to the CSV's folder when inside it); atomic."""
         path = Path(path)
         base = path.parent.resolve()
-        temp = path.with_name(f".{path.name}.tmp")
-        with temp.open("w", newline="", encoding="utf-8") as stream:
-            writer = csv.writer(stream)
-            writer.writerow(COLUMNS + ABBREVIATIONS)
-            for i in range(len(self)):
-                writer.writerow(self._row(i, base))
-        os.replace(temp, path)
+        stream = io.StringIO(newline="")
+        writer = csv.writer(stream)
+        writer.writerow(COLUMNS + ABBREVIATIONS)
+        for i in range(len(self)):
+            writer.writerow(self._row(i, base))
+        atomic_write(path, stream.getvalue())
         return path
 
     def _row(self, i: int, base: Path) -> list[str]:
@@ -127,12 +146,19 @@ class DatasetIndex:
         age = "" if math.isnan(self.ages[i]) else f"{self.ages[i]:g}"
         flags = ["1" if value else "0" for value in self.targets[i]]
         return [
-            self.records[i], stored.as_posix(), self.sources[i], f"{self.fs[i]:g}", str(int(self.samples[i])),
-            " ".join(self.leads[i]), age, self.sexes[i] or "", " ".join(self.labels[i]),
+            self.records[i],
+            stored.as_posix(),
+            self.sources[i],
+            f"{self.fs[i]:g}",
+            str(int(self.samples[i])),
+            " ".join(self.leads[i]),
+            age,
+            self.sexes[i] or "",
+            " ".join(self.labels[i]),
         ] + flags
 
     @classmethod
-    def load(cls, path: str | Path) -> "DatasetIndex":
+    def load(cls, path: str | Path) -> DatasetIndex:
         """Read a table written by :meth:`save`; raises ValueError naming the file when it does not match."""
         path = Path(path)
         base = path.parent.resolve()
@@ -157,7 +183,9 @@ class DatasetIndex:
                 ages=np.array([float(row[6]) if row[6] else math.nan for row in rows], dtype=np.float64),
                 sexes=[row[7] or None for row in rows],
                 labels=[tuple(row[8].split()) for row in rows],
-                targets=np.array([[flag == "1" for flag in row[9:]] for row in rows], dtype=bool).reshape(len(rows), len(ABBREVIATIONS)),
+                targets=np.array([[flag == "1" for flag in row[9:]] for row in rows], dtype=bool).reshape(
+                    len(rows), len(ABBREVIATIONS)
+                ),
             )
         except ValueError as error:
             raise ValueError(f"{path}: unreadable value ({error})") from None
@@ -170,9 +198,12 @@ def _source_rank(source: str) -> tuple[int, str]:
 def build_index(folder: str | Path, progress: bool = True) -> DatasetIndex:
     """Index every record under ``folder`` (recursively) from its header; unreadable headers are skipped."""
     headers = find_records(folder, recursive=True)
-    fields: dict[str, list] = {name: [] for name in ("records", "paths", "sources", "fs", "samples", "leads", "ages", "sexes", "labels", "targets")}
+    fields: dict[str, list] = {
+        name: []
+        for name in ("records", "paths", "sources", "fs", "samples", "leads", "ages", "sexes", "labels", "targets")
+    }
     skipped: list[str] = []
-    for path in tqdm(headers, desc="index", unit="hdr", disable=not progress, mininterval=0.5):
+    for path in progress_bar(headers, desc="index", unit="hdr", enabled=progress):
         try:
             header = read_header(path)
         except RecordError as error:
@@ -212,7 +243,9 @@ def save_index(index: DatasetIndex, folder: str | Path, fallback: str | Path | N
         return index.save(target)
     except OSError as error:
         if fallback is None:
-            raise OSError(f"{target}: cannot write the index ({error.strerror or error}); give a fallback path") from None
+            raise OSError(
+                f"{target}: cannot write the index ({error.strerror or error}); give a fallback path"
+            ) from None
         log.info("%s is not writable (%s); saving the index at %s", folder, error.strerror or error, fallback)
         Path(fallback).parent.mkdir(parents=True, exist_ok=True)
         return index.save(fallback)
@@ -243,7 +276,9 @@ def load_or_build(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ecgdata.index", description=__doc__.split("\n\n")[0])
     parser.add_argument("data_dir", type=Path, help="Challenge data folder (searched recursively)")
-    parser.add_argument("--output", type=Path, default=Path(INDEX_NAME), help="where to save when DATA_DIR is read-only")
+    parser.add_argument(
+        "--output", type=Path, default=Path(INDEX_NAME), help="where to save when DATA_DIR is read-only"
+    )
     parser.add_argument("--rebuild", action="store_true", help="re-read the headers even if an index is saved")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")

@@ -13,6 +13,7 @@ Sex: PTB-XL codes 0 = male, 1 = female.
 Usage: ``python -m ecgdata.ptbxl PTBXL_DIR OUT_DIR [--rate 500|100] [--jobs N]``. Re-running skips
 records already written and verified (header parses, ``.mat`` has the right shape).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,11 +27,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from joblib import Parallel, delayed
-from tqdm import tqdm
 
 from ecgdata.challenge_format import is_complete_record, write_challenge_record
 from ecgio import RecordError, read_record
 from ecgio.leads import TWELVE_LEADS
+from ecglog.progress import progress as progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,9 @@ class SnomedMapping:
 def load_mapping(path: str | Path = MAPPING_FILE) -> SnomedMapping:
     """Read the mapping table (``#`` comment lines allowed); ``heart_axis=X`` rows go to ``axis``."""
     path = Path(path)
-    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip() and not line.startswith("#")]
+    lines = [
+        line for line in path.read_text(encoding="utf-8").splitlines() if line.strip() and not line.startswith("#")
+    ]
     statements: dict[str, str] = {}
     axis: dict[str, str] = {}
     for row in csv.DictReader(lines):
@@ -153,14 +156,18 @@ class ConversionSummary:
     def line(self) -> str:
         """The one-line summary the CLI prints."""
         dropped = sum(self.unmapped.values())
-        top = ", ".join(f"{code} {count}" for code, count in sorted(self.unmapped.items(), key=lambda kv: (-kv[1], kv[0])))
+        top = ", ".join(
+            f"{code} {count}" for code, count in sorted(self.unmapped.items(), key=lambda kv: (-kv[1], kv[0]))
+        )
         return (
             f"written {self.written}, skipped {self.skipped} (already complete), failed {self.failed}; "
             f"statements without a SNOMED code dropped: {dropped}" + (f" ({top})" if top else "")
         )
 
 
-def _convert_one(row: PTBXLRow, ptbxl_dir: Path, out_dir: Path, rate: int, mapping: SnomedMapping) -> tuple[str, tuple[str, ...], str]:
+def _convert_one(
+    row: PTBXLRow, ptbxl_dir: Path, out_dir: Path, rate: int, mapping: SnomedMapping
+) -> tuple[str, tuple[str, ...], str]:
     """Convert one record: returns (status 'written'|'skipped'|'failed', unmapped statements, error text)."""
     labels, unmapped = record_labels(row, mapping)
     name = row.challenge_name
@@ -204,7 +211,7 @@ def convert(
     tasks = (delayed(_convert_one)(row, source, out, rate, mapping) for row in rows)
     results = Parallel(n_jobs=jobs, return_as="generator", batch_size=8)(tasks)
     summary = ConversionSummary()
-    for status, unmapped, error in tqdm(results, total=len(rows), desc="PTB-XL", unit="rec", disable=not progress):
+    for status, unmapped, error in progress_bar(results, total=len(rows), desc="PTB-XL", unit="rec", enabled=progress):
         setattr(summary, status, getattr(summary, status) + 1)
         summary.unmapped.update(unmapped)
         if error:

@@ -6,6 +6,7 @@ The superdiagnostic task (Strodthoff et al., PTB-XL benchmark): each record's cl
 recommended split uses ``strat_fold``: folds 1-8 train, 9 validation, 10 test. Signals stay on
 disk and are read on demand through :func:`ecgio.read_record` (mV, canonical lead order).
 """
+
 from __future__ import annotations
 
 import csv
@@ -114,4 +115,4 @@ def load_superdiagnostic(ptbxl_dir: str | Path, rate: int = 100) -> PTBXLTask:
     )
 
 
-__all__ = ["PTBXLTask", "SUPERCLASSES", "diagnostic_classes", "load_superdiagnostic"]
+__all__ = ["SUPERCLASSES", "PTBXLTask", "diagnostic_classes", "load_superdiagnostic"]

@@ -8,9 +8,10 @@ class therefore spreads evenly instead of landing in one fold by chance. Sources
 treating each group (e.g. source database) as one more label, so every fold gets its share of
 each source too. Records with no label at all fill the folds that want most records.
 """
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -22,11 +23,13 @@ def _label_matrix(targets: np.ndarray, groups: Sequence[str] | None) -> np.ndarr
     labels = targets.astype(bool)
     if groups is None:
         return labels
-    groups = np.asarray(list(groups), dtype=object)
-    if groups.shape != (labels.shape[0],):
-        raise ValueError(f"groups has {groups.shape[0]} entries for {labels.shape[0]} records")
-    names = sorted(set(groups.tolist()))
-    one_hot = np.stack([groups == name for name in names], axis=1) if names else np.zeros((len(groups), 0), bool)
+    group_array = np.asarray(list(groups), dtype=object)
+    if group_array.shape != (labels.shape[0],):
+        raise ValueError(f"groups has {group_array.shape[0]} entries for {labels.shape[0]} records")
+    names = sorted(set(group_array.tolist()))
+    one_hot = (
+        np.stack([group_array == name for name in names], axis=1) if names else np.zeros((len(group_array), 0), bool)
+    )
     return np.concatenate([labels, one_hot], axis=1)
 
 
@@ -53,7 +56,9 @@ def iterative_stratification(
         rarest = per_label[present].min()
         label = int(rng.choice(present[per_label[present] == rarest]))
         for record in rng.permutation(np.flatnonzero(remaining[:, label])):
-            fold = _choose_fold(wanted_labels[:, label], wanted_labels[:, labels[record]].sum(axis=1), wanted_records, rng)
+            fold = _choose_fold(
+                wanted_labels[:, label], wanted_labels[:, labels[record]].sum(axis=1), wanted_records, rng
+            )
             folds[record] = fold
             wanted_labels[fold] -= labels[record]
             wanted_records[fold] -= 1

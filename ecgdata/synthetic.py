@@ -22,6 +22,7 @@ Known limit of the simulator: each lead is its own ECGSYN run (Einthoven's III =
 Same seed -> byte-identical files, whatever the number of workers (each record has its own seed).
 Usage: ``python -m ecgdata.synthetic OUT_DIR [--records N] [--seed S] [--jobs J]``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,10 +36,10 @@ from pathlib import Path
 import numpy as np
 from joblib import Parallel, delayed
 from scipy.signal import find_peaks
-from tqdm import tqdm
 
 from ecgdata.challenge_format import write_challenge_record
 from ecgio.leads import TWELVE_LEADS
+from ecglog.progress import progress as progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -232,7 +233,14 @@ def simulate_record(index: int, seed: int = 0) -> SyntheticRecord:
         peaks = r_peaks(clean, FS)
         rate, rr_range, rr_cv = rr_statistics(peaks, FS)
         if not _measured_ok(rhythm, rate, rr_range, rr_cv):
-            log.debug("record %d attempt %d: %s measured %.1f bpm, RR range %.3f s", index, attempt, rhythm.name, rate, rr_range)
+            log.debug(
+                "record %d attempt %d: %s measured %.1f bpm, RR range %.3f s",
+                index,
+                attempt,
+                rhythm.name,
+                rate,
+                rr_range,
+            )
             continue
         clean = _scale_leads(clean, peaks, low_voltage, rng)
         if not _low_voltage_ok(clean, peaks, low_voltage):
@@ -255,12 +263,16 @@ def simulate_record(index: int, seed: int = 0) -> SyntheticRecord:
             rr_cv=rr_cv,
             attempts=attempt + 1,
         )
-    raise RuntimeError(f"record {index} (seed {seed}): no {rhythm.name} draw passed its checks in {MAX_ATTEMPTS} attempts")
+    raise RuntimeError(
+        f"record {index} (seed {seed}): no {rhythm.name} draw passed its checks in {MAX_ATTEMPTS} attempts"
+    )
 
 
 def _generate_and_write(index: int, seed: int, out_dir: Path) -> tuple[str, tuple[str, ...]]:
     record = simulate_record(index, seed)
-    write_challenge_record(out_dir, record.name, record.signal, record.fs, TWELVE_LEADS, record.age, record.sex, record.labels)
+    write_challenge_record(
+        out_dir, record.name, record.signal, record.fs, TWELVE_LEADS, record.age, record.sex, record.labels
+    )
     return record.name, record.labels
 
 
@@ -275,7 +287,7 @@ def make_demo_set(
     tasks = (delayed(_generate_and_write)(index, seed, out) for index in range(n_records))
     results = Parallel(n_jobs=jobs, return_as="generator")(tasks)
     counts: Counter = Counter()
-    for _, labels in tqdm(results, total=n_records, desc="synthetic", unit="rec", disable=not progress):
+    for _, labels in progress_bar(results, total=n_records, desc="synthetic", unit="rec", enabled=progress):
         counts.update(labels)
     return dict(sorted(counts.items()))
 
@@ -292,7 +304,9 @@ def main(argv: list[str] | None = None) -> int:
     counts = make_demo_set(args.out_dir, args.records, args.seed, args.jobs)
     elapsed = time.perf_counter() - start
     described = ", ".join(f"{code} {count}" for code, count in counts.items())
-    print(f"wrote {args.records} records to {args.out_dir} in {elapsed:.1f} s ({args.records / elapsed:.1f} records/s); labels: {described}")
+    print(
+        f"wrote {args.records} records to {args.out_dir} in {elapsed:.1f} s ({args.records / elapsed:.1f} records/s); labels: {described}"
+    )
     return 0
 
 

@@ -1,4 +1,5 @@
 """Reading ECG records: headers, signals in mV, lead names. See :mod:`ecgio.record`."""
+
 from ecgio.errors import RecordError
 from ecgio.header import Header, parse_header
 from ecgio.leads import LEAD_SETS, TWELVE_LEADS, canonical_lead, sort_leads

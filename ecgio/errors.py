@@ -1,4 +1,5 @@
 """The one error type for unreadable records: it always names the file."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -5,6 +5,7 @@ The official helper reads the gain with ``float(token.split('/')[0])``, which gi
 ``#Dx:`` written without a space. This parser follows the WFDB header specification instead:
 ``GAIN(BASELINE)/UNITS`` with both parts optional, and comment keys with or without a space.
 """
+
 from __future__ import annotations
 
 import math
@@ -118,7 +119,10 @@ def parse_header(text: str, source: str = "<header>") -> Header:
     num_samples = int(_number(first[3], "number of samples", source)) if len(first) > 3 else 0
     if len(signal_lines) - 1 < num_leads:
         raise RecordError(source, f"header declares {num_leads} leads but lists {len(signal_lines) - 1}")
-    leads, files, gains, baselines = [], [], [], []
+    leads: list[str] = []
+    files: list[str] = []
+    gains: list[float] = []
+    baselines: list[float] = []
     for line in signal_lines[1 : num_leads + 1]:
         tokens = line.split()
         if len(tokens) < 3:

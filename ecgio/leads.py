@@ -4,9 +4,10 @@ Every other module speaks in canonical lead names (``I, II, III, aVR, aVL, aVF, 
 Databases spell them differently (PTB-XL writes ``AVR``, PTB writes ``avr``), so names are
 normalised once, here, case-insensitively.
 """
+
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 TWELVE_LEADS: tuple[str, ...] = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
 SIX_LEADS: tuple[str, ...] = ("I", "II", "III", "aVR", "aVL", "aVF")

@@ -5,6 +5,7 @@ canonical Challenge order, whatever order and spelling the file used. It reads C
 records (``.hea`` + MATLAB v4 ``.mat``, key ``val``) and plain WFDB records (``.hea`` +
 ``.dat``). Every failure raises :class:`RecordError` naming the file.
 """
+
 from __future__ import annotations
 
 import math
@@ -155,8 +156,8 @@ def find_records(folder: str | Path, recursive: bool = True) -> list[Path]:
 
 
 __all__ = [
-    "Record",
     "TWELVE_LEADS",
+    "Record",
     "find_records",
     "header_path",
     "load_mat",

@@ -1,4 +1,5 @@
 """The signal layer: preprocessing, wavelet delineation, features and the per-record ``prepare`` call."""
+
 from ecgsignal.config import SignalConfig
 from ecgsignal.delineate import WAVE_POINTS, Delineation, delineate
 from ecgsignal.features import (

@@ -1,4 +1,5 @@
 """``python -m ecgsignal``: see :mod:`ecgsignal.cli`."""
+
 import sys
 
 from ecgsignal.cli import main

@@ -21,29 +21,25 @@ an absent point is an empty cell. Beats count from 0 in time order.
 A bad record is reported on stderr as ``error: <file>: <problem>`` and skipped; the exit
 status is 1 when any record failed, 2 for usage errors, 0 otherwise.
 """
+
 from __future__ import annotations
 
 import argparse
 import csv
 import logging
 import sys
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Sequence, TextIO
+from typing import Any, TextIO
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from ecgio import Record, RecordError, find_records, read_record
+from ecglog.progress import progress as progress_bar
 
 log = logging.getLogger(__name__)
 
 CSV_COLUMNS = ("record", "beat", "lead", "wave", "onset", "peak", "offset")
-#: wave name -> (onset, peak, offset) columns of ``Delineation.points`` (see ``WAVE_POINTS``).
-WAVE_COLUMNS: dict[str, tuple[str, str, str]] = {
-    "P": ("P_on", "P_peak", "P_off"),
-    "QRS": ("QRS_on", "R", "QRS_off"),
-    "T": ("T_on", "T_peak", "T_off"),
-}
 
 
 def delineate_record(record: Record, config: Any = None) -> Any:
@@ -71,13 +67,13 @@ def to_record_rate(points: np.ndarray, fs_from: float, fs_to: float, num_samples
 
 def fiducial_rows(record: Record, delineation: Any) -> list[tuple]:
     """CSV rows (see :data:`CSV_COLUMNS`) of one delineated record, at the record's rate."""
-    from ecgsignal.delineate import WAVE_POINTS
+    from ecgsignal.delineate import WAVES
 
     points = np.asarray(delineation.points)
     if points.ndim != 3 or points.shape[1] != len(record.leads):
         raise ValueError(f"{record.path}: delineation has shape {points.shape} for {len(record.leads)} leads")
     at_record = to_record_rate(points, float(delineation.fs), float(record.fs), record.num_samples)
-    columns = {wave: [WAVE_POINTS.index(name) for name in names] for wave, names in WAVE_COLUMNS.items()}
+    columns = {wave.name: list(wave.columns) for wave in WAVES}
     rows = []
     for beat in range(at_record.shape[0]):
         for k, lead in enumerate(record.leads):
@@ -106,12 +102,14 @@ def _describe(error: Exception, path: Path) -> str:
     return str(error) if isinstance(error, RecordError) else f"{path}: {type(error).__name__}: {error}"
 
 
-def write_delineations(records: Sequence[Path], out: TextIO, config: Any = None, progress: bool = True) -> dict[str, str]:
+def write_delineations(
+    records: Sequence[Path], out: TextIO, config: Any = None, progress: bool = True
+) -> dict[str, str]:
     """Delineate each record and write its rows to ``out``; returns failures (path -> message)."""
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     failures: dict[str, str] = {}
-    for path in tqdm(records, desc="delineating", disable=not progress or len(records) < 2):
+    for path in progress_bar(records, desc="delineating", unit="rec", enabled=progress and len(records) >= 2):
         try:
             record = read_record(path)
             writer.writerows(fiducial_rows(record, delineate_record(record, config)))

@@ -14,12 +14,14 @@ The target rate is 250 Hz. Why:
   delineation included. Half the samples of 500 Hz halves the cost of every filter, of the
   delineation and of the network's first layers.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +95,7 @@ class SignalConfig:
         return out
 
     @classmethod
-    def from_dict(cls, values: Mapping[str, Any]) -> "SignalConfig":
+    def from_dict(cls, values: Mapping[str, Any]) -> SignalConfig:
         """Inverse of :meth:`to_dict`; unknown keys are ignored with a warning (older/newer configs still load)."""
         known = {field.name for field in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)

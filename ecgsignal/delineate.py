@@ -40,6 +40,7 @@ a wave that breaks an invariant is marked absent as a whole. Known failure modes
 delineators are handled: a peak at the first or last sample, no P or T at all, a flat or missing
 lead (absent everywhere), garbage or all-zero input (no beats), HR up to 220 bpm.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -50,9 +51,45 @@ from scipy.signal import find_peaks
 from ecgsignal.wavelet import dyadic_wavelet_transform
 
 WAVE_POINTS: tuple[str, ...] = (
-    "P_on", "P_peak", "P_off", "QRS_on", "Q", "R", "S", "QRS_off", "T_on", "T_peak", "T_off",
+    "P_on",
+    "P_peak",
+    "P_off",
+    "QRS_on",
+    "Q",
+    "R",
+    "S",
+    "QRS_off",
+    "T_on",
+    "T_peak",
+    "T_off",
 )
 P_ON, P_PEAK, P_OFF, QRS_ON, Q_PEAK, R_PEAK, S_PEAK, QRS_OFF, T_ON, T_PEAK, T_OFF = range(len(WAVE_POINTS))
+
+
+@dataclass(frozen=True)
+class Wave:
+    """One wave's (onset, peak, offset) columns of :attr:`Delineation.points`.
+
+    The one place that says which columns belong together: fiducial channels, plots and the
+    delineation CSV all read the waves from :data:`WAVES` instead of repeating column numbers.
+    """
+
+    name: str
+    onset: int
+    peak: int
+    offset: int
+
+    @property
+    def columns(self) -> tuple[int, int, int]:
+        return self.onset, self.peak, self.offset
+
+
+#: The three waves in time order; the QRS peak is the R point.
+WAVES: tuple[Wave, ...] = (
+    Wave("P", P_ON, P_PEAK, P_OFF),
+    Wave("QRS", QRS_ON, R_PEAK, QRS_OFF),
+    Wave("T", T_ON, T_PEAK, T_OFF),
+)
 MIN_FS, MAX_FS = 100.0, 1000.0
 
 
@@ -75,10 +112,6 @@ class Delineation:
     @property
     def num_leads(self) -> int:
         return int(self.points.shape[1])
-
-    def column(self, name: str) -> np.ndarray:
-        """The (B, L) indices of one wave point by name, e.g. ``column("T_peak")``."""
-        return self.points[:, :, WAVE_POINTS.index(name)]
 
 
 def _ms(value_ms: float, fs: float) -> int:
@@ -110,7 +143,7 @@ def _local_maxima(a: np.ndarray, valid: np.ndarray) -> np.ndarray:
 
 def _first_true(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(index of first True along the last axis, whether any)."""
-    return np.argmax(mask, axis=-1), mask.any(axis=-1)
+    return np.argmax(mask, axis=-1), np.asarray(mask.any(axis=-1))
 
 
 def _walk(w_abs: np.ndarray, start: np.ndarray, direction: int, ratio: np.ndarray, limit: int) -> np.ndarray:
@@ -200,7 +233,9 @@ def detect_r_peaks(x: np.ndarray, w3: np.ndarray, fs: float, active: np.ndarray)
 # --------------------------------------------------------------------------- QRS
 
 
-def _delineate_qrs(x: np.ndarray, w2: np.ndarray, r: np.ndarray, fs: float, active: np.ndarray, points: np.ndarray) -> None:
+def _delineate_qrs(
+    x: np.ndarray, w2: np.ndarray, r: np.ndarray, fs: float, active: np.ndarray, points: np.ndarray
+) -> None:
     num_leads, n = x.shape
     offsets = np.arange(-_ms(170, fs), _ms(220, fs) + 1)
     window = r[None, :, None] + offsets
@@ -246,7 +281,9 @@ def _chain(before: np.ndarray, after: np.ndarray, centre: np.ndarray, gap: int) 
     return first, last
 
 
-def _qrs_peaks(x: np.ndarray, onset: np.ndarray, offset: np.ndarray, present: np.ndarray, points: np.ndarray, fs: float) -> None:
+def _qrs_peaks(
+    x: np.ndarray, onset: np.ndarray, offset: np.ndarray, present: np.ndarray, points: np.ndarray, fs: float
+) -> None:
     """Q, R, S from the signal inside [onset, offset]; writes the QRS columns of ``points`` (B, L, 11)."""
     span = np.arange(_ms(400, fs) + 1)
     window = onset[..., None] + span
@@ -351,7 +388,6 @@ def _delineate_t(x: np.ndarray, w4: np.ndarray, r: np.ndarray, fs: float, rms4: 
 
 
 def _delineate_p(x: np.ndarray, w4: np.ndarray, r: np.ndarray, fs: float, rms4: np.ndarray, points: np.ndarray) -> None:
-    n = x.shape[1]
     qrs_on = points[:, :, QRS_ON].T
     anchor = np.where(qrs_on >= 0, qrs_on, r[None, :] - _ms(60, fs))
     prev_r = np.concatenate([[-(10**9)], r[:-1]])[None, :]
@@ -377,7 +413,7 @@ def _enforce_invariants(points: np.ndarray, num_samples: int) -> None:
     """Mark absent (whole wave) any wave breaking on < peak < off, P < QRS < T, or outside the record."""
     out_of_range = (points < 0) | (points >= num_samples)
     points[out_of_range] = -1
-    p, qrs, t = points[..., P_ON:P_OFF + 1], points[..., QRS_ON:QRS_OFF + 1], points[..., T_ON:T_OFF + 1]
+    p, qrs, t = points[..., P_ON : P_OFF + 1], points[..., QRS_ON : QRS_OFF + 1], points[..., T_ON : T_OFF + 1]
     for wave in (p, t):
         bad = (wave < 0).any(-1) | ~((wave[..., 0] < wave[..., 1]) & (wave[..., 1] < wave[..., 2]))
         wave[bad] = -1

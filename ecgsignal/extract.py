@@ -52,6 +52,7 @@ A record that fails (unreadable file, bad header, pipeline error) is logged, lis
 so a transient failure is retried next run. With ``cache_dir=None`` the same layout is
 built in a temporary folder that is deleted when the store is garbage collected.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -66,16 +67,18 @@ import tempfile
 import time
 import uuid
 import weakref
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from ecgio import RecordError, read_header, read_record
+from ecgio.files import atomic_write
 from ecgio.record import header_path
+from ecglog.progress import progress as progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -181,9 +184,7 @@ def _hash_one(header: Path, memo: dict) -> tuple[str, dict]:
     return digest, {"files": signature, "hash": digest}
 
 
-def hash_records(
-    headers: Sequence[Path], memo: dict, progress: bool
-) -> tuple[list[str | None], dict[int, str]]:
+def hash_records(headers: Sequence[Path], memo: dict, progress: bool) -> tuple[list[str | None], dict[int, str]]:
     """Content hashes of all records (threads: reading and hashing release the GIL)."""
     hashes: list[str | None] = [None] * len(headers)
     errors: dict[int, str] = {}
@@ -197,7 +198,9 @@ def hash_records(
 
     with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 1) * 2)) as pool:
         results = pool.map(work, range(len(headers)))
-        bar = tqdm(results, total=len(headers), desc="hashing", disable=not progress or len(headers) < 500)
+        bar = progress_bar(
+            results, total=len(headers), desc="hashing", unit="rec", enabled=progress and len(headers) >= 500
+        )
         for i, digest, entry, error in bar:
             if error is not None:
                 errors[i] = error
@@ -210,9 +213,7 @@ def hash_records(
 # --------------------------------------------------------------------------- small file helpers
 def _write_json(path: Path, content: Any) -> None:
     """Atomic JSON write (a reader never sees half a file)."""
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    tmp.write_text(json.dumps(content, separators=(",", ":")))
-    os.replace(tmp, path)
+    atomic_write(path, json.dumps(content, separators=(",", ":")), sync=False)
 
 
 def _read_json(path: Path, default: Any) -> Any:
@@ -238,10 +239,8 @@ def _locked(path: Path) -> Iterator[None]:
 
 def _npy_header(dtype: np.dtype, shape: tuple[int, ...]) -> bytes:
     """A version-1.0 ``.npy`` header padded to a fixed size, so it can be rewritten in place."""
-    text = "{'descr': %r, 'fortran_order': False, 'shape': %r, }" % (
-        np.lib.format.dtype_to_descr(dtype),
-        tuple(int(n) for n in shape),
-    )
+    descr = np.lib.format.dtype_to_descr(dtype)
+    text = f"{{'descr': {descr!r}, 'fortran_order': False, 'shape': {tuple(int(n) for n in shape)!r}, }}"
     room = _NPY_HEADER_BYTES - 10
     if len(text) + 1 > room:
         raise ValueError(f"shape {shape} does not fit a {_NPY_HEADER_BYTES}-byte .npy header")
@@ -254,7 +253,7 @@ class _NpyAppender:
 
     def __init__(self, path: Path, dtype: np.dtype, tail: tuple[int, ...]) -> None:
         self.path, self.dtype, self.tail, self.rows = path, np.dtype(dtype), tail, 0
-        self.handle = open(path, "wb")
+        self.handle = open(path, "wb")  # noqa: SIM115 (closed by close())
         self.handle.write(_npy_header(self.dtype, (0, *tail)))
 
     def append(self, array: np.ndarray) -> None:
@@ -519,7 +518,9 @@ class PreparedStore:
         return np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])
 
     def __repr__(self) -> str:
-        return f"PreparedStore({len(self)} records, {self.total_windows} windows, {len(self.failed)} failed, {self.root})"
+        return (
+            f"PreparedStore({len(self)} records, {self.total_windows} windows, {len(self.failed)} failed, {self.root})"
+        )
 
 
 # --------------------------------------------------------------------------- driver
@@ -543,7 +544,7 @@ def _compute_misses(
     runner = Parallel(n_jobs=jobs, backend="loky", return_as="generator_unordered")
     writer = _SegmentWriter(root, dtype)
     try:
-        for i, result in tqdm(runner(tasks), total=len(todo), desc="preparing", disable=not progress):
+        for i, result in progress_bar(runner(tasks), total=len(todo), desc="preparing", unit="rec", enabled=progress):
             digest, header = todo[i]
             if not result["ok"]:
                 failures[digest] = result["error"]
@@ -582,7 +583,7 @@ def prepare_folder(
     headers = [header_path(Path(h)) for h in headers]
     key, meta = cache_key(config, leads, dtype)
     temporary = cache_dir is None
-    base = Path(tempfile.mkdtemp(prefix="ecgsignal-cache-")) if temporary else Path(cache_dir)
+    base = Path(tempfile.mkdtemp(prefix="ecgsignal-cache-")) if cache_dir is None else Path(cache_dir)
     root = base / key
     root.mkdir(parents=True, exist_ok=True)
     if not (root / "meta.json").exists():
@@ -621,7 +622,12 @@ def prepare_folder(
         weakref.finalize(store, shutil.rmtree, str(base), True)
     log.info(
         "prepare_folder: %d records, %d failed, %d cache hits, %d computed, %.1f s (cache %s)",
-        len(headers), len(failed), hits, len(todo), seconds, root,
+        len(headers),
+        len(failed),
+        hits,
+        len(todo),
+        seconds,
+        root,
     )
     return store
 

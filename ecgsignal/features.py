@@ -11,6 +11,7 @@ Multi-lead intervals use, per beat, an early quantile (20 %) of the lead onsets 
 quantile (80 %) of the lead offsets (the global onset/offset of Martinez's multi-lead rules,
 robust to one lead's outlier), then the median over beats.
 """
+
 from __future__ import annotations
 
 import math
@@ -20,11 +21,19 @@ import numpy as np
 
 from ecgio.leads import TWELVE_LEADS
 from ecgsignal.delineate import (
-    P_ON, P_PEAK, QRS_OFF, QRS_ON, Q_PEAK, R_PEAK, S_PEAK, T_OFF, T_PEAK, Delineation,
+    P_ON,
+    P_PEAK,
+    QRS_OFF,
+    QRS_ON,
+    R_PEAK,
+    S_PEAK,
+    T_OFF,
+    T_PEAK,
+    WAVES,
+    Delineation,
 )
 
 FIDUCIAL_CHANNELS: tuple[str, ...] = ("P_wave", "QRS", "T_wave", "R_peak")
-_WAVE_BOUNDS = ((0, 2), (3, 7), (8, 10))  # (onset column, offset column) of P, QRS, T
 
 LIMB_LEADS = TWELVE_LEADS[:6]
 PRECORDIAL_LEADS = TWELVE_LEADS[6:]
@@ -47,8 +56,13 @@ _RECORD_FEATURES: tuple[tuple[str, str, tuple[float, float]], ...] = (
     ("precordial_max_p2p", "mV", (0.3, 8.0)),
     ("num_beats", "1", (1.0, 100.0)),
 )
-_PER_LEAD_UNITS = {"p_amp": ("mV", (-0.3, 0.4)), "r_amp": ("mV", (0.0, 4.0)), "s_amp": ("mV", (-4.0, 0.0)),
-                   "t_amp": ("mV", (-1.0, 1.5)), "st_level": ("mV", (-0.5, 0.5))}
+_PER_LEAD_UNITS = {
+    "p_amp": ("mV", (-0.3, 0.4)),
+    "r_amp": ("mV", (0.0, 4.0)),
+    "s_amp": ("mV", (-4.0, 0.0)),
+    "t_amp": ("mV", (-1.0, 1.5)),
+    "st_level": ("mV", (-0.5, 0.5)),
+}
 
 #: Feature names: record-level ones, then ``<feature>_<lead>`` for every canonical lead.
 FEATURE_NAMES: tuple[str, ...] = tuple(name for name, _, _ in _RECORD_FEATURES) + tuple(
@@ -77,8 +91,8 @@ def fiducial_channels(delineation: Delineation, num_samples: int) -> np.ndarray:
         return out
     delineated = (points[:, :, QRS_ON] >= 0).any(axis=0)
     leads = max(1, int(delineated.sum()))
-    for channel, (on_col, off_col) in enumerate(_WAVE_BOUNDS):
-        on, off = points[:, :, on_col].ravel(), points[:, :, off_col].ravel()
+    for channel, wave in enumerate(WAVES):
+        on, off = points[:, :, wave.onset].ravel(), points[:, :, wave.offset].ravel()
         ok = (on >= 0) & (off >= on) & (off < num_samples)
         steps = np.zeros(num_samples + 1, dtype=np.float64)
         np.add.at(steps, on[ok], 1.0)
@@ -96,12 +110,18 @@ def fiducial_channels(delineation: Delineation, num_samples: int) -> np.ndarray:
     return out
 
 
-def _nanmedian(values: np.ndarray, axis: int | None = None) -> np.ndarray | float:
-    """nanmedian that returns NaN for all-NaN slices without a warning."""
+def _nanmedian(values: np.ndarray, axis: int) -> np.ndarray:
+    """nanmedian along ``axis`` that returns NaN for all-NaN slices without a warning."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        out = np.nanmedian(np.asarray(values, dtype=np.float64), axis=axis)
-    return float(out) if axis is None else out
+        return np.asarray(np.nanmedian(np.asarray(values, dtype=np.float64), axis=axis))
+
+
+def _nanmedian_all(values: np.ndarray) -> float:
+    """nanmedian of every value, NaN when none is finite, without a warning."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return float(np.nanmedian(np.asarray(values, dtype=np.float64)))
 
 
 def _quantile_over_leads(column: np.ndarray, q: float) -> np.ndarray:
@@ -140,9 +160,9 @@ def _intervals(d: Delineation) -> dict[str, float]:
     p_on = _quantile_over_leads(points[:, :, P_ON], 0.2)
     t_off = _quantile_over_leads(points[:, :, T_OFF], 0.8)
     out = {
-        "pr_interval": _nanmedian((qrs_on - p_on) * to_ms),
-        "qrs_duration": _nanmedian((qrs_off - qrs_on) * to_ms),
-        "qt_interval": _nanmedian((t_off - qrs_on) * to_ms),
+        "pr_interval": _nanmedian_all((qrs_on - p_on) * to_ms),
+        "qrs_duration": _nanmedian_all((qrs_off - qrs_on) * to_ms),
+        "qt_interval": _nanmedian_all((t_off - qrs_on) * to_ms),
     }
     delineated = (points[:, :, QRS_ON] >= 0).sum(axis=1)
     with_p = (points[:, :, P_ON] >= 0).sum(axis=1)

@@ -7,6 +7,7 @@ signal (L, N) mV at fs
   -> fiducial channels (C, M) aligned with it
   -> normalise (per-lead z-score) and cut signal and fiducials into the same windows.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -37,9 +38,7 @@ class Prepared:
     delineation: Delineation | None = None
 
 
-def prepare(
-    signal: np.ndarray, fs: float, leads: tuple[str, ...], config: SignalConfig = SignalConfig()
-) -> Prepared:
+def prepare(signal: np.ndarray, fs: float, leads: tuple[str, ...], config: SignalConfig = SignalConfig()) -> Prepared:
     """Preprocess, delineate and featurise one record; output leads are ``leads``, in that order.
 
     ``signal`` (len(leads), N) in mV at ``fs`` Hz, ``leads`` canonical names (any subset of the 12).

@@ -4,6 +4,7 @@ Each step is a small pure function of numpy arrays; :func:`preprocess` chains th
 :func:`condition` (filtered, still in mV) and :func:`normalise` lets the pipeline compute the
 amplitude features in mV and feed the network a normalised copy.
 """
+
 from __future__ import annotations
 
 from fractions import Fraction

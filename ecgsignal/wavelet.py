@@ -21,6 +21,7 @@ Edges: each record is reflected by half a second on both sides before the (circu
 convolution, so no wrap-around reaches the record. Long records are transformed in overlapping
 chunks of 2^16 samples (the WTdelineator's recommended maximum), bounding memory.
 """
+
 from __future__ import annotations
 
 from functools import lru_cache

@@ -1,8 +1,10 @@
 """Building blocks shared by the networks: residual squeeze-excitation convolutions, a
 convolutional-recurrent branch and attention pooling over time."""
+
 from __future__ import annotations
 
-from typing import Sequence
+import itertools
+from collections.abc import Sequence
 
 import torch
 import torch.nn as nn
@@ -85,7 +87,7 @@ class ConvRecurrentBranch(nn.Module):
             nn.MaxPool1d(max(stem_stride // 2, 1)),
         )
         stages = []
-        for previous, width in zip(widths[:-1], widths[1:]):
+        for previous, width in itertools.pairwise(widths):
             stages.append(ResidualBlock(previous, width, kernel=kernel, stride=2, dropout=dropout))
         self.stages = nn.Sequential(*stages)
         self.rnn = nn.GRU(widths[-1], rnn_hidden, batch_first=True, bidirectional=True)

@@ -13,9 +13,10 @@ plain CNN without either. This is the described system:
 ``branches`` selects which are used, which is how the ablations (raw only, features only, both)
 are trained by the same code.
 """
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn as nn

@@ -4,9 +4,11 @@ A saved model folder records the architecture name and its keyword arguments; lo
 network through :func:`build` and only then loads the weights, so a new architecture needs nothing
 but ``@register("name")`` on its class.
 """
+
 from __future__ import annotations
 
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import torch.nn as nn
 

@@ -17,14 +17,12 @@ zero-phase high-pass (as electrocardiographs do), so rows do not drift out of th
 Fiducial points are marked on the trace: P blue, QRS red, T green; onset ``>``, peak ``o``,
 offset ``<``.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
-
-import matplotlib
-
-matplotlib.use("Agg")
+from typing import Any
 
 import numpy as np
 from matplotlib.collections import LineCollection
@@ -32,6 +30,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from ecgio.leads import TWELVE_LEADS
+from ecgsignal.delineate import WAVES
 
 #: Paper speed and gain of the printout.
 MM_PER_SECOND = 25.0
@@ -48,12 +47,8 @@ MARGIN_MM = 5.0
 TITLE_MM = 8.0
 LEGEND_MM = 7.0
 
-#: (wave, colour, (onset, peak, offset) columns of Delineation.points).
-WAVE_MARKS: tuple[tuple[str, str, tuple[int, int, int]], ...] = (
-    ("P", "#1f5fd6", (0, 1, 2)),
-    ("QRS", "#d62020", (3, 5, 7)),
-    ("T", "#129a3a", (8, 9, 10)),
-)
+#: Colour of each wave's marks (columns from ``ecgsignal.delineate.WAVES``).
+WAVE_COLOURS: dict[str, str] = {"P": "#1f5fd6", "QRS": "#d62020", "T": "#129a3a"}
 POINT_MARKERS = (">", "o", "<")
 POINT_NAMES = ("onset", "peak", "offset")
 
@@ -74,7 +69,7 @@ def panel_layout(leads: Sequence[str]) -> tuple[tuple[str | None, ...], ...]:
     """The 3 x 4 panels: the standard one, or the record's own leads when it has none of the twelve."""
     if any(lead in TWELVE_LEADS for lead in leads):
         return STANDARD_LAYOUT
-    cells: list[str | None] = list(leads)[:12]
+    cells: list[str | None] = [*list(leads)[:12]]
     cells += [None] * (12 - len(cells))
     return tuple(tuple(cells[row * 4 : row * 4 + 4]) for row in range(3))
 
@@ -86,7 +81,8 @@ def rhythm_lead(leads: Sequence[str]) -> str:
 
 def _grid(ax: Any, width_mm: float, height_mm: float) -> None:
     """mm grid: light every 1 mm, darker every 5 mm."""
-    light, dark = [], []
+    light: list[list[tuple[float, float]]] = []
+    dark: list[list[tuple[float, float]]] = []
     for x in np.arange(0.0, width_mm + 1e-6, 1.0):
         (dark if round(x) % 5 == 0 else light).append([(x, 0.0), (x, height_mm)])
     for y in np.arange(0.0, height_mm + 1e-6, 1.0):
@@ -103,9 +99,7 @@ def _calibration(ax: Any, baseline_mm: float) -> None:
     ax.plot(xs, [baseline_mm + y for y in ys], color="black", linewidth=0.9, zorder=3)
 
 
-def _trace(
-    ax: Any, x: np.ndarray, fs: float, start: int, stop: int, baseline_mm: float, x0_mm: float
-) -> None:
+def _trace(ax: Any, x: np.ndarray, fs: float, start: int, stop: int, baseline_mm: float, x0_mm: float) -> None:
     t = np.arange(start, stop) / fs
     ax.plot(
         x0_mm + (t - start / fs) * MM_PER_SECOND,
@@ -128,8 +122,9 @@ def _marks(
     x0_mm: float,
 ) -> None:
     """Fiducial points of one lead (points: (B, 11) at delineation_fs) inside samples [start, stop)."""
-    for _, colour, columns in WAVE_MARKS:
-        for column, marker in zip(columns, POINT_MARKERS):
+    for wave in WAVES:
+        colour = WAVE_COLOURS[wave.name]
+        for column, marker in zip(wave.columns, POINT_MARKERS):
             p = points[:, column]
             p = p[p >= 0]
             samples = np.round(p * fs / delineation_fs).astype(np.int64)
@@ -160,9 +155,11 @@ def _check_delineation(delineation: Any, leads: Sequence[str]) -> np.ndarray:
 
 
 def _legend(ax: Any, y_mm: float) -> None:
-    handles = [Line2D([], [], color=c, linewidth=2, label=w) for w, c, _ in WAVE_MARKS]
+    handles = [Line2D([], [], color=WAVE_COLOURS[w.name], linewidth=2, label=w.name) for w in WAVES]
     handles += [
-        Line2D([], [], linestyle="none", marker=m, color="black", markerfacecolor="none" if m != "o" else "black", label=n)
+        Line2D(
+            [], [], linestyle="none", marker=m, color="black", markerfacecolor="none" if m != "o" else "black", label=n
+        )
         for m, n in zip(POINT_MARKERS, POINT_NAMES)
     ]
     ax.legend(

@@ -1,4 +1,5 @@
 """The Challenge's scored classes, weights and metrics."""
+
 from scoring.classes import (
     ABBREVIATIONS,
     NORMAL_CLASS,

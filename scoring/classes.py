@@ -4,11 +4,12 @@
 equivalence pairs (written ``a|b``) and the weight matrix all come from it, so targets built for
 training and the scorer can never disagree.
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 
@@ -19,8 +20,32 @@ NORMAL_CLASS = "426783006"
 
 #: Abbreviations of the 26 scored classes, in weights.csv order.
 ABBREVIATIONS: tuple[str, ...] = (
-    "AF", "AFL", "BBB", "Brady", "LBBB", "RBBB", "IAVB", "IRBBB", "LAD", "LAnFB", "LPR", "LQRSV", "LQT",
-    "NSIVCB", "NSR", "PAC", "PR", "PRWP", "PVC", "QAb", "RAD", "SA", "SB", "STach", "TAb", "TInv",
+    "AF",
+    "AFL",
+    "BBB",
+    "Brady",
+    "LBBB",
+    "RBBB",
+    "IAVB",
+    "IRBBB",
+    "LAD",
+    "LAnFB",
+    "LPR",
+    "LQRSV",
+    "LQT",
+    "NSIVCB",
+    "NSR",
+    "PAC",
+    "PR",
+    "PRWP",
+    "PVC",
+    "QAb",
+    "RAD",
+    "SA",
+    "SB",
+    "STach",
+    "TAb",
+    "TInv",
 )
 
 

@@ -11,14 +11,15 @@ Differences from the official scorer, all outside what it can read: labels writt
 (with a space) are read, ``weights.csv`` is found beside this package, and unreadable output
 files raise an error naming the file.
 """
+
 from __future__ import annotations
 
 import math
 import os
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 
@@ -137,8 +138,13 @@ class ChallengeMetric:
     (|difference| ~ 1e-15); use :func:`challenge_metric` with ``exact=True`` for the bit-exact one.
     """
 
-    def __init__(self, labels: np.ndarray, weights: np.ndarray,
-                 classes: Sequence[frozenset[str] | set[str] | str], normal_class: str = NORMAL_CLASS) -> None:
+    def __init__(
+        self,
+        labels: np.ndarray,
+        weights: np.ndarray,
+        classes: Sequence[frozenset[str] | set[str] | str],
+        normal_class: str = NORMAL_CLASS,
+    ) -> None:
         self.labels = np.asarray(labels, dtype=bool)
         weights = np.asarray(weights, dtype=np.float64)
         if self.labels.ndim != 2 or weights.shape != (self.labels.shape[1],) * 2:
@@ -164,9 +170,14 @@ class ChallengeMetric:
         return (self.score(outputs) - self.inactive) / (self.correct - self.inactive)
 
 
-def challenge_metric(labels: np.ndarray, outputs: np.ndarray, weights: np.ndarray,
-                     classes: Sequence[frozenset[str] | set[str] | str], normal_class: str = NORMAL_CLASS,
-                     exact: bool = False) -> float:
+def challenge_metric(
+    labels: np.ndarray,
+    outputs: np.ndarray,
+    weights: np.ndarray,
+    classes: Sequence[frozenset[str] | set[str] | str],
+    normal_class: str = NORMAL_CLASS,
+    exact: bool = False,
+) -> float:
     """The normalised Challenge metric of (N, C) bool labels and outputs.
 
     (observed - inactive) / (correct - inactive), where each score is ``nansum(weights * A)``,
@@ -221,8 +232,9 @@ def find_label_and_output_files(label_folder: str | Path, output_folder: str | P
         root, _ = os.path.splitext(name)
         output_path = os.path.join(output_folder, root + ".csv")
         if not os.path.isfile(output_path):
-            raise FileNotFoundError(f"Output file {root + '.csv'} not found for label file {name} "
-                                    f"(looked for {output_path}).")
+            raise FileNotFoundError(
+                f"Output file {root + '.csv'} not found for label file {name} (looked for {output_path})."
+            )
         label_files.append(path)
         output_files.append(output_path)
     if not label_files:
@@ -249,7 +261,7 @@ def load_labels(label_files: Sequence[str], classes: Sequence[frozenset[str]]) -
             code_to_classes.setdefault(code, []).append(j)
     labels = np.zeros((len(label_files), len(classes)), dtype=bool)
     for i, path in enumerate(label_files):
-        with open(path, "r", encoding="utf-8", errors="replace") as file:
+        with open(path, encoding="utf-8", errors="replace") as file:
             codes = read_labels(file.read())
         for code in codes:
             labels[i, code_to_classes.get(code, [])] = True
@@ -258,11 +270,12 @@ def load_labels(label_files: Sequence[str], classes: Sequence[frozenset[str]]) -
 
 def _parse_output_file(path: str) -> tuple[tuple[str, ...], list[str], list[str]]:
     """(class strings, binary strings, probability strings) of an output file, stripped."""
-    with open(path, "r") as file:
+    with open(path) as file:
         lines = file.readlines()
     if len(lines) < 4:
-        raise ValueError(f"{path}: output file has {len(lines)} lines, expected at least 4 "
-                         "(#id, classes, labels, probabilities)")
+        raise ValueError(
+            f"{path}: output file has {len(lines)} lines, expected at least 4 (#id, classes, labels, probabilities)"
+        )
     entries = [[entry.strip() for entry in lines[i].split(",")] for i in (1, 2, 3)]
     return tuple(entries[0]), entries[1], entries[2]
 
@@ -337,8 +350,10 @@ def load_outputs(output_files: Sequence[str], classes: Sequence[frozenset[str]])
         if column_map.needed == 0:
             continue
         if len(binary_text) < column_map.needed or len(scalar_text) < column_map.needed:
-            raise ValueError(f"{path}: {len(output_classes)} classes but {len(binary_text)} labels and "
-                             f"{len(scalar_text)} probabilities")
+            raise ValueError(
+                f"{path}: {len(output_classes)} classes but {len(binary_text)} labels and "
+                f"{len(scalar_text)} probabilities"
+            )
         needed = column_map.needed
         indicator = column_map.indicator[:needed]
         binary[i] = _binary_values(binary_text[:needed]) @ indicator > 0
@@ -390,9 +405,15 @@ class Scores:
         return "\n".join(rows)
 
 
-def score_arrays(labels: np.ndarray, binary_outputs: np.ndarray, scalar_outputs: np.ndarray,
-                 weights: np.ndarray, classes: Sequence[frozenset[str]], normal_class: str = NORMAL_CLASS,
-                 progress: Callable[[str], None] | None = None) -> Scores:
+def score_arrays(
+    labels: np.ndarray,
+    binary_outputs: np.ndarray,
+    scalar_outputs: np.ndarray,
+    weights: np.ndarray,
+    classes: Sequence[frozenset[str]],
+    normal_class: str = NORMAL_CLASS,
+    progress: Callable[[str], None] | None = None,
+) -> Scores:
     """All metrics of (N, C) labels and outputs, computed in the official order (bit-exact)."""
     say = progress or (lambda _message: None)
     say("Evaluating model...")
@@ -405,12 +426,25 @@ def score_arrays(labels: np.ndarray, binary_outputs: np.ndarray, scalar_outputs:
     say("- Challenge metric...")
     metric = challenge_metric(labels, binary_outputs, weights, classes, normal_class, exact=True)
     say("Done.")
-    return Scores(macro_auroc, macro_auprc, accuracy_value, macro_f, metric, auroc_classes, auprc_classes,
-                  f_classes, [class_name(members) for members in classes])
+    return Scores(
+        macro_auroc,
+        macro_auprc,
+        accuracy_value,
+        macro_f,
+        metric,
+        auroc_classes,
+        auprc_classes,
+        f_classes,
+        [class_name(members) for members in classes],
+    )
 
 
-def evaluate(label_folder: str | Path, output_folder: str | Path, weights_file: str | Path | None = None,
-             progress: Callable[[str], None] | None = None) -> Scores:
+def evaluate(
+    label_folder: str | Path,
+    output_folder: str | Path,
+    weights_file: str | Path | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> Scores:
     """Score the output files in ``output_folder`` against the headers in ``label_folder``.
 
     ``weights_file`` defaults to the repository's ``weights.csv``. ``progress`` receives the

@@ -1,7 +1,7 @@
 """Shared fixtures: the real records in ../shared/data, skipped with a reason when absent."""
+
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
@@ -10,9 +10,6 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
 CINC_SAMPLE = SHARED_DATA / "cinc2021-sample"
 PTBXL_SAMPLE = SHARED_DATA / "ptb-xl-sample"
-
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 
 def _require(path: Path) -> Path:

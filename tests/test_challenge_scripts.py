@@ -3,6 +3,7 @@
 team_code is replaced by injected functions (or a stand-in module), so these tests check the
 scripts alone. Bad-input fixtures are copies of real records, damaged in tmp_path.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -74,9 +75,14 @@ def data(cinc_dir: Path, tmp_path: Path) -> Path:
     return folder
 
 
-BAD = {"E07502": "signal file is missing", "E07503": "E07503.mat", "E07504": "declares 13 leads but lists 12",
-       "E07505": "sampling frequency is not a number", "E07506": "no variable 'val'",
-       "E07507": "RuntimeError: model exploded"}
+BAD = {
+    "E07502": "signal file is missing",
+    "E07503": "E07503.mat",
+    "E07504": "declares 13 leads but lists 12",
+    "E07505": "sampling frequency is not a number",
+    "E07506": "no variable 'val'",
+    "E07507": "RuntimeError: model exploded",
+}
 
 
 class FakeTeam:
@@ -99,21 +105,24 @@ class FakeTeam:
         return CLASSES, [1, 0], [0.75, float(recording.shape[0])]
 
 
-def test_one_output_per_record_and_bad_records_isolated(data: Path, tmp_path: Path,
-                                                        caplog: pytest.LogCaptureFixture) -> None:
+def test_one_output_per_record_and_bad_records_isolated(
+    data: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     team = FakeTeam()
     outputs = tmp_path / "outputs"
     with caplog.at_level(logging.ERROR):
-        summary = tester.run_folder(str(tmp_path / "model"), str(data), str(outputs), team.load_model,
-                                    team.run_model, show_progress=False)
+        summary = tester.run_folder(
+            str(tmp_path / "model"), str(data), str(outputs), team.load_model, team.run_model, show_progress=False
+        )
     headers = sorted(p.stem for p in data.glob("*.hea"))
     assert sorted(p.stem for p in outputs.glob("*.csv")) == headers and len(headers) == 10
     # load_model once per sorted lead set present (2-lead record written II, I).
     assert sorted(leads for _, leads in team.loaded) == [("I", "II"), hc.twelve_leads]
     assert {directory for directory, _ in team.loaded} == {str(tmp_path / "model")}
     # run_model saw raw int16 recordings in header lead order.
-    assert sorted(team.ran) == sorted([(n, (12, 5000), np.dtype(np.int16)) for n in GOOD]
-                                      + [("E07508", (2, 5000), np.dtype(np.int16))])
+    assert sorted(team.ran) == sorted(
+        [(n, (12, 5000), np.dtype(np.int16)) for n in GOOD] + [("E07508", (2, 5000), np.dtype(np.int16))]
+    )
     for name in GOOD + ["E07508"]:
         assert (outputs / f"{name}.csv").read_text().startswith(f"#{name}\n164889003,426783006\n1,0\n0.75,")
     for name, problem in BAD.items():
@@ -124,8 +133,9 @@ def test_one_output_per_record_and_bad_records_isolated(data: Path, tmp_path: Pa
     assert line.startswith("Done: 10 records, 6 failed, ") and " s " in line
 
 
-def test_failing_load_model_fails_only_its_records(data: Path, tmp_path: Path,
-                                                   caplog: pytest.LogCaptureFixture) -> None:
+def test_failing_load_model_fails_only_its_records(
+    data: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     team = FakeTeam()
 
     def load_model(model_directory: str, leads):
@@ -134,16 +144,18 @@ def test_failing_load_model_fails_only_its_records(data: Path, tmp_path: Path,
         return team.load_model(model_directory, leads)
 
     with caplog.at_level(logging.ERROR):
-        summary = tester.run_folder("model", str(data), str(tmp_path / "out"), load_model, team.run_model,
-                                    show_progress=False)
+        summary = tester.run_folder(
+            "model", str(data), str(tmp_path / "out"), load_model, team.run_model, show_progress=False
+        )
     assert (tmp_path / "out" / "E07508.csv").read_text() == "#E07508\n\n\n\n"
     assert "E07508" in {Path(f).stem for f, _ in summary.failures} and len(summary.failures) == 7
     assert any("no model_I-II.sav" in message for message in caplog.messages)
     assert sorted(n for n, _, _ in team.ran) == sorted(GOOD)
 
 
-def test_main_imports_team_code_only_when_run(data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                              capsys: pytest.CaptureFixture) -> None:
+def test_main_imports_team_code_only_when_run(
+    data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
     team = FakeTeam()
     trained: list[tuple[str, str]] = []
     module = types.ModuleType("team_code")
@@ -159,20 +171,27 @@ def test_main_imports_team_code_only_when_run(data: Path, tmp_path: Path, monkey
 
 
 def test_scripts_do_not_need_team_code(tmp_path: Path) -> None:
-    code = ("import sys; sys.path.insert(0, sys.argv[1]); "
-            "import helper_code, evaluate_model, extract_leads_wfdb, train_model, test_model; "
-            "print('team_code' in sys.modules)")
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1]); "
+        "import helper_code, evaluate_model, extract_leads_wfdb, train_model, test_model; "
+        "print('team_code' in sys.modules)"
+    )
     result = subprocess.run([sys.executable, "-c", code, str(ROOT)], capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "False"
 
 
-@pytest.mark.parametrize("script, args", [("test_model.py", ["model", "data"]),
-                                          ("test_model.py", ["a", "b", "c", "d"]),
-                                          ("train_model.py", ["data"]), ("train_model.py", [])])
+@pytest.mark.parametrize(
+    "script, args",
+    [
+        ("test_model.py", ["model", "data"]),
+        ("test_model.py", ["a", "b", "c", "d"]),
+        ("train_model.py", ["data"]),
+        ("train_model.py", []),
+    ],
+)
 def test_usage_errors(script: str, args: list[str], tmp_path: Path) -> None:
-    result = subprocess.run([sys.executable, str(ROOT / script), *args], capture_output=True, text=True,
-                            cwd=tmp_path)
+    result = subprocess.run([sys.executable, str(ROOT / script), *args], capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode == 2
     assert "usage: python " + script in result.stderr
 
@@ -189,5 +208,11 @@ def test_training_checks_the_data_folder(tmp_path: Path) -> None:
 
 def test_testing_needs_records(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="no header files"):
-        tester.run_folder("model", str(tmp_path), str(tmp_path / "out"), FakeTeam().load_model,
-                          FakeTeam().run_model, show_progress=False)
+        tester.run_folder(
+            "model",
+            str(tmp_path),
+            str(tmp_path / "out"),
+            FakeTeam().load_model,
+            FakeTeam().run_model,
+            show_progress=False,
+        )

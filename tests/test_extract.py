@@ -1,4 +1,5 @@
 """prepare_folder: cache hits and misses, invalidation, bad records, memory maps, parallel = serial."""
+
 from __future__ import annotations
 
 import gc

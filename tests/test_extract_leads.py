@@ -1,4 +1,5 @@
 """extract_leads_wfdb.py: reduced-lead copies that the helper, ecgio and wfdb all read back."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -47,8 +48,12 @@ def test_round_trip(data_tree: Path, tmp_path: Path, cinc_dir: Path, leads: list
     assert extract.main(["-i", str(data_tree), "-o", str(out), "-l", *leads, "-q"]) == 0
     canonical = tuple(hc.sort_leads([lead])[0] for lead in leads)
     written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
-    expected = sorted(f"{folder}/{name}{suffix}".removeprefix("./") for folder, names in LAYOUT.items()
-                      for name in names for suffix in (".hea", ".mat"))
+    expected = sorted(
+        f"{folder}/{name}{suffix}".removeprefix("./")
+        for folder, names in LAYOUT.items()
+        for name in names
+        for suffix in (".hea", ".mat")
+    )
     assert written == expected  # subfolder layout kept
     for header_file in out.rglob("*.hea"):
         original_header = (cinc_dir / header_file.name).read_text()
@@ -61,11 +66,13 @@ def test_round_trip(data_tree: Path, tmp_path: Path, cinc_dir: Path, leads: list
         assert hc.get_leads(header) == canonical and hc.get_num_leads(header) == len(leads)
         assert header.splitlines()[0].split()[1:] == [str(len(leads))] + original_header.splitlines()[0].split()[2:]
         assert hc.get_labels(header) == hc.get_labels(original_header) and hc.get_age(header) == hc.get_age(
-            original_header)
+            original_header
+        )
         assert [line for line in header.splitlines() if line.startswith("#")] == [
-            line for line in original_header.splitlines() if line.startswith("#")]
+            line for line in original_header.splitlines() if line.startswith("#")
+        ]
         # Lead lines keep their fields; each checksum still matches its lead's samples.
-        for line, row in zip(header.splitlines()[1:len(leads) + 1], recording):
+        for line, row in zip(header.splitlines()[1 : len(leads) + 1], recording):
             tokens = line.split()
             original = next(o for o in original_header.splitlines()[1:13] if o.split()[-1] == tokens[-1])
             assert tokens[2:] == original.split()[2:] and tokens[1] == "16x1+24"
@@ -75,13 +82,16 @@ def test_round_trip(data_tree: Path, tmp_path: Path, cinc_dir: Path, leads: list
         assert reference.sig_name == list(canonical)
         np.testing.assert_allclose(reference.p_signal.T, full[rows] / 1000.0, atol=1e-9)
         record = read_record(header_file)
-        np.testing.assert_allclose(record.signal, read_record(cinc_dir / header_file.name).signal[
-            [hc.twelve_leads.index(lead) for lead in record.leads]], atol=1e-6)
+        np.testing.assert_allclose(
+            record.signal,
+            read_record(cinc_dir / header_file.name).signal[[hc.twelve_leads.index(lead) for lead in record.leads]],
+            atol=1e-6,
+        )
 
 
-def test_missing_lead_is_logged_and_others_go_on(data_tree: Path, tmp_path: Path,
-                                                 caplog: pytest.LogCaptureFixture,
-                                                 capsys: pytest.CaptureFixture) -> None:
+def test_missing_lead_is_logged_and_others_go_on(
+    data_tree: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture
+) -> None:
     bad = data_tree / "g1" / "HR06000.hea"
     bad.write_text(bad.read_text().replace(" V2\n", " V2x\n"))
     out = tmp_path / "out"
@@ -111,10 +121,24 @@ def test_other_key_and_damaged_mat(data_tree: Path, tmp_path: Path, caplog: pyte
 
 
 def test_command_line(data_tree: Path, tmp_path: Path) -> None:
-    result = subprocess.run([sys.executable, str(ROOT / "extract_leads_wfdb.py"), "-i", str(data_tree), "-o",
-                             str(tmp_path / "out"), "-l", "I", "II"], capture_output=True, text=True)
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "extract_leads_wfdb.py"),
+            "-i",
+            str(data_tree),
+            "-o",
+            str(tmp_path / "out"),
+            "-l",
+            "I",
+            "II",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1].startswith("Extracted leads I,II from 4 of 4 records")
-    missing = subprocess.run([sys.executable, str(ROOT / "extract_leads_wfdb.py"), "-i", str(data_tree)],
-                             capture_output=True, text=True)
+    missing = subprocess.run(
+        [sys.executable, str(ROOT / "extract_leads_wfdb.py"), "-i", str(data_tree)], capture_output=True, text=True
+    )
     assert missing.returncode == 2 and "usage" in missing.stderr

@@ -1,18 +1,25 @@
 """Fiducial channels and global features: shapes, units, known values on synthetic ECGs, real records."""
+
 from __future__ import annotations
 
 import math
 
 import numpy as np
 import pandas as pd
+from test_delineate import gaussian_ecg
 
 from ecgio import find_records, read_record
 from ecgio.leads import TWELVE_LEADS
 from ecgsignal import (
-    FEATURE_NAMES, FEATURE_RANGES, FEATURE_UNITS, FIDUCIAL_CHANNELS, condition, delineate,
-    fiducial_channels, global_features,
+    FEATURE_NAMES,
+    FEATURE_RANGES,
+    FEATURE_UNITS,
+    FIDUCIAL_CHANNELS,
+    condition,
+    delineate,
+    fiducial_channels,
+    global_features,
 )
-from test_delineate import gaussian_ecg
 
 FS = 250.0
 

@@ -1,4 +1,5 @@
 """helper_code.py: the Challenge helper API on the real records and on hand-made headers."""
+
 from __future__ import annotations
 
 import math
@@ -8,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scipy.io
+from conftest import cinc_headers
 
 import helper_code as hc
-from conftest import cinc_headers
 from ecgio.errors import RecordError
 
 HEADER_PLAIN = """R1 3 250 4 10:00:00 01/01/2000
@@ -48,7 +49,9 @@ def test_sort_leads() -> None:
 def test_find_challenge_files(cinc_dir: Path, tmp_path: Path) -> None:
     headers, recordings = hc.find_challenge_files(str(cinc_dir))
     assert len(headers) == len(recordings) == 25
-    assert headers == sorted(headers) and all(Path(h).with_suffix(".mat") == Path(r) for h, r in zip(headers, recordings))
+    assert headers == sorted(headers) and all(
+        Path(h).with_suffix(".mat") == Path(r) for h, r in zip(headers, recordings)
+    )
     for name in ("A", ".hidden"):
         shutil.copy(cinc_dir / "E07500.hea", tmp_path / f"{name}.hea")
         shutil.copy(cinc_dir / "E07500.mat", tmp_path / f"{name}.mat")
@@ -91,7 +94,10 @@ def test_real_recording_and_lead_choice(header_file: Path) -> None:
 def test_hand_made_header() -> None:
     assert hc.get_recording_id(HEADER_PLAIN) == "R1"
     assert (hc.get_num_leads(HEADER_PLAIN), hc.get_frequency(HEADER_PLAIN), hc.get_num_samples(HEADER_PLAIN)) == (
-        3.0, 250.0, 4.0)
+        3.0,
+        250.0,
+        4.0,
+    )
     assert hc.get_leads(HEADER_PLAIN) == ("I", "aVR", "V2")
     assert hc.get_adc_gains(HEADER_PLAIN, ["V2", "aVR", "I", "II"]).tolist() == [500.0, 200.0, 200.0, 0.0]
     # Baseline: the value in parentheses when written (WFDB), else the ADC zero.
@@ -138,8 +144,9 @@ def test_load_recording_errors_name_the_file(cinc_dir: Path, tmp_path: Path) -> 
 
 def test_save_outputs_bytes(tmp_path: Path) -> None:
     path = tmp_path / "out.csv"
-    hc.save_outputs(str(path), "A0001", ["164889003", 426783006], np.array([True, False]),
-                    np.array([0.25, 1.0], dtype=np.float64))
+    hc.save_outputs(
+        str(path), "A0001", ["164889003", 426783006], np.array([True, False]), np.array([0.25, 1.0], dtype=np.float64)
+    )
     assert path.read_bytes() == b"#A0001\n164889003,426783006\nTrue,False\n0.25,1.0\n"
     hc.save_outputs(str(path), "A0002", ["x"], [1], [np.float32(0.1)])
     assert path.read_bytes() == b"#A0002\nx\n1\n" + str(np.float32(0.1)).encode() + b"\n"

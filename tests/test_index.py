@@ -1,4 +1,5 @@
 """The dataset index on the 25 real Challenge records of ../shared/data, plus small crafted folders."""
+
 from __future__ import annotations
 
 import shutil
@@ -32,9 +33,20 @@ def _copy_headers(source: Path, target: Path, names: list[str] | None = None) ->
 
 def test_sources_from_name_prefixes():
     expected = {
-        "A0001": "CPSC", "Q0001": "CPSC-Extra", "I0001": "StPetersburg", "S0001": "PTB", "HR00001": "PTB-XL",
-        "E00001": "Georgia", "JS00001": "Chapman-Shaoxing", "JS10646": "Chapman-Shaoxing", "JS10647": "Ningbo",
-        "JS20000": "Ningbo", "SYN00001": "Synthetic", "X123": "unknown", "record": "unknown", "A": "unknown",
+        "A0001": "CPSC",
+        "Q0001": "CPSC-Extra",
+        "I0001": "StPetersburg",
+        "S0001": "PTB",
+        "HR00001": "PTB-XL",
+        "E00001": "Georgia",
+        "JS00001": "Chapman-Shaoxing",
+        "JS10646": "Chapman-Shaoxing",
+        "JS10647": "Ningbo",
+        "JS20000": "Ningbo",
+        "SYN00001": "Synthetic",
+        "X123": "unknown",
+        "record": "unknown",
+        "A": "unknown",
     }
     assert {name: source_of(name) for name in expected} == expected
 
@@ -141,12 +153,16 @@ def test_report_counts_per_source(cinc_dir):
     assert list(counts) == ["PTB-XL", "Georgia", "Ningbo"]
     stach = ABBREVIATIONS.index("STach")
     for source in counts:
-        expected = sum("427084000" in _dx_codes(cinc_dir / f"{r}.hea") for r, s in zip(index.records, index.sources) if s == source)
+        expected = sum(
+            "427084000" in _dx_codes(cinc_dir / f"{r}.hea") for r, s in zip(index.records, index.sources) if s == source
+        )
         assert counts[source][stach] == expected
     lines = {line.split()[0]: line.split() for line in index.report().splitlines()}
     assert lines["class"][2:] == ["PTB-XL", "Georgia", "Ningbo", "total"]
     assert lines["records"][1:] == ["5", "10", "10", "25"]
-    assert lines["STach"][2:] == [str(int(counts[s][stach])) for s in counts] + [str(int(index.targets[:, stach].sum()))]
+    assert lines["STach"][2:] == [str(int(counts[s][stach])) for s in counts] + [
+        str(int(index.targets[:, stach].sum()))
+    ]
 
 
 def test_cli_prints_the_report(cinc_dir, tmp_path, capsys):

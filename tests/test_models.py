@@ -1,4 +1,5 @@
 """Networks: shapes, branch selection (the ablations), registry behaviour, determinism."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,12 +1,13 @@
 """prepare(): the classifier's one call per record, on real records and on awkward inputs."""
+
 from __future__ import annotations
 
 import numpy as np
+from test_delineate import gaussian_ecg
 
 from ecgio import find_records, read_record
 from ecgio.leads import TWELVE_LEADS, TWO_LEADS, lead_indices
 from ecgsignal import FEATURE_NAMES, FIDUCIAL_CHANNELS, SignalConfig, prepare
-from test_delineate import gaussian_ecg
 
 C, F = len(FIDUCIAL_CHANNELS), len(FEATURE_NAMES)
 

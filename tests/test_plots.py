@@ -1,4 +1,5 @@
 """ECG-paper plots: PNG written at the paper size, 12- and 2-lead records, fiducial marks."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -68,8 +69,12 @@ def test_nonstandard_leads_get_their_own_layout() -> None:
     assert panel_layout(("ML2", "V5x"))[0] == ("ML2", "V5x", None, None)
     assert panel_layout(("II", "V5")) == STANDARD_LAYOUT
     t = np.arange(2000) / 250.0
-    rec = Record(name="mit", signal=np.vstack([np.sin(2 * np.pi * t), np.cos(2 * np.pi * t)]).astype(np.float32),
-                 leads=("ML2", "V5x"), fs=250.0)
+    rec = Record(
+        name="mit",
+        signal=np.vstack([np.sin(2 * np.pi * t), np.cos(2 * np.pi * t)]).astype(np.float32),
+        leads=("ML2", "V5x"),
+        fs=250.0,
+    )
     fig = plot_ecg_paper(rec, None, seconds=8.0, dpi=40)
     assert "ML2" in _labels(fig)
 

@@ -1,4 +1,5 @@
 """Preprocessing: config, resampling, filtering, quality mask, windows; R peaks do not move."""
+
 from __future__ import annotations
 
 import json
@@ -6,16 +7,16 @@ import logging
 
 import numpy as np
 import pytest
-from scipy.signal import find_peaks
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
+from scipy.signal import find_peaks
+from test_delineate import gaussian_ecg
 
 from ecgio import find_records, read_record
 from ecgsignal import SignalConfig, condition, delineate, preprocess, window_starts, windows
 from ecgsignal.features import FIDUCIAL_CHANNELS
 from ecgsignal.pipeline import prepare
 from ecgsignal.preprocess import rational_ratio, repair_nonfinite
-from test_delineate import gaussian_ecg
 
 
 def test_config_round_trip_and_unknown_keys(caplog):
@@ -51,11 +52,11 @@ def test_bad_leads_are_zeroed_and_marked():
     fs = 500.0
     signal, _ = gaussian_ecg(fs, 10.0, leads=6)
     rng = np.random.default_rng(3)
-    signal[1] = 0.0                                   # flat
-    signal[2] = np.clip(signal[2] * 20, -5.0, 5.0)    # clipped at the rails
+    signal[1] = 0.0  # flat
+    signal[2] = np.clip(signal[2] * 20, -5.0, 5.0)  # clipped at the rails
     signal[2, ::7] = 5.0
     signal[3] = rng.standard_normal(signal.shape[1])  # noise only
-    signal[4, 100:300] = np.nan                       # missing samples: repaired, still usable
+    signal[4, 100:300] = np.nan  # missing samples: repaired, still usable
     signal[4, 400] = np.inf
     x, quality = preprocess(signal, fs)
     assert quality.tolist() == [True, False, False, False, True, True]
@@ -75,7 +76,7 @@ def test_window_policy_short_long_and_padding():
     assert w.shape == (1, 2, 2500) and (w[0, :, :625] == 1).all() and (w[0, :, 625:] == 0).all()
     assert window_starts(2500, config).tolist() == [0]
     assert window_starts(2600, config).tolist() == [50]  # slightly long: one centred window
-    long_starts = window_starts(30 * 60 * 250, config)   # 30 min
+    long_starts = window_starts(30 * 60 * 250, config)  # 30 min
     assert len(long_starts) == config.max_windows
     assert long_starts[0] == 0 and long_starts[-1] == 30 * 60 * 250 - 2500
     assert np.all(np.diff(long_starts) > 2500)

@@ -1,4 +1,5 @@
 """PTB-XL importer and superdiagnostic task, checked on the 353 real PTB-XL records of ../shared/data."""
+
 from __future__ import annotations
 
 import ast
@@ -27,7 +28,7 @@ def _mapping_table() -> tuple[dict[str, str], dict[str, str]]:
     statements, axis = {}, {}
     for row in csv.DictReader(lines):
         if row["scp_code"].startswith("heart_axis="):
-            axis[row["scp_code"][len("heart_axis="):]] = row["snomed_code"]
+            axis[row["scp_code"][len("heart_axis=") :]] = row["snomed_code"]
         else:
             statements[row["scp_code"]] = row["snomed_code"]
     return statements, axis
@@ -230,7 +231,9 @@ def test_superdiagnostic_task_against_scp_statements(ptbxl_dir):
     database = pd.read_csv(ptbxl_dir / "ptbxl_database.csv", index_col="ecg_id")
     expected = {}
     for ecg_id, codes in database.scp_codes.items():
-        classes = {diagnostic.loc[code, "diagnostic_class"] for code in ast.literal_eval(codes) if code in diagnostic.index}
+        classes = {
+            diagnostic.loc[code, "diagnostic_class"] for code in ast.literal_eval(codes) if code in diagnostic.index
+        }
         if classes:
             expected[ecg_id] = classes
     task = load_superdiagnostic(ptbxl_dir, rate=100)

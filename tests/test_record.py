@@ -1,4 +1,5 @@
 """ecgio: headers and the record reader on every real record, against wfdb, and on hand-made cases."""
+
 from __future__ import annotations
 
 import math
@@ -8,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import wfdb
-
 from conftest import cinc_headers
+
 from ecgio import RecordError, find_records, load_raw, parse_header, read_header, read_record, to_millivolts
 from ecgio.header import parse_gain
 from ecgio.leads import TWELVE_LEADS
@@ -87,12 +88,15 @@ def test_both_comment_spellings_and_unknowns() -> None:
     assert parse_header(base.format(p="# ", age="1", sex="F")).sex == "Female"
 
 
-@pytest.mark.parametrize("change, problem", [
-    (lambda t: t.replace("X1 2 360", "X1 3 360"), "declares 3 leads but lists 2"),
-    (lambda t: t.replace("X1 2 360", "X1 2 fast"), "sampling frequency is not a number"),
-    (lambda t: t.replace("X1 2 360", "X1 two 360"), "number of leads is not a number"),
-    (lambda t: "# only comments\n", "header is empty"),
-])
+@pytest.mark.parametrize(
+    "change, problem",
+    [
+        (lambda t: t.replace("X1 2 360", "X1 3 360"), "declares 3 leads but lists 2"),
+        (lambda t: t.replace("X1 2 360", "X1 2 fast"), "sampling frequency is not a number"),
+        (lambda t: t.replace("X1 2 360", "X1 two 360"), "number of leads is not a number"),
+        (lambda t: "# only comments\n", "header is empty"),
+    ],
+)
 def test_bad_headers_name_the_file(change, problem: str) -> None:
     with pytest.raises(RecordError, match=problem) as error:
         parse_header(change(HAND_MADE), "somewhere/X1.hea")

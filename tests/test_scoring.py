@@ -6,6 +6,7 @@ parsed line by line with the official rules: ``#Dx`` without a space, classes sp
 the mean of matching columns, ties moved together). The vectorised scorer must agree with it to
 every printed digit on randomized outputs for the real Challenge records.
 """
+
 from __future__ import annotations
 
 import math
@@ -73,8 +74,10 @@ def naive_outputs(output_files: list[Path]) -> tuple[np.ndarray, np.ndarray]:
         classes = [set(entry.strip().split("|")) for entry in lines[1].split(",")]
         binaries = [entry.strip() for entry in lines[2].split(",")]
         scalars = [entry.strip() for entry in lines[3].split(",")]
-        binaries = [1 if (naive_is_finite_number(b) and float(b) == 1) or b in ("True", "true", "T", "t") else 0
-                    for b in binaries]
+        binaries = [
+            1 if (naive_is_finite_number(b) and float(b) == 1) or b in ("True", "true", "T", "t") else 0
+            for b in binaries
+        ]
         scalars = [float(s) if naive_is_finite_number(s) else 0 for s in scalars]
         for j, members in enumerate(CLASSES):
             b_values, s_values = [], []
@@ -169,8 +172,13 @@ def naive_score_text(label_folder: Path, output_folder: Path) -> str:
     binary, scalar = naive_outputs([output_folder / (p.stem + ".csv") for p in headers])
     auroc, auprc = naive_auc(labels, scalar)
     acc = sum(bool(np.all(labels[i] == binary[i])) for i in range(len(headers))) / len(headers)
-    values = (naive_macro(auroc), naive_macro(auprc), acc, naive_macro(naive_f_measure(labels, binary)),
-              naive_challenge_metric(labels, binary))
+    values = (
+        naive_macro(auroc),
+        naive_macro(auprc),
+        acc,
+        naive_macro(naive_f_measure(labels, binary)),
+        naive_challenge_metric(labels, binary),
+    )
     return "AUROC,AUPRC,Accuracy,F-measure,Challenge metric\n" + ",".join(f"{v:.3f}" for v in values)
 
 
@@ -191,8 +199,9 @@ def official_spelling(cinc_dir: Path, target: Path) -> list[Path]:
     copies = []
     for header in sorted(cinc_dir.glob("*.hea")):
         copy = target / header.name
-        copy.write_text(header.read_text().replace("# Dx:", "#Dx:").replace("# Age:", "#Age:")
-                        .replace("# Sex:", "#Sex:"))
+        copy.write_text(
+            header.read_text().replace("# Dx:", "#Dx:").replace("# Age:", "#Age:").replace("# Sex:", "#Sex:")
+        )
         copies.append(copy)
     return copies
 
@@ -330,8 +339,9 @@ def test_output_parsing_rules(tmp_path: Path) -> None:
     write_label(labels / "B.hea", ["59118001", NSR], spelling="# Dx: ")  # with a space: still read
     write_label(labels / "C.hea", ["55930002"])  # no scored label
     # A: equivalent codes as two columns (mean, any), an unscored extra, reordered, 'T' for true.
-    write_output(outputs / "A.csv", "A", ["55930002", "733534002", NSR, "164909002"],
-                 ["1", "0", "0", "T"], [0.9, 0.2, 0.1, 0.6])
+    write_output(
+        outputs / "A.csv", "A", ["55930002", "733534002", NSR, "164909002"], ["1", "0", "0", "T"], [0.9, 0.2, 0.1, 0.6]
+    )
     # B: a pipe-named class, 'True'/'1.0' binaries, a non-finite probability scored as 0.
     write_output(outputs / "B.csv", "B", ["713427006|59118001", NSR], ["True", "1.0"], ["inf", 0.3])
     (outputs / "C.csv").write_text("#C\n\n\n\n")  # what test_model writes for a failed record
@@ -406,21 +416,41 @@ def test_cli_prints_and_writes_official_text(cinc_dir: Path, tmp_path: Path) -> 
     elsewhere.mkdir()  # weights.csv must be found beside the script, not in the working folder
     script = str(ROOT / "evaluate_model.py")
     env = {**os.environ, "PYTHONPATH": ""}
-    printed = subprocess.run([sys.executable, script, str(tmp_path / "labels"), str(tmp_path / "outputs")],
-                             cwd=elsewhere, capture_output=True, text=True, env=env, check=True).stdout
+    printed = subprocess.run(
+        [sys.executable, script, str(tmp_path / "labels"), str(tmp_path / "outputs")],
+        cwd=elsewhere,
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    ).stdout
     expected = naive_score_text(tmp_path / "labels", tmp_path / "outputs")
-    progress = ["Loading weights...", "Loading label and output files...", "Evaluating model...",
-                "- AUROC and AUPRC...", "- Accuracy...", "- F-measure...", "- Challenge metric...", "Done."]
+    progress = [
+        "Loading weights...",
+        "Loading label and output files...",
+        "Evaluating model...",
+        "- AUROC and AUPRC...",
+        "- Accuracy...",
+        "- F-measure...",
+        "- Challenge metric...",
+        "Done.",
+    ]
     assert printed == "\n".join(progress) + "\n" + expected + "\n"
-    subprocess.run([sys.executable, script, str(tmp_path / "labels"), str(tmp_path / "outputs"),
-                    "scores.csv", "class_scores.csv"], cwd=elsewhere, capture_output=True, env=env, check=True)
+    subprocess.run(
+        [sys.executable, script, str(tmp_path / "labels"), str(tmp_path / "outputs"), "scores.csv", "class_scores.csv"],
+        cwd=elsewhere,
+        capture_output=True,
+        env=env,
+        check=True,
+    )
     assert (elsewhere / "scores.csv").read_text() == expected
     class_lines = (elsewhere / "class_scores.csv").read_text().split("\n")
     assert [line.split(",")[0] for line in class_lines] == ["Classes", "AUROC", "AUPRC", "F-measure"]
     assert class_lines[0].split(",")[5] == "164909002|733534002"
     assert all(len(line.split(",")) == 27 for line in class_lines)
-    assert all(value == "nan" or len(value.split(".")[1]) == 3 for line in class_lines[1:]
-               for value in line.split(",")[1:])
+    assert all(
+        value == "nan" or len(value.split(".")[1]) == 3 for line in class_lines[1:] for value in line.split(",")[1:]
+    )
     usage = subprocess.run([sys.executable, script, "only-one"], capture_output=True, text=True, env=env)
     assert usage.returncode == 2 and "Usage" in usage.stderr
 
@@ -429,5 +459,7 @@ def test_weights_file_argument(tmp_path: Path, cinc_dir: Path) -> None:
     shutil.copy(WEIGHTS_FILE, tmp_path / "w.csv")
     headers = official_spelling(cinc_dir, tmp_path / "labels")
     random_outputs(headers, tmp_path / "outputs", np.random.default_rng(1))
-    assert (evaluate(tmp_path / "labels", tmp_path / "outputs", tmp_path / "w.csv").score_text()
-            == evaluate(tmp_path / "labels", tmp_path / "outputs").score_text())
+    assert (
+        evaluate(tmp_path / "labels", tmp_path / "outputs", tmp_path / "w.csv").score_text()
+        == evaluate(tmp_path / "labels", tmp_path / "outputs").score_text()
+    )

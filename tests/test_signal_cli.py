@@ -1,4 +1,5 @@
 """``python -m ecgsignal delineate|plot``: CSV layout, sample-rate conversion, bad records."""
+
 from __future__ import annotations
 
 import csv
@@ -38,8 +39,14 @@ def _write_resampled(source: Path, out_dir: Path, fs_new: int) -> Path:
     x = resample_poly(record.signal.astype(np.float64), up // divisor, down // divisor, axis=1)
     name = f"{record.name}_{fs_new}"
     wfdb.wrsamp(
-        name, fs=fs_new, units=["mV"] * len(record.leads), sig_name=list(record.leads), p_signal=x.T,
-        fmt=["16"] * len(record.leads), adc_gain=[1000.0] * len(record.leads), baseline=[0] * len(record.leads),
+        name,
+        fs=fs_new,
+        units=["mV"] * len(record.leads),
+        sig_name=list(record.leads),
+        p_signal=x.T,
+        fmt=["16"] * len(record.leads),
+        adc_gain=[1000.0] * len(record.leads),
+        baseline=[0] * len(record.leads),
         write_dir=str(out_dir),
     )
     return out_dir / f"{name}.hea"
@@ -134,12 +141,18 @@ def test_module_entry_point_plots_png(cinc_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "ecg.png"
     result = subprocess.run(
         [sys.executable, "-m", "ecgsignal", "plot", str(cinc_dir / RECORD), "-o", str(out), "--seconds", "5"],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     bad = subprocess.run(
         [sys.executable, "-m", "ecgsignal", "plot", str(tmp_path / "missing.hea"), "-o", str(tmp_path / "x.png")],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert bad.returncode == 1 and "missing.hea" in bad.stderr

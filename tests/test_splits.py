@@ -1,4 +1,5 @@
 """Stratified k-fold and train/validation splits: partition, stratification quality, reproducibility."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -66,7 +67,10 @@ def test_reproducible_from_the_seed():
     other = stratified_kfold(targets, groups, n_splits=4, seed=8)
     assert all(np.array_equal(a[1], b[1]) for a, b in zip(first, again))
     assert any(not np.array_equal(a[1], b[1]) for a, b in zip(first, other))
-    assert all(np.array_equal(a, b) for a, b in zip(train_val_split(targets, groups, 0.2, 5), train_val_split(targets, groups, 0.2, 5)))
+    assert all(
+        np.array_equal(a, b)
+        for a, b in zip(train_val_split(targets, groups, 0.2, 5), train_val_split(targets, groups, 0.2, 5))
+    )
 
 
 def test_train_val_split_fraction_and_stratification():

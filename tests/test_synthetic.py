@@ -4,6 +4,7 @@ The measurements here are independent of the generator's own checks: they run on
 written (noise, baseline wander and int16 rounding included), with their own filtering, their own
 R-peak detector and median beats.
 """
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,5 +1,6 @@
 """The classifier end to end: train_model.py -> test_model.py -> evaluate_model.py on real records with a
 tiny configuration, an official-style harness loop, run_model on odd input, and interrupted training."""
+
 from __future__ import annotations
 
 import json
@@ -27,8 +28,13 @@ TINY = {
     "batch_size": 8,
     "n_jobs": 1,
     "progress": False,
-    "model_kwargs": {"raw_widths": [8, 12], "fiducial_widths": [4, 8], "rnn_hidden": 8, "tabular_hidden": 8,
-                     "head_hidden": 16},
+    "model_kwargs": {
+        "raw_widths": [8, 12],
+        "fiducial_widths": [4, 8],
+        "rnn_hidden": 8,
+        "tabular_hidden": 8,
+        "head_hidden": 16,
+    },
 }
 
 
@@ -113,11 +119,19 @@ def test_scripts_end_to_end_for_each_lead_set(trained: Path, data_dir: Path, tmp
     """extract_leads_wfdb.py -> test_model.py -> evaluate_model.py, as a user runs them."""
     reduced = tmp_path / "reduced"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    subprocess.run([sys.executable, str(ROOT / "extract_leads_wfdb.py"), "-i", str(data_dir), "-o", str(reduced),
-                    "-l", *leads], check=True, env=env, capture_output=True)
+    subprocess.run(
+        [sys.executable, str(ROOT / "extract_leads_wfdb.py"), "-i", str(data_dir), "-o", str(reduced), "-l", *leads],
+        check=True,
+        env=env,
+        capture_output=True,
+    )
     outputs = tmp_path / "outputs"
-    run = subprocess.run([sys.executable, str(ROOT / "test_model.py"), str(trained), str(reduced), str(outputs)],
-                         env=env, capture_output=True, text=True)
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "test_model.py"), str(trained), str(reduced), str(outputs)],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     names = sorted(p.stem for p in reduced.glob("*.hea"))
     assert sorted(p.stem for p in outputs.glob("*.csv")) == names and len(names) == 25
@@ -126,8 +140,12 @@ def test_scripts_end_to_end_for_each_lead_set(trained: Path, data_dir: Path, tmp
         assert len(classes) == len(labels) == len(probabilities) == 26
         assert all(0.0 <= float(p) <= 1.0 for p in probabilities)
     scores = tmp_path / "scores.csv"
-    evaluation = subprocess.run([sys.executable, str(ROOT / "evaluate_model.py"), str(reduced), str(outputs),
-                                 str(scores)], env=env, capture_output=True, text=True)
+    evaluation = subprocess.run(
+        [sys.executable, str(ROOT / "evaluate_model.py"), str(reduced), str(outputs), str(scores)],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert evaluation.returncode == 0, evaluation.stderr[-2000:]
     header, values = scores.read_text().splitlines()
     assert header == "AUROC,AUPRC,Accuracy,F-measure,Challenge metric"
@@ -138,8 +156,12 @@ def test_train_model_script_with_settings_file(data_dir: Path, tmp_path: Path):
     settings = tmp_path / "settings.json"
     settings.write_text(json.dumps({**TINY, "epochs": 1, "lead_sets": [["I", "II"]], "cache_dir": str(tmp_path / "c")}))
     env = {**os.environ, "ECG_SETTINGS": str(settings), "OMP_NUM_THREADS": "1"}
-    run = subprocess.run([sys.executable, str(ROOT / "train_model.py"), str(data_dir), str(tmp_path / "m")],
-                         env=env, capture_output=True, text=True)
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "train_model.py"), str(data_dir), str(tmp_path / "m")],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     assert list(model_folder.read_manifest(tmp_path / "m")["models"]) == ["I-II"]
     bad = subprocess.run([sys.executable, str(ROOT / "train_model.py"), str(data_dir)], capture_output=True, text=True)
@@ -199,8 +221,9 @@ def test_reversed_lead_order_gives_the_same_answer(trained: Path, cinc_dir: Path
     np.testing.assert_allclose(a, b, atol=1e-6)
 
 
-def test_interrupted_training_leaves_a_loadable_or_rejected_folder(data_dir: Path, trained: Path, tmp_path: Path,
-                                                                  monkeypatch):
+def test_interrupted_training_leaves_a_loadable_or_rejected_folder(
+    data_dir: Path, trained: Path, tmp_path: Path, monkeypatch
+):
     import training.workflow as workflow
 
     folder = tmp_path / "model"
@@ -249,8 +272,12 @@ def test_sigkilled_training_never_leaves_a_folder_that_loads_wrong(data_dir: Pat
     settings = tmp_path / "settings.json"
     settings.write_text(json.dumps({**TINY, "epochs": 3, "seed": 5, "cache_dir": str(tmp_path / "cache")}))
     env = {**os.environ, "ECG_SETTINGS": str(settings), "OMP_NUM_THREADS": "1"}
-    process = subprocess.Popen([sys.executable, str(ROOT / "train_model.py"), str(data_dir), str(folder)], env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "train_model.py"), str(data_dir), str(folder)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and process.poll() is None:
         manifest = folder / "manifest.json"

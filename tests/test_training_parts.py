@@ -1,5 +1,6 @@
 """Trainer parts that need no signal layer: thresholds, loss weights, tabular scaling, the model
 folder's atomic writes and integrity checks, lead-set fallback, settings overrides."""
+
 from __future__ import annotations
 
 import json
@@ -64,8 +65,10 @@ def test_tabular_scaler_standardises_present_values_and_encodes_missing():
     assert list(out[1, 4:]) == [0.0, 1.0, 0.0, 0.0]  # unknown age, unknown sex
     assert list(out[2, 6:]) == [0.0, 1.0]
     again = TabularScaler.from_dict(json.loads(json.dumps(scaler.to_dict())))
-    assert np.array_equal(again.transform(values, present, np.ones(3), [None] * 3),
-                          scaler.transform(values, present, np.ones(3), [None] * 3))
+    assert np.array_equal(
+        again.transform(values, present, np.ones(3), [None] * 3),
+        scaler.transform(values, present, np.ones(3), [None] * 3),
+    )
 
 
 def _entry(folder, leads):
@@ -94,20 +97,6 @@ def test_model_folder_rejects_missing_manifest_changed_weights_and_other_formats
     model_folder.begin(folder)
     assert not (folder / "manifest.json").exists()
     assert not list(folder.glob("*.tmp"))
-
-
-def test_atomic_write_leaves_old_file_when_interrupted(tmp_path, monkeypatch):
-    target = tmp_path / "file.json"
-    model_folder.atomic_write(target, b"old")
-
-    def boom(*_):
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(model_folder.os, "replace", boom)
-    with pytest.raises(KeyboardInterrupt):
-        model_folder.atomic_write(target, b"new")
-    assert target.read_bytes() == b"old"
-    assert [p.name for p in tmp_path.iterdir()] == ["file.json"]
 
 
 def test_choose_entry_exact_then_smallest_superset_then_largest_overlap():

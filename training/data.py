@@ -5,12 +5,14 @@ Labels, age, sex and source come from the dataset index (one pass over the heade
 because the delineation and the global features of a 2-lead record differ from those of the same
 record's 12 leads, and at test time only those leads exist.
 """
+
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -74,7 +76,11 @@ def lead_set_data(
     row_of = {name: row for row, name in enumerate(store.names)}
     keep = [i for i, name in enumerate(table.records) if name in row_of]
     if len(keep) < len(table.records):
-        log.warning("%d of %d records could not be prepared and are left out", len(table.records) - len(keep), len(table.records))
+        log.warning(
+            "%d of %d records could not be prepared and are left out",
+            len(table.records) - len(keep),
+            len(table.records),
+        )
     if not keep:
         raise RuntimeError("no record could be prepared for training")
     return LeadSetData(

@@ -4,10 +4,11 @@ A 10-s record is one window and a 30-min Holter-like record is many; batching wi
 records together keeps the network busy either way, and the per-record probability is the mean of
 its windows' probabilities (a rhythm or morphology label describes the record as a whole).
 """
+
 from __future__ import annotations
 
 import contextlib
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 import torch

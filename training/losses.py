@@ -5,6 +5,7 @@ plain BCE learns to predict "absent" for the rare ones. Positive terms are up-we
 square root of the negative/positive ratio (the square root tempers the weight of the very rarest
 classes, whose few positives are also the noisiest labels), capped at ``max_pos_weight``.
 """
+
 from __future__ import annotations
 
 import numpy as np

@@ -15,17 +15,18 @@ temporary name and renamed into place (atomic on POSIX); the manifest is rewritt
 finished lead set and records each weights file's SHA-256, so a weights file that a later,
 interrupted run replaced is detected at load time instead of silently mixing runs.
 """
+
 from __future__ import annotations
 
 import hashlib
 import io
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from ecgio.files import atomic_write
 
 MANIFEST = "manifest.json"
 FORMAT = "ecg-leads-model"
@@ -39,21 +40,6 @@ class ModelFolderError(RuntimeError):
 def weights_name(leads: tuple[str, ...]) -> str:
     """File name of a lead set's weights, e.g. ``model_I-II.pt``."""
     return "model_" + "-".join(leads) + ".pt"
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a synced temporary file in the same folder, then rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def begin(folder: str | Path) -> Path:

@@ -6,12 +6,14 @@ fed as zero, flat leads, which the signal layer marks unusable), or failing that
 the most leads. Anything but an exact match is logged as a warning, since accuracy then rests on
 a network that never saw this lead set.
 """
+
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -41,7 +43,9 @@ class Predictor:
     device: torch.device
     requested_leads: tuple[str, ...] = ()
 
-    def probabilities(self, signal: np.ndarray, fs: float, age: float = float("nan"), sex: str | None = None) -> np.ndarray:
+    def probabilities(
+        self, signal: np.ndarray, fs: float, age: float = float("nan"), sex: str | None = None
+    ) -> np.ndarray:
         """(num_classes,) probabilities for a (len(self.leads), N) signal in mV, rows in ``self.leads`` order."""
         signal = np.asarray(signal, dtype=np.float32)
         if signal.ndim != 2 or signal.shape[0] != len(self.leads):
@@ -78,7 +82,9 @@ def load_predictor(folder: str | Path, leads: Sequence[str], device: str = "auto
     if not exact:
         log.warning(
             "%s: no network trained on leads %s; using the %s network (missing leads are zero-filled)",
-            folder, "-".join(leads), key,
+            folder,
+            "-".join(leads),
+            key,
         )
     try:
         network = models.build(entry["architecture"], **entry["model_kwargs"])

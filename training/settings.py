@@ -6,6 +6,7 @@ options, so overrides come from a JSON file named by the environment variable ``
 default). ``ECG_DEVICE`` and ``ECG_THREADS`` override just those two fields, for running the same
 settings file on a laptop and a GPU box.
 """
+
 from __future__ import annotations
 
 import json
@@ -56,7 +57,7 @@ class Settings:
         return json.loads(json.dumps(asdict(self)))
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any], source: str = "settings") -> "Settings":
+    def from_dict(cls, values: dict[str, Any], source: str = "settings") -> Settings:
         """Build from a mapping; unknown keys raise ValueError naming ``source``."""
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - known)
@@ -70,7 +71,7 @@ class Settings:
         return replace(cls(), **cleaned)
 
     @classmethod
-    def from_env(cls) -> "Settings":
+    def from_env(cls) -> Settings:
         """Defaults, then the JSON file named by ``ECG_SETTINGS``, then ``ECG_DEVICE``/``ECG_THREADS``."""
         settings = cls()
         path = os.environ.get(SETTINGS_ENV)

@@ -5,6 +5,7 @@ training set's mean and spread; missing values become 0 (the mean) and the prese
 the network they were missing rather than average. The statistics are saved in the model
 manifest so inference scales exactly as training did.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ class TabularScaler:
     std: np.ndarray
 
     @classmethod
-    def fit(cls, values: np.ndarray, present: np.ndarray) -> "TabularScaler":
+    def fit(cls, values: np.ndarray, present: np.ndarray) -> TabularScaler:
         """Fit on (N, F) values with their (N, F) presence mask; features never present get 0/1."""
         present = np.asarray(present, bool) & np.isfinite(values)
         count = present.sum(axis=0)
@@ -40,7 +41,7 @@ class TabularScaler:
         return {"mean": self.mean.tolist(), "std": self.std.tolist()}
 
     @classmethod
-    def from_dict(cls, values: dict[str, list[float]]) -> "TabularScaler":
+    def from_dict(cls, values: dict[str, list[float]]) -> TabularScaler:
         return cls(np.asarray(values["mean"], np.float32), np.asarray(values["std"], np.float32))
 
     @property

@@ -4,9 +4,10 @@ The Challenge metric rewards partially-correct predictions with class-pair weigh
 threshold of a class depends on the others' thresholds. Coordinate ascent (one class at a time,
 a few passes) captures that dependence cheaply: each step scores one candidate vector.
 """
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

@@ -5,20 +5,22 @@ thus contribute a different stretch each epoch). After each epoch the validation
 scored with all their windows, per-class thresholds are tuned on them and the Challenge metric at
 those thresholds decides early stopping; the best epoch's weights and thresholds are kept.
 """
+
 from __future__ import annotations
 
 import copy
 import logging
 import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 import models
 from ecgdata.splits import train_val_split
+from ecglog.progress import progress as progress_bar
 from scoring.classes import scored_classes, scoring_weights
 from scoring.metric import ChallengeMetric, auc, f_measure
 from training.data import LeadSetData
@@ -76,7 +78,9 @@ def challenge_scorer(labels: np.ndarray) -> ChallengeMetric:
 THRESHOLD_STRATEGIES = ("per_class", "global", "global_then_per_class", "fixed")
 
 
-def tune(labels: np.ndarray, probabilities: np.ndarray, strategy: str = "per_class", min_positives: int = 0) -> np.ndarray:
+def tune(
+    labels: np.ndarray, probabilities: np.ndarray, strategy: str = "per_class", min_positives: int = 0
+) -> np.ndarray:
     """Decision thresholds maximising the Challenge metric on these (validation) records.
 
     ``per_class``: coordinate ascent over all 26 thresholds from 0.5; ``global``: one shared
@@ -122,7 +126,9 @@ def _batches(order: np.ndarray, batch_size: int) -> Iterator[np.ndarray]:
         yield order[start:stop]
 
 
-def _gather(data: LeadSetData, rows: np.ndarray, rng: np.random.Generator, augment: bool) -> tuple[np.ndarray, np.ndarray]:
+def _gather(
+    data: LeadSetData, rows: np.ndarray, rng: np.random.Generator, augment: bool
+) -> tuple[np.ndarray, np.ndarray]:
     """One random window per record: signals (B, L, T) and fiducial channels (B, C, T)."""
     signals, fiducials = [], []
     for i in rows:
@@ -137,13 +143,15 @@ def _gather(data: LeadSetData, rows: np.ndarray, rng: np.random.Generator, augme
     return signal, np.stack(fiducials)
 
 
-def record_inputs(data: LeadSetData, rows: Sequence[int], tabular: np.ndarray) -> Iterator[RecordInput]:
+def record_inputs(data: LeadSetData, rows: Sequence[int] | np.ndarray, tabular: np.ndarray) -> Iterator[RecordInput]:
     for i in rows:
         prepared = data.prepared(i)
         yield prepared.windows, prepared.fiducials, tabular[i]
 
 
-def split_records(targets: np.ndarray, settings: Settings, groups: Sequence[str] | None) -> tuple[np.ndarray, np.ndarray]:
+def split_records(
+    targets: np.ndarray, settings: Settings, groups: Sequence[str] | None
+) -> tuple[np.ndarray, np.ndarray]:
     """Stratified train/validation split; with very few records both are all of them (a smoke run)."""
     if len(targets) < 10:
         log.warning("only %d records: training and validating on all of them", len(targets))
@@ -164,7 +172,9 @@ class _Fit:
     device: torch.device
 
 
-def _setup(data: LeadSetData, settings: Settings, train_rows: np.ndarray, num_tabular: int) -> tuple[_Fit, dict[str, Any]]:
+def _setup(
+    data: LeadSetData, settings: Settings, train_rows: np.ndarray, num_tabular: int
+) -> tuple[_Fit, dict[str, Any]]:
     """Network (sized from the data), AdamW with a one-cycle schedule, weighted loss, AMP scaler."""
     device = resolve_device(settings.device)
     first_signal, first_fiducials = data.window(int(train_rows[0]), 0)
@@ -187,8 +197,14 @@ def _setup(data: LeadSetData, settings: Settings, train_rows: np.ndarray, num_ta
     return _Fit(network, optimizer, schedule, criterion, grad_scaler, device), model_kwargs
 
 
-def _train_epoch(fit: _Fit, data: LeadSetData, train_rows: np.ndarray, tabular: np.ndarray,
-                 rng: np.random.Generator, settings: Settings) -> float:
+def _train_epoch(
+    fit: _Fit,
+    data: LeadSetData,
+    train_rows: np.ndarray,
+    tabular: np.ndarray,
+    rng: np.random.Generator,
+    settings: Settings,
+) -> float:
     """One pass over the training records (one random window each); returns the mean loss."""
     fit.network.train()
     losses = []
@@ -227,19 +243,34 @@ def train_network(
     name = "-".join(data.leads)
     best: dict[str, Any] = {"metric": -np.inf}
     history: list[dict[str, float]] = []
-    bar = tqdm(range(settings.epochs), desc=f"train {name}", disable=not settings.progress, leave=False)
+    bar = progress_bar(
+        range(settings.epochs), desc=f"train {name}", unit="epoch", enabled=settings.progress, leave=False
+    )
     for epoch in bar:
         loss = _train_epoch(fit, data, train_rows, tabular, rng, settings)
         probabilities = predict_records(fit.network, record_inputs(data, val_rows, tabular), fit.device)
         thresholds = tune(val_labels, probabilities, settings.threshold_strategy, settings.threshold_min_positives)
         scores = evaluate_probabilities(val_labels, probabilities, thresholds)
         history.append({"epoch": epoch + 1, "loss": loss, **scores})
-        log.info("%s epoch %d: loss %.4f, val challenge %.3f, AUROC %.3f, F %.3f",
-                 name, epoch + 1, loss, scores["challenge_metric"], scores["auroc"], scores["f_measure"])
+        log.info(
+            "%s epoch %d: loss %.4f, val challenge %.3f, AUROC %.3f, F %.3f",
+            name,
+            epoch + 1,
+            loss,
+            scores["challenge_metric"],
+            scores["auroc"],
+            scores["f_measure"],
+        )
         bar.set_postfix(loss=f"{loss:.3f}", challenge=f"{scores['challenge_metric']:.3f}")
         if scores["challenge_metric"] > best["metric"]:
-            best = {"metric": scores["challenge_metric"], "epoch": epoch + 1, "thresholds": thresholds,
-                    "scores": scores, "state": copy.deepcopy(fit.network.state_dict()), "probabilities": probabilities}
+            best = {
+                "metric": scores["challenge_metric"],
+                "epoch": epoch + 1,
+                "thresholds": thresholds,
+                "scores": scores,
+                "state": copy.deepcopy(fit.network.state_dict()),
+                "probabilities": probabilities,
+            }
         elif epoch + 1 >= settings.min_epochs and epoch + 1 - best["epoch"] >= settings.patience:
             log.info("%s: early stop after epoch %d (best %d)", name, epoch + 1, best["epoch"])
             break

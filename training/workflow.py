@@ -5,6 +5,7 @@ set's network is validated on the same records (their reduced-lead versions), an
 manifest is rewritten after each finished lead set: an interrupted run leaves a folder that loads
 the lead sets it finished (see :mod:`training.model_folder`).
 """
+
 from __future__ import annotations
 
 import logging
@@ -86,7 +87,9 @@ def usable_cache_dir(path: str) -> str | None:
         return None
 
 
-def train_all(data_directory: str | Path, model_directory: str | Path, settings: Settings | None = None) -> dict[str, Any]:
+def train_all(
+    data_directory: str | Path, model_directory: str | Path, settings: Settings | None = None
+) -> dict[str, Any]:
     """Train every lead set of ``settings.lead_sets`` and write the model folder; returns the manifest."""
     settings = settings or Settings.from_env()
     started = time.perf_counter()
@@ -109,8 +112,17 @@ def train_all(data_directory: str | Path, model_directory: str | Path, settings:
             v = trained.validation
             log.info(
                 "%d-lead network: best epoch %d, validation challenge %.3f, AUROC %.3f, F %.3f (%.0f s)",
-                len(leads), trained.best_epoch, v["challenge_metric"], v["auroc"], v["f_measure"], trained.seconds,
+                len(leads),
+                trained.best_epoch,
+                v["challenge_metric"],
+                v["auroc"],
+                v["f_measure"],
+                trained.seconds,
             )
-    log.info("trained %d lead sets on %d records in %.0f s", len(settings.lead_sets), len(table),
-             time.perf_counter() - started)
+    log.info(
+        "trained %d lead sets on %d records in %.0f s",
+        len(settings.lead_sets),
+        len(table),
+        time.perf_counter() - started,
+    )
     return manifest
