@@ -1,7 +1,8 @@
 """The built-in demo set: synthetic 12-lead Challenge records whose labels are true by construction.
 
-Signals come from neurokit2's multi-lead ECGSYN simulator (``nk.ecg_simulate(method="multileads")``,
-McSharry et al. 2003), then get per-lead amplitudes, baseline wander, muscle noise and mains hum.
+Signals come from ECGSYN (McSharry et al. 2003) with the twelve standard leads' wave amplitudes,
+computed by our closed-form, all-leads-at-once version (:mod:`ecgdata.ecgsyn`), then get per-lead
+amplitudes, baseline wander, muscle noise and mains hum.
 Every label is decided before simulation AND checked by measurement on the clean signal (R peaks,
 RR intervals, QRS amplitudes); a draw that fails its check is redrawn. Rhythms:
 
@@ -17,7 +18,8 @@ RR intervals, QRS amplitudes); a draw that fails its check is redrawn. Rhythms:
 Low QRS voltage 251146004 is added to about a quarter of the records: every limb lead is scaled to a
 whole-signal peak-to-peak below 0.45 mV and every precordial lead below 0.9 mV, so every QRS is
 below 0.5 / 1.0 mV; all other records have a limb-lead QRS >= 0.6 mV and a precordial QRS >= 1.2 mV.
-Known limit of the simulator: each lead is its own ECGSYN run (Einthoven's III = II - I does not hold).
+Known limit of the simulator: each lead has its own wave amplitudes and scale (Einthoven's III = II - I
+does not hold), though all leads share one beat sequence.
 
 Same seed -> byte-identical files, whatever the number of workers (each record has its own seed).
 Usage: ``python -m ecgdata.synthetic OUT_DIR [--records N] [--seed S] [--jobs J]``.
@@ -37,6 +39,7 @@ import numpy as np
 from joblib import Parallel, delayed
 from scipy.signal import find_peaks
 
+from ecgdata import ecgsyn
 from ecgdata.challenge_format import write_challenge_record
 from ecgio.leads import TWELVE_LEADS
 from ecglog.progress import progress as progress_bar
@@ -45,9 +48,8 @@ log = logging.getLogger(__name__)
 
 FS = 500
 DURATION_S = 10
-#: ECGSYN starts its ODE at the R-peak phase with an arbitrary level, which leaves a transient in the first
-#: beat; we simulate this much longer and drop it. ECGSYN integrates a power-of-two number of seconds (16 s
-#: for a 10-12 s request), so the extra seconds cost nothing.
+#: ECGSYN starts at the R-peak phase with z = 0, which leaves a transient in the first
+#: beat; we simulate this much longer and drop it.
 SETTLE_S = 2
 NSR, SB, STACH, SA, AF, LQRSV = "426783006", "426177001", "427084000", "427393009", "164889003", "251146004"
 LIMB = slice(0, 6)
@@ -137,22 +139,17 @@ def _isoelectric_level(lead: np.ndarray) -> float:
 
 
 def _simulate_clean(rhythm: Rhythm, rng: np.random.Generator) -> tuple[np.ndarray, float]:
-    import neurokit2 as nk
-
     rate = float(rng.uniform(*rhythm.rate))
-    extra = {} if rhythm.p_waves else {"ai": ECGSYN_AI_NO_P}
-    frame = nk.ecg_simulate(
-        duration=DURATION_S + SETTLE_S,
-        sampling_rate=FS,
-        noise=0,
+    amplitudes = ecgsyn.WAVE_AMPLITUDES if rhythm.p_waves else np.asarray(ECGSYN_AI_NO_P)
+    signal = ecgsyn.simulate(
+        DURATION_S + SETTLE_S,
+        FS,
         heart_rate=rate,
         heart_rate_std=float(rng.uniform(*rhythm.rr_cv)) * rate,
-        method="multileads",
-        random_state=int(rng.integers(2**31 - 1)),
-        lfhfratio=rhythm.lfhf_ratio,
-        **extra,
-    )
-    signal = frame[list(TWELVE_LEADS)].to_numpy().T.astype(np.float64)[:, SETTLE_S * FS :]
+        rng=rng,
+        lf_hf=rhythm.lfhf_ratio,
+        amplitudes=amplitudes,
+    )[:, SETTLE_S * FS :]
     signal -= np.array([_isoelectric_level(lead) for lead in signal])[:, None]
     return signal, rate
 
