@@ -13,10 +13,13 @@ per-lead normalisation, exactly what ``prepare`` delineates) and delineated with
 :func:`ecgsignal.delineate.delineate`.
 
 The CSV has one row per (record, beat, lead, wave) with the columns
-``record, beat, lead, wave, onset, peak, offset``: ``wave`` is P, QRS or T; the QRS peak is the
-R point; sample indices are **at the record's own rate** (converted back from the processing
-rate and rounded, so at 500 Hz they are exact to one processing sample = 2 record samples);
-an absent point is an empty cell. Beats count from 0 in time order.
+``record, beat, lead, wave, onset, peak, offset, fs, onset_s, peak_s, offset_s, beat_r, beat_r_s``:
+``wave`` is P, QRS or T; the QRS peak is the lead's R point; ``onset``/``peak``/``offset`` are
+sample indices **at the record's own rate** ``fs`` (converted back from the processing rate and
+rounded, so at 500 Hz they are exact to one processing sample = 2 record samples), the ``_s``
+columns the same points in seconds from the record's start; ``beat_r`` is the beat's multi-lead
+R peak (voted across leads, the one every lead's row of that beat shares). An absent point is an
+empty cell. Beats count from 0 in time order.
 
 A bad record is reported on stderr as ``error: <file>: <problem>`` and skipped; the exit
 status is 1 when any record failed, 2 for usage errors, 0 otherwise.
@@ -39,7 +42,21 @@ from ecglog.progress import progress as progress_bar
 
 log = logging.getLogger(__name__)
 
-CSV_COLUMNS = ("record", "beat", "lead", "wave", "onset", "peak", "offset")
+CSV_COLUMNS = (
+    "record",
+    "beat",
+    "lead",
+    "wave",
+    "onset",
+    "peak",
+    "offset",
+    "fs",
+    "onset_s",
+    "peak_s",
+    "offset_s",
+    "beat_r",
+    "beat_r_s",
+)
 
 
 def delineate_record(record: Record, config: Any = None) -> Any:
@@ -72,15 +89,27 @@ def fiducial_rows(record: Record, delineation: Any) -> list[tuple]:
     points = np.asarray(delineation.points)
     if points.ndim != 3 or points.shape[1] != len(record.leads):
         raise ValueError(f"{record.path}: delineation has shape {points.shape} for {len(record.leads)} leads")
-    at_record = to_record_rate(points, float(delineation.fs), float(record.fs), record.num_samples)
+    fs = float(record.fs)
+    at_record = to_record_rate(points, float(delineation.fs), fs, record.num_samples)
+    beat_r = to_record_rate(np.asarray(delineation.r_peaks), float(delineation.fs), fs, record.num_samples)
     columns = {wave.name: list(wave.columns) for wave in WAVES}
     rows = []
     for beat in range(at_record.shape[0]):
+        r_cells = _sample_and_seconds([int(beat_r[beat])], fs)
         for k, lead in enumerate(record.leads):
             for wave, cols in columns.items():
-                cells = ["" if v < 0 else int(v) for v in at_record[beat, k, cols]]
-                rows.append((record.name, beat, lead, wave, *cells))
+                samples = [int(v) for v in at_record[beat, k, cols]]
+                cells = _sample_and_seconds(samples, fs)
+                rows.append((record.name, beat, lead, wave, *cells[:3], f"{fs:g}", *cells[3:], *r_cells))
     return rows
+
+
+def _sample_and_seconds(samples: list[int], fs: float) -> list[str | int]:
+    """The samples (empty when absent, i.e. -1), then the same points in seconds (6 decimals)."""
+    present = [s >= 0 for s in samples]
+    return [s if ok else "" for s, ok in zip(samples, present)] + [
+        f"{s / fs:.6f}" if ok else "" for s, ok in zip(samples, present)
+    ]
 
 
 def expand_records(arguments: Iterable[str | Path]) -> list[Path]:
@@ -134,6 +163,9 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     from plots.ecg_paper import plot_ecg_paper
 
     path = Path(args.record)
+    if path.is_dir():
+        print(f"error: {path}: is a folder; plot draws one record (give its .hea, .mat or .dat)", file=sys.stderr)
+        return 2
     try:
         record = read_record(path)
         delineation = None if args.no_marks else delineate_record(record)

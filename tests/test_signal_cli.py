@@ -156,3 +156,28 @@ def test_module_entry_point_plots_png(cinc_dir: Path, tmp_path: Path) -> None:
         timeout=120,
     )
     assert bad.returncode == 1 and "missing.hea" in bad.stderr
+
+
+def test_plot_given_a_folder_says_so(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["plot", str(tmp_path), "-o", str(tmp_path / "x.png")]) == 2
+    err = capsys.readouterr().err
+    assert "is a folder" in err and "cannot read header" not in err
+
+
+def test_csv_gives_seconds_and_the_multilead_r(rows_500: list[dict[str, str]], cinc_dir: Path) -> None:
+    """Every row says its rate, its points in seconds, and the beat's voted R, shared by all its leads."""
+    for row in rows_500:
+        assert row["fs"] == "500"
+        for column in ("onset", "peak", "offset", "beat_r"):
+            if row[column]:
+                assert abs(float(row[f"{column}_s"]) - int(row[column]) / 500.0) < 1e-6
+            else:
+                assert row[f"{column}_s"] == ""
+    by_beat: dict[str, set[str]] = {}
+    for row in rows_500:
+        by_beat.setdefault(row["beat"], set()).add(row["beat_r"])
+    assert all(len(values) == 1 and "" not in values for values in by_beat.values())
+    # the voted R lies within 50 ms of lead II's own R wherever lead II has one
+    for row in rows_500:
+        if row["lead"] == "II" and row["wave"] == "QRS" and row["peak"]:
+            assert abs(int(row["peak"]) - int(row["beat_r"])) <= 25
