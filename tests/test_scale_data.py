@@ -1,0 +1,41 @@
+"""benchmarks/make_scale_data.py: Challenge-like sources, rates and lengths; distinct records; labels kept."""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from benchmarks import make_scale_data as scale
+from ecgdata.index import build_index
+from ecgio import read_record
+
+
+def test_plan_reproduces_the_challenge_source_counts():
+    counts = Counter(source.name for source in scale.plan(88253, seed=0))
+    assert counts == {s.name: int(s.share) for s in scale.SOURCES}
+    assert scale.plan(500, 1) == scale.plan(500, 1) and scale.plan(500, 1) != scale.plan(500, 2)
+
+
+@pytest.mark.parametrize("source", scale.SOURCES, ids=lambda s: s.name)
+def test_each_source_gets_its_rate_and_length(source):
+    base = scale.Base(np.random.default_rng(0).normal(size=(12, 5000)).astype(np.float32), 500.0, 50.0, "Male", ())
+    signal = scale.synthesize(base, source, np.random.default_rng(1))
+    seconds = signal.shape[1] / source.fs
+    assert signal.shape[0] == 12 and signal.dtype == np.float32
+    assert source.seconds[0] - 1 / source.fs <= seconds <= source.seconds[1] + 1 / source.fs
+
+
+def test_written_records_are_distinct_labelled_and_named_by_source(tmp_path, cinc_dir, ptbxl_dir):
+    scale.make_scale_data(tmp_path, 40, seed=3, jobs=1, per_folder=25)
+    headers = sorted(tmp_path.glob("g*/*.hea"))
+    assert len(headers) == 40 and {h.parent.name for h in headers} == {"g1", "g2"}
+    digests = {hashlib.sha256(h.with_suffix(".mat").read_bytes()).hexdigest() for h in headers}
+    assert len(digests) == 40
+    index = build_index(tmp_path, progress=False)
+    assert len(index) == 40 and "unknown" not in set(index.sources)
+    assert index.targets.any(axis=1).mean() > 0.8  # the real records' labels came along
+    record = read_record(headers[0])
+    assert record.signal.shape[0] == 12 and np.isfinite(record.signal).all()
