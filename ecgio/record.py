@@ -223,17 +223,21 @@ def read_record(path: str | Path, key: str = "val") -> Record:
     )
 
 
-def find_records(folder: str | Path, recursive: bool = True) -> list[Path]:
-    """Header paths of every record under ``folder`` (sorted; hidden files skipped) that has a signal file."""
+def find_records(folder: str | Path, recursive: bool = True, require_signal: bool = True) -> list[Path]:
+    """Header paths of every record under ``folder`` (sorted; hidden files and folders skipped).
+
+    With ``require_signal`` (the default) only headers with a ``.mat`` or ``.dat`` beside them;
+    without, every header (test_model writes an output, empty, even for a record it cannot read).
+    """
     folder = Path(folder)
     if not folder.is_dir():
         raise RecordError(folder, "not a folder")
     pattern = "**/*.hea" if recursive else "*.hea"
     found = []
     for hea in sorted(folder.glob(pattern)):
-        if any(part.startswith(".") for part in hea.relative_to(folder).parts):
+        if not hea.is_file() or any(part.startswith(".") for part in hea.relative_to(folder).parts):
             continue
-        if hea.with_suffix(".mat").exists() or hea.with_suffix(".dat").exists():
+        if not require_signal or hea.with_suffix(".mat").exists() or hea.with_suffix(".dat").exists():
             found.append(hea)
     return found
 
