@@ -7,10 +7,17 @@ LABELS holds the header files (``#Dx:`` or ``# Dx:`` lines), OUTPUTS one ``<reco
 header. Prints the official progress lines; the score table goes to stdout, or to scores.csv
 when given (and the per-class table to class_scores.csv). ``weights.csv`` is read from beside
 this script, wherever it is run from. The work is done by :func:`scoring.metric.evaluate`.
+
+A missing LABELS or OUTPUTS folder, a missing output file, or an output file that cannot be read
+(not UTF-8 text, fewer than four lines, fewer values than classes) stops the run with one
+``error: <file>: <problem>`` line on stderr and exit status 2, instead of a traceback (the official
+scorer stops on these too, with a Python exception). On readable files the printed output is
+byte-identical to the official scorer's.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 
 from scoring.metric import Scores, evaluate
@@ -36,8 +43,16 @@ def main(argv: list[str] | None = None) -> int:
     if len(argv) not in (2, 3, 4) or any(arg in ("-h", "--help") for arg in argv):
         print(USAGE, file=sys.stderr)
         return 0 if argv and argv[0] in ("-h", "--help") else 2
-    scores = evaluate(argv[0], argv[1], progress=print)
-    write_results(scores, argv)
+    for folder, what in ((argv[0], "label"), (argv[1], "output")):
+        if not os.path.isdir(folder):
+            print(f"error: {folder}: {what} folder not found", file=sys.stderr)
+            return 2
+    try:
+        scores = evaluate(argv[0], argv[1], progress=print)
+        write_results(scores, argv)
+    except (OSError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     return 0
 
 

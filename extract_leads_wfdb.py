@@ -10,9 +10,11 @@ their fields (gain, baseline, checksum, ...; each checksum covers one lead's sam
 valid) with the byte offset fixed for the new file, and whose comment lines are kept. The
 result reads with the official helper, with ``ecgio`` and with ``wfdb.rdrecord``.
 
-A record that lacks a requested lead, or cannot be read, is logged as an error naming it and
-skipped; the others go on. The last line printed is a summary; the exit status is 1 when any
-record failed.
+A record that lacks a requested lead, or cannot be read (the signal file is read only when it is
+a regular file inside the record's folder, of the size its header declares), is logged as an
+error naming it and skipped; the others go on. Files are written atomically. The last line printed
+is a summary; the exit status is 1 when any record failed, 2 when a lead name is not one of the
+twelve standard leads, or when IN is not a folder or holds no record.
 """
 
 from __future__ import annotations
@@ -27,9 +29,10 @@ from pathlib import Path
 import numpy as np
 
 from ecgio.errors import RecordError
+from ecgio.files import atomic_write, atomic_write_with
 from ecgio.header import parse_header
-from ecgio.leads import canonical_lead, lead_indices
-from ecgio.record import find_records, load_mat
+from ecgio.leads import TWELVE_LEADS, canonical_lead, lead_indices
+from ecgio.record import find_records, load_raw
 from ecglog.progress import progress as progress_bar
 
 LOG = logging.getLogger("extract_leads")
@@ -93,19 +96,19 @@ def extract_record(header_file: Path, in_root: Path, out_root: Path, leads: list
     if missing:
         raise RecordError(header_file, f"lacks lead(s) {', '.join(missing)} (has {', '.join(header.leads)})")
     mat_file = header_file.with_suffix(".mat")
-    raw = load_mat(mat_file, key)
-    if raw.ndim != 2 or raw.shape[0] != header.num_leads:
-        raise RecordError(mat_file, f"signal has shape {raw.shape}, header declares {header.num_leads} leads")
+    if not mat_file.exists():
+        raise RecordError(mat_file, "signal file is missing")
+    raw, _ = load_raw(header_file, header, key=key, require_usable=False)  # contained, bounded, shape-checked
     chosen = [int(index) for index in indices if index is not None]
     out_header = out_root / header_file.relative_to(in_root)
-    out_header.parent.mkdir(parents=True, exist_ok=True)
     out_mat = out_header.with_suffix(".mat")
     from scipy.io import savemat
 
-    savemat(str(out_mat), {OUTPUT_KEY: np.ascontiguousarray(raw[chosen])}, format="4")
+    selected = np.ascontiguousarray(raw[chosen])
+    atomic_write_with(out_mat, lambda stream: savemat(stream, {OUTPUT_KEY: selected}, format="4"))
     if raw.dtype != np.int16:
         LOG.warning("%s: samples are %s, not int16; wfdb may not read the copy", mat_file, raw.dtype)
-    out_header.write_text(reduced_header(text, chosen, out_mat.name, raw.dtype))
+    atomic_write(out_header, reduced_header(text, chosen, out_mat.name, raw.dtype))
     return out_header
 
 
@@ -140,8 +143,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    unknown = [lead for lead in args.leads if canonical_lead(lead) not in TWELVE_LEADS]
+    if unknown:
+        print(f"error: unknown lead name(s) {' '.join(unknown)} (known: {' '.join(TWELVE_LEADS)})", file=sys.stderr)
+        return 2
     if not args.input_directory.is_dir():
         print(f"error: {args.input_directory}: not a folder", file=sys.stderr)
+        return 2
+    if not any(path.with_suffix(".mat").exists() for path in find_records(args.input_directory)):
+        print(f"error: {args.input_directory}: no records (.hea with a .mat beside it) found", file=sys.stderr)
         return 2
     start = time.perf_counter()
     written, failures = extract_folder(

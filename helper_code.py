@@ -1,33 +1,49 @@
 #!/usr/bin/env python
-"""The PhysioNet/CinC Challenge 2021 helper API, our own implementation.
+"""The PhysioNet/CinC Challenge 2021 helper API, as a thin layer over :mod:`ecgio`.
 
 Same names, arguments, return types and output format as the official ``helper_code.py``, so
-``team_code.py`` runs unchanged whether the harness uses this file or its own copy. Where the
-official helper is fragile, this one follows the record format instead:
+``team_code.py`` runs unchanged whether the harness uses this file or its own copy. Every header
+field comes from :mod:`ecgio.header`, the one header grammar of the package, so this API and
+``ecgio`` never disagree on a lead name, a gain or a baseline. Where the official helper is
+fragile, the grammar follows the WFDB format instead:
 
 - gains written ``1000/mV`` *and* ``1000.0(0)/mV`` (the official parser returns 0 for the second);
-- comment keys written ``#Dx:`` and ``# Dx:`` (same for ``Age`` and ``Sex``);
-- lead names matched case-insensitively and returned canonically (``AVR`` -> ``aVR``);
+- lead names from the description field even on lines without checksum/block size columns
+  (``x.mat 16 1000/mV 16 0 0 0 I`` names ``I``, as wfdb reads it), matched case-insensitively
+  and returned canonically (``AVR`` -> ``aVR``); a line with no description names ``''``;
+- comment keys written ``#Dx:`` and ``# Dx:`` (same for ``Age`` and ``Sex``); a repeated
+  ``#Age``/``#Sex`` line: the last one counts, as in the official helper (and in ``ecgio``);
 - ages ``NaN``/``Unknown`` -> NaN;
 - header lines split on any line ending, so ``\\r\\n`` files parse;
-- output files shorter than four lines load as empty lists instead of crashing.
+- output files shorter than four lines load as empty lists instead of crashing; outputs are
+  written atomically (a full disk leaves no half-written file).
 
-Everything that touches a file raises an error naming that file.
+Everything that touches a file raises an error naming that file; a ``.mat`` file is read only
+when it is a regular file of bounded size (:func:`ecgio.files.contained_file`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
-import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 
 import numpy as np
 
-from ecgio.header import WFDB_DEFAULT_GAIN, parse_gain
+from ecgio.errors import RecordError
+from ecgio.files import atomic_write, contained_file
+from ecgio.header import (
+    SignalSpec,
+    comment_values,
+    declared_signal_lines,
+    parse_age,
+    parse_signal_line,
+    record_fields,
+)
 from ecgio.leads import canonical_lead
 from ecgio.leads import sort_leads as _sort_leads
+from ecgio.limits import MAT_BYTES_PER_SAMPLE, MAT_MARGIN_BYTES, max_samples
 from ecgio.record import load_mat
 
 twelve_leads = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
@@ -36,9 +52,6 @@ four_leads = ("I", "II", "III", "V2")
 three_leads = ("I", "II", "V2")
 two_leads = ("I", "II")
 lead_sets = (twelve_leads, six_leads, four_leads, three_leads, two_leads)
-
-_COMMENT_RE = re.compile(r"^#\s*([A-Za-z]+)\s*:(.*)$")
-_UNIT_SCALE_TO_MV = {"mv": 1.0, "uv": 1e-3, "μv": 1e-3, "v": 1e3}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -93,15 +106,15 @@ def load_recording(
 ) -> np.ndarray:
     """Raw ADC values (leads x samples) of a ``.mat`` file; with ``header`` and ``leads``, only those leads.
 
-    Errors (missing file, unreadable file, no variable ``key``) raise ``ecgio.RecordError``
-    naming the file. Values stay in ADC units: scale with :func:`get_adc_gains` and
-    :func:`get_baselines` as ``(x - baseline) / gain``.
+    Errors (missing file, not a regular file, too big, unreadable file, no variable ``key``)
+    raise ``ecgio.RecordError`` naming the file. Values stay in ADC units: scale with
+    :func:`get_adc_gains` and :func:`get_baselines` as ``(x - baseline) / gain``.
     """
-    from pathlib import Path
-
-    from ecgio.errors import RecordError
-
-    recording = load_mat(Path(recording_file), key)
+    path = Path(recording_file)
+    if not path.exists() and not path.is_symlink():
+        raise RecordError(path, "signal file is missing")
+    bound = MAT_MARGIN_BYTES + MAT_BYTES_PER_SAMPLE * max_samples()
+    recording = load_mat(contained_file(path.parent, path.name, bound), key)
     if recording.ndim != 2:
         raise RecordError(recording_file, f"variable {key!r} has shape {recording.shape}, expected leads x samples")
     if header and leads:
@@ -124,21 +137,10 @@ def choose_leads(recording: np.ndarray, header: str, leads: Sequence[str]) -> np
 
 
 # ---------------------------------------------------------------------------------------------
-# Header fields
+# Header fields (all read by the ecgio grammar)
 # ---------------------------------------------------------------------------------------------
-def _lines(header: str) -> list[str]:
-    return header.splitlines()
-
-
-def _record_tokens(header: str) -> list[str]:
-    for line in _lines(header):
-        if line.strip() and not line.lstrip().startswith("#"):
-            return line.split()
-    return []
-
-
 def _record_field(header: str, index: int) -> float | None:
-    tokens = _record_tokens(header)
+    tokens = record_fields(header)
     if len(tokens) <= index:
         return None
     try:
@@ -147,17 +149,14 @@ def _record_field(header: str, index: int) -> float | None:
         return None
 
 
-def _signal_lines(header: str) -> list[list[str]]:
-    """Token lists of the signal lines: the non-comment lines after line 0, at most as many as declared."""
-    lines = [line for line in _lines(header) if line.strip() and not line.lstrip().startswith("#")]
-    declared = _record_field(header, 1)
-    count = int(declared) if declared is not None and declared >= 0 else 0
-    return [line.split() for line in lines[1 : count + 1]]
+def _signals(header: str) -> list[SignalSpec]:
+    """The declared signal lines, parsed; a line the grammar cannot read raises a RecordError."""
+    return [parse_signal_line(line, "<header>") for line in declared_signal_lines(header)]
 
 
 def get_recording_id(header: str) -> str | None:
     """The record name (first token of line 0)."""
-    tokens = _record_tokens(header)
+    tokens = record_fields(header)
     return tokens[0] if tokens else None
 
 
@@ -177,81 +176,47 @@ def get_num_samples(header: str) -> float | None:
 
 
 def get_leads(header: str) -> tuple[str, ...]:
-    """Lead names in header order, canonically spelled (``AVR`` -> ``aVR``)."""
-    return tuple(
-        canonical_lead(" ".join(tokens[8:]) if len(tokens) >= 9 else tokens[-1])
-        for tokens in _signal_lines(header)
-        if tokens
-    )
+    """Lead names in header order, canonically spelled (``AVR`` -> ``aVR``); ``''`` for an unnamed line."""
+    return tuple(signal.lead for signal in _signals(header))
 
 
-def _per_lead(header: str, leads: Sequence[str], value_of) -> np.ndarray:
-    """For each requested lead, ``value_of(tokens)`` of its signal line (0 when absent or unreadable)."""
+def _per_lead(header: str, leads: Sequence[str], value_of: Callable[[SignalSpec], float]) -> np.ndarray:
+    """For each requested lead, ``value_of`` its signal line (0 when the header lacks the lead)."""
     wanted = [canonical_lead(lead).upper() for lead in leads]
     values = np.zeros(len(leads))
-    for tokens in _signal_lines(header):
-        name = canonical_lead(" ".join(tokens[8:]) if len(tokens) >= 9 else tokens[-1]).upper()
-        if name not in wanted:
-            continue
-        with contextlib.suppress(ValueError, IndexError):
-            values[wanted.index(name)] = value_of(tokens)
+    for signal in _signals(header):
+        name = signal.lead.upper()
+        if name in wanted:
+            values[wanted.index(name)] = value_of(signal)
     return values
-
-
-def _gain(tokens: list[str]) -> float:
-    gain, _, units = parse_gain(tokens[2])
-    gain = gain if gain != 0 else WFDB_DEFAULT_GAIN
-    return gain / _UNIT_SCALE_TO_MV.get(units.lower(), 1.0)
-
-
-def _baseline(tokens: list[str]) -> float:
-    _, baseline, _ = parse_gain(tokens[2])
-    if baseline is not None:
-        return baseline
-    return float(tokens[4]) if len(tokens) > 4 else 0.0
 
 
 def get_adc_gains(header: str, leads: Sequence[str]) -> np.ndarray:
     """ADC units per mV for each of ``leads`` (both ``1000/mV`` and ``1000.0(0)/mV`` spellings; 0 if absent)."""
-    return _per_lead(header, leads, _gain)
+    return _per_lead(header, leads, lambda signal: signal.gain_per_mv)
 
 
 def get_baselines(header: str, leads: Sequence[str]) -> np.ndarray:
     """ADC value of 0 mV for each of ``leads``: the baseline in parentheses, else the ADC zero; 0 if absent."""
-    return _per_lead(header, leads, _baseline)
-
-
-def _comment(header: str, key: str) -> list[str]:
-    """Values of every ``#Key:`` / ``# Key:`` comment line (key matched case-insensitively)."""
-    values = []
-    for line in _lines(header):
-        match = _COMMENT_RE.match(line.strip())
-        if match and match.group(1).lower() == key.lower():
-            values.append(match.group(2).strip())
-    return values
+    return _per_lead(header, leads, lambda signal: signal.zero_level)
 
 
 def get_age(header: str) -> float | None:
-    """Age in years; NaN when written but not a number (``NaN``, ``Unknown``); None when absent."""
-    values = _comment(header, "Age")
-    if not values:
-        return None
-    try:
-        return float(values[-1])
-    except ValueError:
-        return float("nan")
+    """Age in years from the last ``#Age`` line; NaN when not a finite number (``NaN``, ``Unknown``); None when absent."""
+    values = comment_values(header.splitlines(), "Age")
+    return parse_age(values[-1]) if values else None
 
 
 def get_sex(header: str) -> str | None:
-    """The sex as written (``Male``, ``Female``, ``Unknown``...); None when absent."""
-    values = _comment(header, "Sex")
+    """The sex as written on the last ``#Sex`` line (``Male``, ``Female``, ``Unknown``...); None when absent."""
+    values = comment_values(header.splitlines(), "Sex")
     return values[-1] if values else None
 
 
 def get_labels(header: str) -> list[str]:
     """SNOMED CT codes of every ``#Dx`` line, in order."""
     labels = []
-    for value in _comment(header, "Dx"):
+    for value in comment_values(header.splitlines(), "Dx"):
         labels.extend(entry.strip() for entry in value.split(",") if entry.strip())
     return labels
 
@@ -264,6 +229,18 @@ def sort_leads(leads: Iterable[str]) -> tuple[str, ...]:
 # ---------------------------------------------------------------------------------------------
 # Outputs
 # ---------------------------------------------------------------------------------------------
+def output_text(
+    recording_id: str | None, classes: Iterable[object], labels: Iterable[object], probabilities: Iterable[object]
+) -> str:
+    """The four-line Challenge output text, byte for byte as the official helper writes it."""
+    return "#{}\n{}\n{}\n{}\n".format(
+        recording_id,
+        ",".join(str(c) for c in classes),
+        ",".join(str(label) for label in labels),
+        ",".join(str(p) for p in probabilities),
+    )
+
+
 def save_outputs(
     output_file: str,
     recording_id: str | None,
@@ -271,15 +248,8 @@ def save_outputs(
     labels: Iterable[object],
     probabilities: Iterable[object],
 ) -> None:
-    """Write the four-line Challenge output file, byte for byte as the official helper does."""
-    text = "#{}\n{}\n{}\n{}\n".format(
-        recording_id,
-        ",".join(str(c) for c in classes),
-        ",".join(str(label) for label in labels),
-        ",".join(str(p) for p in probabilities),
-    )
-    with open(output_file, "w") as file:
-        file.write(text)
+    """Write the four-line Challenge output file in one step (never half-written, even on a full disk)."""
+    atomic_write(output_file, output_text(recording_id, classes, labels, probabilities))
 
 
 def load_outputs(output_file: str) -> tuple[str | None, tuple[str, ...], tuple[str, ...], tuple[float, ...]]:

@@ -14,8 +14,11 @@ import logging
 
 import numpy as np
 
+from ecgio.errors import RecordError
 from ecgio.header import parse_header
+from ecgio.limits import check_signal_length, check_usable, max_samples
 from ecgio.record import to_millivolts
+from ecgsignal.pipeline import UnusableSignalError
 from training.predictor import Predictor, load_predictor
 from training.settings import Settings
 from training.workflow import train_all
@@ -36,13 +39,24 @@ def load_model(model_directory: str, leads) -> Predictor:
 
 
 def run_model(model: Predictor, header: str, recording: np.ndarray) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """Classes, binary labels and probabilities (all 26 scored classes) of one recording."""
+    """Classes, binary labels and probabilities (all 26 scored classes) of one recording.
+
+    A record with nothing to classify (a rate outside 50-5000 Hz, under 1 s of signal, more samples
+    than allowed, no finite sample, no usable lead) raises an error naming it: the harness then
+    writes empty outputs for it instead of a confident answer.
+    """
     parsed = parse_header(header)
+    name = parsed.record_name
+    check_usable(parsed, name)
     recording = np.asarray(recording)
     if recording.ndim != 2 or recording.shape[0] != len(parsed.leads):
-        raise ValueError(
-            f"{parsed.record_name}: recording has shape {recording.shape}, header lists {len(parsed.leads)} leads"
-        )
+        raise ValueError(f"{name}: recording has shape {recording.shape}, header lists {len(parsed.leads)} leads")
+    if recording.size > max_samples():
+        raise RecordError(name, f"recording has {recording.size} samples, more than the {max_samples()} allowed")
+    check_signal_length(recording.shape[1], parsed.fs, name)
     signal = to_millivolts(recording, parsed, model.leads)
-    probabilities = model.probabilities(signal, parsed.fs, parsed.age, parsed.sex)
+    try:
+        probabilities = model.probabilities(signal, parsed.fs, parsed.age, parsed.sex)
+    except UnusableSignalError as error:
+        raise RecordError(name, str(error)) from None
     return list(model.classes), model.labels(probabilities), probabilities

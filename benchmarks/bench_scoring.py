@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from scoring.classes import WEIGHTS_FILE, read_weights, representative_codes
-from scoring.metric import ChallengeMetric, challenge_metric, evaluate, load_labels, load_outputs, score_arrays
+from scoring.metric import ChallengeMetric, challenge_metric, evaluate, load_labels, read_output_table, score_arrays
 
 UNSCORED = ("55930002", "164873001", "251120003", "17338001")
 
@@ -67,8 +67,8 @@ def main() -> None:
         labels_files = sorted(str(p) for p in (folder / "labels").glob("*.hea"))
         labels = timed("load_labels", load_labels, labels_files, classes)
         binary, scalar = timed(
-            "load_outputs",
-            load_outputs,
+            "read_output_table",
+            read_output_table,
             [str(folder / "outputs" / (Path(p).stem + ".csv")) for p in labels_files],
             classes,
         )

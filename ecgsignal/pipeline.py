@@ -20,6 +20,18 @@ from ecgsignal.features import fiducial_channels, global_features
 from ecgsignal.preprocess import condition, normalise, window_starts, windows
 
 
+class UnusableSignalError(ValueError):
+    """A record with nothing to classify: no finite sample, or no lead passes the quality check.
+
+    Raised instead of returning all-zero network inputs, on which a classifier still gives
+    confident answers. ``reason`` says which; the caller adds the file name.
+    """
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(f"no usable signal: {reason}")
+
+
 @dataclass(frozen=True)
 class Prepared:
     """Network inputs of one record.
@@ -43,12 +55,17 @@ def prepare(signal: np.ndarray, fs: float, leads: tuple[str, ...], config: Signa
 
     ``signal`` (len(leads), N) in mV at ``fs`` Hz, ``leads`` canonical names (any subset of the 12).
     Records from 2.5 s to 30 min are handled; shorter ones still give valid (padded) windows.
+    A record with no finite sample or no usable lead raises :class:`UnusableSignalError`.
     """
     signal = np.asarray(signal)
     leads = tuple(leads)
     if signal.ndim != 2 or signal.shape[0] != len(leads):
         raise ValueError(f"signal has shape {signal.shape} but {len(leads)} leads are named: {leads}")
+    if signal.size == 0 or not np.isfinite(signal).any():
+        raise UnusableSignalError("no finite sample (all NaN or infinite)" if signal.size else "no samples")
     x_mv, quality = condition(signal, fs, config)
+    if not quality.any():
+        raise UnusableSignalError(f"none of the {len(leads)} leads passes the quality check (flat, saturated or noise)")
     delineation = delineate(x_mv, config.fs)
     features, present = global_features(x_mv, config.fs, delineation, leads)
     fiducials = fiducial_channels(delineation, x_mv.shape[1])

@@ -232,9 +232,7 @@ def find_label_and_output_files(label_folder: str | Path, output_folder: str | P
         root, _ = os.path.splitext(name)
         output_path = os.path.join(output_folder, root + ".csv")
         if not os.path.isfile(output_path):
-            raise FileNotFoundError(
-                f"Output file {root + '.csv'} not found for label file {name} (looked for {output_path})."
-            )
+            raise FileNotFoundError(f"{output_path}: output file not found (for label file {path})")
         label_files.append(path)
         output_files.append(output_path)
     if not label_files:
@@ -270,8 +268,11 @@ def load_labels(label_files: Sequence[str], classes: Sequence[frozenset[str]]) -
 
 def _parse_output_file(path: str) -> tuple[tuple[str, ...], list[str], list[str]]:
     """(class strings, binary strings, probability strings) of an output file, stripped."""
-    with open(path) as file:
-        lines = file.readlines()
+    try:
+        with open(path, encoding="utf-8") as file:
+            lines = file.readlines()
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{path}: output file is not UTF-8 text (byte {error.start}: {error.reason})") from None
     if len(lines) < 4:
         raise ValueError(
             f"{path}: output file has {len(lines)} lines, expected at least 4 (#id, classes, labels, probabilities)"
@@ -331,8 +332,11 @@ def _column_map(output_classes: tuple[str, ...], classes: Sequence[frozenset[str
     return _ColumnMap(indicator, indicator.sum(axis=0), int(used[-1]) + 1 if used.size else 0)
 
 
-def load_outputs(output_files: Sequence[str], classes: Sequence[frozenset[str]]) -> tuple[np.ndarray, np.ndarray]:
-    """(N, C) binary and scalar outputs, mapped onto the scored classes as the official scorer does.
+def read_output_table(output_files: Sequence[str], classes: Sequence[frozenset[str]]) -> tuple[np.ndarray, np.ndarray]:
+    """(N, C) binary and scalar output arrays of many output files, mapped onto the scored classes.
+
+    Named for what it returns, unlike ``helper_code.load_outputs`` (one file, the official tuple).
+    Mapping as the official scorer does it:
 
     A class matched by several output columns (equivalent codes, ``a|b`` names, repeats) is
     positive if any of them is and scores the mean of their probabilities; unmatched classes
@@ -456,7 +460,7 @@ def evaluate(
     say("Loading label and output files...")
     label_files, output_files = find_label_and_output_files(label_folder, output_folder)
     labels = load_labels(label_files, classes)
-    binary_outputs, scalar_outputs = load_outputs(output_files, classes)
+    binary_outputs, scalar_outputs = read_output_table(output_files, classes)
     return score_arrays(labels, binary_outputs, scalar_outputs, weights, classes, progress=progress)
 
 
@@ -471,8 +475,8 @@ __all__ = [
     "f_measure",
     "find_label_and_output_files",
     "load_labels",
-    "load_outputs",
     "modified_confusion_matrix",
     "read_labels",
+    "read_output_table",
     "score_arrays",
 ]

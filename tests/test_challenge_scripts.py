@@ -165,6 +165,7 @@ def test_main_imports_team_code_only_when_run(
     assert trainer.main([str(data), str(tmp_path / "model")]) == 0
     assert trained == [(str(data), str(tmp_path / "model"))] and (tmp_path / "model").is_dir()
     assert capsys.readouterr().out.strip().splitlines()[-1].startswith("Done: trained on 9 records in ")
+    (tmp_path / "model" / "model.sav").write_bytes(b"weights")  # the stand-in training wrote nothing
     assert tester.main([str(tmp_path / "model"), str(data), str(tmp_path / "out"), "-q"]) == 0
     assert capsys.readouterr().out.strip().splitlines()[-1].startswith("Done: 10 records, 6 failed")
     assert len(list((tmp_path / "out").glob("*.csv"))) == 10
@@ -216,3 +217,115 @@ def test_testing_needs_records(tmp_path: Path) -> None:
             FakeTeam().run_model,
             show_progress=False,
         )
+
+
+# ---------------------------------------------------------------------------------------------
+# Fail fast, subfolders, locking, unwritable outputs
+# ---------------------------------------------------------------------------------------------
+def _run_script(script: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / script), *args], capture_output=True, text=True, cwd=cwd)
+
+
+def _error_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.startswith("error:")]
+
+
+def test_missing_or_empty_model_folder_fails_before_any_record(data: Path, tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    for model, problem in ((tmp_path / "absent", "model folder not found"), (tmp_path / "empty", "is empty")):
+        result = _run_script("test_model.py", str(model), str(data), str(tmp_path / "out"), "-q", cwd=tmp_path)
+        assert result.returncode == 2, result.stderr
+        assert len(_error_lines(result.stderr)) == 1 and problem in result.stderr and str(model) in result.stderr
+        assert "Traceback" not in result.stderr
+        assert not (tmp_path / "out").exists() or not list((tmp_path / "out").glob("*.csv"))
+
+
+def test_broken_manifest_fails_fast(data: Path, tmp_path: Path) -> None:
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "manifest.json").write_text("{not json")
+    result = _run_script("test_model.py", str(model), str(data), str(tmp_path / "out"), "-q", cwd=tmp_path)
+    assert result.returncode == 2 and "unreadable manifest" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_missing_or_empty_data_folder_is_one_error_line(tmp_path: Path) -> None:
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "model.sav").write_bytes(b"x")
+    (tmp_path / "empty").mkdir()
+    for folder, problem in ((tmp_path / "absent", "data folder not found"), (tmp_path / "empty", "no header files")):
+        result = _run_script("test_model.py", str(model), str(folder), str(tmp_path / "out"), "-q", cwd=tmp_path)
+        assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+        lines = _error_lines(result.stderr)
+        assert len(lines) == 1 and lines[0].startswith(f"error: {folder}: {problem}")
+
+
+def test_records_in_subfolders_get_outputs_in_the_same_subfolders(cinc_dir: Path, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    for folder, name in (("g1", "E07500"), ("g2/deep", "E07501"), (".", "JS20000")):
+        (data / folder).mkdir(parents=True, exist_ok=True)
+        _copy(cinc_dir, data / folder, name)
+    team = FakeTeam()
+    summary = tester.run_folder("m", str(data), str(tmp_path / "out"), team.load_model, team.run_model, False)
+    written = sorted(p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*.csv"))
+    assert written == ["JS20000.csv", "g1/E07500.csv", "g2/deep/E07501.csv"]
+    assert summary.records == 3 and not summary.failures
+    assert (tmp_path / "out" / "g2" / "deep" / "E07501.csv").read_text().startswith("#E07501\n164889003,")
+
+
+def test_second_run_into_the_same_outputs_fails_at_once(data: Path, tmp_path: Path) -> None:
+    import fcntl
+
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "model.sav").write_bytes(b"x")
+    outputs = tmp_path / "out"
+    outputs.mkdir()
+    with open(outputs / ".lock", "a") as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)  # a first run, still going
+        result = _run_script("test_model.py", str(model), str(data), str(outputs), "-q", cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert _error_lines(result.stderr) and "another test_model run" in result.stderr
+    assert not list(outputs.glob("*.csv"))
+    team = FakeTeam()  # once the first run is over, the folder is free again
+    summary = tester.run_folder(str(model), str(data), str(outputs), team.load_model, team.run_model, False)
+    assert summary.records == 10
+
+
+FULL_DISK_RUN = """
+import importlib.util, resource, signal, sys
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+root, data, out = sys.argv[1:4]
+sys.path.insert(0, root)
+spec = importlib.util.spec_from_file_location("tm", root + "/test_model.py")
+tm = importlib.util.module_from_spec(spec)
+sys.modules["tm"] = tm
+spec.loader.exec_module(tm)
+resource.setrlimit(resource.RLIMIT_FSIZE, (300, 300))  # no file over 300 bytes: a disk that fills up
+
+def run_model(model, header, recording):
+    count = 100 if header.startswith("E07501") else 2  # E07501's output does not fit
+    return [str(10**8 + i) for i in range(count)], [0] * count, [0.5] * count
+
+summary = tm.run_folder("m", data, out, lambda d, leads: None, run_model, show_progress=False)
+print(summary.line())
+print(len(summary.unwritten), len(summary.failures))
+"""
+
+
+def test_full_disk_fails_only_that_record_and_leaves_no_partial_file(cinc_dir: Path, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    for name in GOOD:
+        _copy(cinc_dir, data, name)
+    out = tmp_path / "out"
+    result = subprocess.run(
+        [sys.executable, "-c", FULL_DISK_RUN, str(ROOT), str(data), str(out)], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "1 1"
+    assert "E07501.csv" in result.stderr and "cannot write output" in result.stderr
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == ["E07500.csv", "JS20000.csv"]
+    assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
+    for name in ("E07500", "JS20000"):
+        assert (out / f"{name}.csv").read_text() == f"#{name}\n100000000,100000001\n0,0\n0.5,0.5\n"

@@ -142,3 +142,31 @@ def test_command_line(data_tree: Path, tmp_path: Path) -> None:
         [sys.executable, str(ROOT / "extract_leads_wfdb.py"), "-i", str(data_tree)], capture_output=True, text=True
     )
     assert missing.returncode == 2 and "usage" in missing.stderr
+
+
+def test_empty_folder_and_unknown_lead_are_errors(data_tree: Path, tmp_path: Path) -> None:
+    (tmp_path / "empty" / "sub").mkdir(parents=True)
+    script = str(ROOT / "extract_leads_wfdb.py")
+    empty = subprocess.run(
+        [sys.executable, script, "-i", str(tmp_path / "empty"), "-o", str(tmp_path / "o1"), "-l", "I"],
+        capture_output=True,
+        text=True,
+    )
+    assert empty.returncode == 2 and f"error: {tmp_path / 'empty'}: no records" in empty.stderr
+    unknown = subprocess.run(
+        [sys.executable, script, "-i", str(data_tree), "-o", str(tmp_path / "o2"), "-l", "I", "FOO", "-q"],
+        capture_output=True,
+        text=True,
+    )
+    assert unknown.returncode == 2 and "error: unknown lead name(s) FOO" in unknown.stderr
+    assert not (tmp_path / "o2").exists()  # rejected before any record is written
+
+
+def test_header_naming_a_file_outside_is_skipped(data_tree: Path, tmp_path: Path, caplog) -> None:
+    bad = data_tree / "g1" / "E07500.hea"
+    bad.write_text(bad.read_text().replace("E07500.mat ", "../../etc/passwd ", 1))
+    with caplog.at_level(logging.ERROR):
+        status = extract.main(["-i", str(data_tree), "-o", str(tmp_path / "out"), "-l", "I", "II", "-q"])
+    assert status == 1
+    assert any("passwd" in message and "plain name" in message for message in caplog.messages)
+    assert len(list((tmp_path / "out").rglob("*.hea"))) == 3

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from test_delineate import gaussian_ecg
 
 from ecgio import find_records, read_record
 from ecgio.leads import TWELVE_LEADS, TWO_LEADS, lead_indices
 from ecgsignal import FEATURE_NAMES, FIDUCIAL_CHANNELS, SignalConfig, prepare
+from ecgsignal.pipeline import UnusableSignalError
 
 C, F = len(FIDUCIAL_CHANNELS), len(FEATURE_NAMES)
 
@@ -41,14 +43,13 @@ def test_awkward_inputs():
     p = prepare(one, 1000.0, ("II",))
     _check(p, 1)
     assert (p.windows[0, 0, 625:] == 0).all() and p.feature_present[FEATURE_NAMES.index("heart_rate")]
-    # all zero: nothing usable, nothing present, still valid
-    p = prepare(np.zeros((12, 5000)), 500.0, TWELVE_LEADS)
-    _check(p, 12)
-    assert not p.quality.any() and not p.feature_present.any() and (p.windows == 0).all()
-    # pure noise on every lead: flagged as noise, zeroed
-    p = prepare(np.random.default_rng(0).standard_normal((12, 5000)), 500.0, TWELVE_LEADS)
-    _check(p, 12)
-    assert not p.quality.any()
+    # all zero, all NaN, pure noise on every lead: nothing usable is an error, not all-zero inputs
+    with pytest.raises(UnusableSignalError, match="none of the 12 leads"):
+        prepare(np.zeros((12, 5000)), 500.0, TWELVE_LEADS)
+    with pytest.raises(UnusableSignalError, match="no finite sample"):
+        prepare(np.full((2, 5000), np.nan), 500.0, ("I", "II"))
+    with pytest.raises(UnusableSignalError, match="quality check"):
+        prepare(np.random.default_rng(0).standard_normal((12, 5000)), 500.0, TWELVE_LEADS)
     # a flat lead and missing samples in a 257 Hz record of 40 s
     signal, _ = gaussian_ecg(257.0, 40.0, leads=12)
     signal[3] = 0.0

@@ -346,9 +346,9 @@ def test_output_parsing_rules(tmp_path: Path) -> None:
     write_output(outputs / "B.csv", "B", ["713427006|59118001", NSR], ["True", "1.0"], ["inf", 0.3])
     (outputs / "C.csv").write_text("#C\n\n\n\n")  # what test_model writes for a failed record
     scores = evaluate(labels, outputs)
-    from scoring.metric import load_outputs as load_output_arrays
+    from scoring.metric import read_output_table
 
-    binary, scalar = load_output_arrays([str(outputs / f"{r}.csv") for r in "ABC"], CLASSES)
+    binary, scalar = read_output_table([str(outputs / f"{r}.csv") for r in "ABC"], CLASSES)
     lbbb, rbbb = INDEX["164909002"], INDEX["59118001"]
     assert binary[0, lbbb] and scalar[0, lbbb] == pytest.approx(0.4)
     assert not binary[0, INDEX[NSR]] and scalar[0, INDEX[NSR]] == pytest.approx(0.1)
@@ -374,6 +374,35 @@ def test_missing_output_file_is_named(tmp_path: Path) -> None:
     (outputs / "B.csv").write_text("#B\nx\n")  # too short to be an output file
     with pytest.raises(ValueError, match=r"B\.csv"):
         evaluate(labels, outputs)
+
+
+def test_cli_errors_are_one_line_naming_the_file(tmp_path: Path) -> None:
+    labels, outputs = tmp_path / "labels", tmp_path / "outputs"
+    labels.mkdir()
+    outputs.mkdir()
+    write_label(labels / "A.hea", [NSR])
+    write_label(labels / "B.hea", [NSR])
+    write_output(outputs / "A.csv", "A", [NSR], [1], [1.0])
+    script = str(ROOT / "evaluate_model.py")
+
+    def run(*args: Path) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, script, *map(str, args)], capture_output=True, text=True)
+
+    cases = [
+        ((tmp_path / "absent", outputs), f"error: {tmp_path / 'absent'}: label folder not found"),
+        ((labels, tmp_path / "absent"), f"error: {tmp_path / 'absent'}: output folder not found"),
+        ((labels, outputs), f"error: {outputs / 'B.csv'}: output file not found"),
+    ]
+    for args, expected in cases:
+        result = run(*args)
+        assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+        assert result.stderr.strip().splitlines()[-1].startswith(expected), result.stderr
+    (outputs / "B.csv").write_bytes(b"#B\n426783006\n1\n0.9\xe9\n")  # Latin-1 byte: not UTF-8
+    result = run(labels, outputs)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith(f"error: {outputs / 'B.csv'}: output file is not UTF-8")
+    (outputs / "B.csv").write_text("#B\n426783006\n1\n0.9\n")
+    assert run(labels, outputs).returncode == 0
 
 
 def test_no_label_files(tmp_path: Path) -> None:

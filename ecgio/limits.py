@@ -1,0 +1,115 @@
+"""What a record must declare before any of its signal is read: a sane rate, a length, a bounded size.
+
+A header is text anyone can edit. ``fs 1e9`` makes the resampler ask for 112 GiB; ``12 x 10^9``
+samples makes the reader allocate until the machine dies; ``fs 0.5`` or 3 samples give the network
+nothing to look at but still get a confident answer. These checks run on the parsed header, so a
+bad record fails fast with a :class:`~ecgio.errors.RecordError` naming it, and the rest of a batch
+goes on.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ecgio.errors import RecordError
+from ecgio.header import Header
+
+#: Default bound on num_leads x num_samples: a 30-min 12-lead record at 1000 Hz (21.6 M) fits.
+DEFAULT_MAX_SAMPLES = 12 * 2_000_000
+#: Environment variable that overrides :data:`DEFAULT_MAX_SAMPLES`.
+MAX_SAMPLES_ENV = "ECG_MAX_SAMPLES"
+#: Sampling rates an ECG can sensibly have, in Hz.
+MIN_FS = 50.0
+MAX_FS = 5000.0
+#: Shortest record with enough signal for one beat or two, in seconds.
+MIN_SECONDS = 1.0
+#: Bytes a MATLAB file may hold beyond its samples (file header, variable name, padding).
+MAT_MARGIN_BYTES = 64 * 1024
+#: Bytes per sample allowed in a ``.mat`` file whatever the header's format says (float64 at most).
+MAT_BYTES_PER_SAMPLE = 8
+
+
+def max_samples() -> int:
+    """The bound on num_leads x num_samples: ``ECG_MAX_SAMPLES`` when set (a positive integer), else the default."""
+    text = os.environ.get(MAX_SAMPLES_ENV, "").strip()
+    if not text:
+        return DEFAULT_MAX_SAMPLES
+    try:
+        value = int(float(text))
+    except ValueError:
+        raise ValueError(f"{MAX_SAMPLES_ENV}={text!r} is not a number") from None
+    if value <= 0:
+        raise ValueError(f"{MAX_SAMPLES_ENV}={text!r} must be positive")
+    return value
+
+
+def check_size(header: Header, source: str | Path) -> None:
+    """A declared size (num_leads x num_samples) over :func:`max_samples` is an error."""
+    declared = header.num_leads * header.num_samples
+    limit = max_samples()
+    if declared > limit:
+        raise RecordError(
+            source,
+            f"header declares {header.num_leads} leads x {header.num_samples} samples = {declared} samples, "
+            f"more than the {limit} allowed (set {MAX_SAMPLES_ENV} to raise the limit)",
+        )
+
+
+def check_usable(header: Header, source: str | Path) -> None:
+    """The header-level part of "is there a signal to classify": rate within bounds, at least 1 s declared."""
+    if not MIN_FS <= header.fs <= MAX_FS:
+        raise RecordError(
+            source, f"sampling frequency {header.fs:g} Hz is outside the usable range {MIN_FS:g}-{MAX_FS:g} Hz"
+        )
+    if header.num_samples_declared and header.num_samples < MIN_SECONDS * header.fs:
+        raise RecordError(
+            source,
+            f"record is {header.num_samples} samples at {header.fs:g} Hz "
+            f"({header.num_samples / header.fs:.3g} s), shorter than {MIN_SECONDS:g} s",
+        )
+    if header.num_leads == 0:
+        raise RecordError(source, "header declares no leads")
+
+
+def check_signal_length(num_samples: int, fs: float, source: str | Path) -> None:
+    """At least 1 s of signal, for callers that only hold the array (the header may not declare a length)."""
+    if num_samples < MIN_SECONDS * fs:
+        raise RecordError(
+            source, f"record is {num_samples} samples at {fs:g} Hz, shorter than {MIN_SECONDS:g} s of signal"
+        )
+
+
+def signal_file_bounds(header: Header) -> dict[str, int]:
+    """For each file the header names, the most bytes it may have.
+
+    A WFDB ``.dat`` file holds the interleaved samples of its signals: bytes per sample of each
+    signal's format x samples, plus its byte offset. A ``.mat`` file may store wider numbers than the
+    header's format says, so it is bounded by 8 bytes per sample plus a margin. When the header
+    declares no length, the sample limit stands in for it.
+    """
+    samples = header.num_samples if header.num_samples_declared and header.num_samples else max_samples()
+    bounds: dict[str, float] = {}
+    for signal in header.signals:
+        if signal.file_name.lower().endswith(".mat"):
+            per_sample = float(max(MAT_BYTES_PER_SAMPLE, signal.bytes_per_sample))
+            extra = MAT_MARGIN_BYTES
+        else:
+            per_sample = signal.bytes_per_sample
+            extra = (signal.byte_offset or 0) + 16  # format 212/310 round a frame up to whole bytes
+        bounds[signal.file_name] = bounds.get(signal.file_name, float(extra)) + per_sample * samples
+    return {name: int(bound) + 1 for name, bound in bounds.items()}
+
+
+__all__ = [
+    "DEFAULT_MAX_SAMPLES",
+    "MAX_FS",
+    "MAX_SAMPLES_ENV",
+    "MIN_FS",
+    "MIN_SECONDS",
+    "check_signal_length",
+    "check_size",
+    "check_usable",
+    "max_samples",
+    "signal_file_bounds",
+]
