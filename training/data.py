@@ -16,10 +16,10 @@ from typing import Any
 
 import numpy as np
 
+from ecgcache import prepare_folder
 from ecgdata.index import DatasetIndex, build_index
 from ecgio import RecordError
 from ecgsignal.config import SignalConfig
-from ecgsignal.extract import prepare_folder
 
 log = logging.getLogger(__name__)
 

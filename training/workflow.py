@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from tqdm.contrib.logging import logging_redirect_tqdm
 
+from ecgcache import usable_cache_dir
 from ecgdata.index import DatasetIndex
 from ecgsignal.config import SignalConfig
 from scoring.classes import class_names, representative_codes
@@ -72,19 +73,6 @@ def split_names(table: DatasetIndex, settings: Settings) -> tuple[set[str], set[
     """One stratified split of the records (by class and source), shared by every lead set."""
     train, val = split_records(table.targets, settings, table.sources)
     return {table.records[i] for i in train}, {table.records[i] for i in val}
-
-
-def usable_cache_dir(path: str) -> str | None:
-    """The cache folder if it can be created and written, else None (a temporary cache, with a warning)."""
-    try:
-        Path(path).mkdir(parents=True, exist_ok=True)
-        probe = Path(path) / ".write-test"
-        probe.write_bytes(b"")
-        probe.unlink()
-        return path
-    except OSError as error:
-        log.warning("feature cache %s is not writable (%s); using a temporary cache for this run", path, error)
-        return None
 
 
 def train_all(

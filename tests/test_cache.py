@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import ecgsignal.extract as extract
+import ecgcache.build as build
+from ecgcache import PreparedStore, prepare_folder, select_leads
 from ecgio import read_record
 from ecgio.leads import TWELVE_LEADS
 from ecgsignal.config import SignalConfig
-from ecgsignal.extract import PreparedStore, prepare_folder, select_leads
 from ecgsignal.pipeline import prepare
 
 CONFIG = SignalConfig()
@@ -144,7 +144,7 @@ def test_parallel_equals_serial_across_segments(
     records: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     serial = _run(records, tmp_path / "serial", n_jobs=1)
-    monkeypatch.setattr(extract, "SEGMENT_RECORDS", 1)  # every record its own segment
+    monkeypatch.setattr(build, "SEGMENT_RECORDS", 1)  # every record its own segment
     parallel = _run(records, tmp_path / "parallel", n_jobs=2)
     assert len({parallel._segment_of[i] for i in range(len(parallel))}) == NUM
     _same(serial, parallel)
