@@ -5,20 +5,23 @@ These three functions are all the Challenge harness (its own train_model.py, tes
 helper_code.py) calls. Settings come from ``ECG_SETTINGS`` (a JSON file; see
 :mod:`training.settings`). ``run_model`` receives the raw ADC array in the header's lead order,
 as the official test_model.py passes it, and scales it with our own header parser, because the
-official helper reads a gain of 0 from ``1000.0(0)/mV`` headers.
+official helper reads a gain of 0 from ``1000.0(0)/mV`` headers. torch, the networks and the
+signal layer are imported on first use, so ``import team_code`` stays fast.
 """
 
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ecgio.header import parse_header
 from ecgio.record import to_millivolts
-from training.predictor import Predictor, load_predictor
 from training.settings import Settings
-from training.workflow import train_all
+
+if TYPE_CHECKING:
+    from training.predictor import Predictor
 
 log = logging.getLogger("team_code")
 
@@ -27,12 +30,18 @@ def training_code(data_directory: str, model_directory: str) -> None:
     """Train one network per Challenge lead set on the records in ``data_directory``."""
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from training.workflow import train_all
+
     train_all(data_directory, model_directory, Settings.from_env())
 
 
 def load_model(model_directory: str, leads) -> Predictor:
-    """The network for ``leads`` (exact lead set, else the closest trained one, with a warning)."""
-    return load_predictor(model_directory, tuple(leads), device=Settings.from_env().device)
+    """The network for ``leads`` (exact lead set, else the closest trained one, with a warning), on the
+    ``threads`` of the settings (``ECG_THREADS``)."""
+    from training.predictor import load_predictor
+
+    settings = Settings.from_env()
+    return load_predictor(model_directory, tuple(leads), device=settings.device, threads=settings.threads)
 
 
 def run_model(model: Predictor, header: str, recording: np.ndarray) -> tuple[list[str], np.ndarray, np.ndarray]:

@@ -20,6 +20,7 @@ from ecgdata.index import DatasetIndex, build_index
 from ecgio import RecordError
 from ecgsignal.config import SignalConfig
 from ecgsignal.extract import prepare_folder
+from training.errors import TrainingDataError
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ class LeadSetData:
         return self.store.features[self.store_rows], self.store.feature_present[self.store_rows]
 
 
-def read_labels(data_directory: str | Path, progress: bool = True) -> DatasetIndex:
+def read_dataset_index(data_directory: str | Path, progress: bool = True) -> DatasetIndex:
     """The dataset index of the folder (unreadable headers logged and skipped); an error when it is empty."""
     table = build_index(data_directory, progress=progress)
     if not len(table):
@@ -69,8 +70,11 @@ def lead_set_data(
     cache_dir: str | Path | None,
     n_jobs: int,
     progress: bool = True,
+    targets: np.ndarray | None = None,
 ) -> LeadSetData:
-    """Prepare every record for ``leads`` (cached) and align it with the label table."""
+    """Prepare every record for ``leads`` (cached) and align it with the label table and ``targets``
+    (one row per table record, the task's; default: the table's 26 Challenge targets)."""
+    targets = table.targets if targets is None else np.asarray(targets)
     leads = tuple(leads)
     store = prepare_folder(table.paths, leads, config, Path(cache_dir) if cache_dir else None, n_jobs, progress)
     row_of = {name: row for row, name in enumerate(store.names)}
@@ -82,11 +86,13 @@ def lead_set_data(
             len(table.records),
         )
     if not keep:
-        raise RuntimeError("no record could be prepared for training")
+        raise TrainingDataError(
+            f"none of the {len(table.records)} records could be prepared for leads {'-'.join(leads)}"
+        )
     return LeadSetData(
         leads=leads,
         names=[table.records[i] for i in keep],
-        targets=table.targets[keep],
+        targets=targets[keep],
         ages=table.ages[keep],
         sexes=[table.sexes[i] for i in keep],
         store=store,
