@@ -5,12 +5,14 @@ These three functions are all the Challenge harness (its own train_model.py, tes
 helper_code.py) calls. Settings come from ``ECG_SETTINGS`` (a JSON file; see
 :mod:`training.settings`). ``run_model`` receives the raw ADC array in the header's lead order,
 as the official test_model.py passes it, and scales it with our own header parser, because the
-official helper reads a gain of 0 from ``1000.0(0)/mV`` headers.
+official helper reads a gain of 0 from ``1000.0(0)/mV`` headers. torch, the networks and the
+signal layer are imported on first use, so ``import team_code`` stays fast.
 """
 
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -18,10 +20,10 @@ from ecgio.errors import RecordError
 from ecgio.header import parse_header
 from ecgio.limits import check_signal_length, check_usable, max_samples
 from ecgio.record import to_millivolts
-from ecgsignal.pipeline import UnusableSignalError
-from training.predictor import Predictor, load_predictor
 from training.settings import Settings
-from training.workflow import train_all
+
+if TYPE_CHECKING:
+    from training.predictor import Predictor
 
 log = logging.getLogger("team_code")
 
@@ -30,12 +32,18 @@ def training_code(data_directory: str, model_directory: str) -> None:
     """Train one network per Challenge lead set on the records in ``data_directory``."""
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from training.workflow import train_all
+
     train_all(data_directory, model_directory, Settings.from_env())
 
 
 def load_model(model_directory: str, leads) -> Predictor:
-    """The network for ``leads`` (exact lead set, else the closest trained one, with a warning)."""
-    return load_predictor(model_directory, tuple(leads), device=Settings.from_env().device)
+    """The network for ``leads`` (exact lead set, else the closest trained one, with a warning), on the
+    ``threads`` of the settings (``ECG_THREADS``)."""
+    from training.predictor import load_predictor
+
+    settings = Settings.from_env()
+    return load_predictor(model_directory, tuple(leads), device=settings.device, threads=settings.threads)
 
 
 def run_model(model: Predictor, header: str, recording: np.ndarray) -> tuple[list[str], np.ndarray, np.ndarray]:
@@ -45,6 +53,8 @@ def run_model(model: Predictor, header: str, recording: np.ndarray) -> tuple[lis
     than allowed, no finite sample, no usable lead) raises an error naming it: the harness then
     writes empty outputs for it instead of a confident answer.
     """
+    from ecgsignal.pipeline import UnusableSignalError
+
     parsed = parse_header(header)
     name = parsed.record_name
     check_usable(parsed, name)

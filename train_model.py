@@ -3,9 +3,11 @@
 
 Usage: python train_model.py DATA MODEL
 
-Calls ``team_code.training_code(DATA, MODEL)``, which writes the model folder. Beyond the
-official script: the data folder is checked first (a clear error when it is missing or holds no
-records) and a summary line ends the run (records found, seconds).
+Calls ``team_code.training_code(DATA, MODEL)``, which replaces the model in MODEL only when the
+new one is complete (a failed run leaves MODEL as it was). Beyond the official script: the data
+folder is checked first, a user error (no records, no usable labels, a model folder that cannot
+be written or that another training holds, bad settings) ends the run with one ``error:`` line
+and status 1 instead of a traceback, and a summary line ends a good run (records found, seconds).
 """
 
 from __future__ import annotations
@@ -32,12 +34,11 @@ def count_records(data_directory: str) -> int:
 
 
 def run_training(data_directory: str, model_directory: str, training_code: TrainingCode) -> tuple[int, float]:
-    """Check the data folder, create the model folder, train; returns (records found, seconds)."""
+    """Check the data folder, train (the training creates the model folder); returns (records found, seconds)."""
     start = time.perf_counter()
     records = count_records(data_directory)
     if records == 0:
         raise FileNotFoundError(f"{data_directory}: no records (.hea with .mat or .dat) found")
-    os.makedirs(model_directory, exist_ok=True)
     LOG.info("training on %d records from %s into %s", records, data_directory, model_directory)
     training_code(data_directory, model_directory)
     return records, time.perf_counter() - start
@@ -55,13 +56,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    from ecgio.errors import RecordError
     from team_code import training_code  # only when run: helper and scorer work without it
+    from training.errors import USER_ERRORS
 
     try:
         records, seconds = run_training(args.data_directory, args.model_directory, training_code)
-    except FileNotFoundError as error:
+    except (*USER_ERRORS, RecordError, OSError) as error:  # OSError: unreadable data, full disk, permissions
         print(f"error: {error}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print(f"error: interrupted; {args.model_directory} keeps the model it had", file=sys.stderr)
+        return 130
     print(f"Done: trained on {records} records in {seconds:.1f} s; model in {args.model_directory}.")
     return 0
 

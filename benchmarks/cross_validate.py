@@ -31,10 +31,13 @@ import models
 from ecgdata.splits import stratified_kfold, train_val_split
 from ecgio.leads import LEAD_SETS
 from ecgsignal.config import SignalConfig
-from training.data import LeadSetData, lead_set_data, read_labels
+from training.data import LeadSetData, lead_set_data, read_dataset_index
+from training.device import resolve_device
+from training.evaluation import evaluate_probabilities
 from training.inference import predict_records
 from training.settings import Settings, default_cache_dir
-from training.trainer import evaluate_probabilities, record_inputs, resolve_device, train_network, tune
+from training.thresholds import tune
+from training.trainer import record_inputs, train_network
 
 VARIANTS = {"both": ("raw", "fiducial", "tabular"), "raw": ("raw",), "features": ("fiducial", "tabular")}
 LEAD_SETS_BY_SIZE = {len(leads): leads for leads in LEAD_SETS}
@@ -79,7 +82,7 @@ def summarise(per_fold: list[dict[str, float]]) -> dict[str, float]:
 
 
 def run(data_dir: Path, folds: int, lead_sizes: list[int], variants: list[str], settings: Settings) -> dict:
-    table = read_labels(data_dir, settings.progress)
+    table = read_dataset_index(data_dir, settings.progress)
     splits = stratified_kfold(table.targets, table.sources, folds, settings.seed)
     config = SignalConfig.from_dict(settings.signal)
     results: dict = {"records": len(table), "folds": folds, "settings": settings.to_dict(), "results": {}}

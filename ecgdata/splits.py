@@ -11,9 +11,15 @@ each source too. Records with no label at all fill the folds that want most reco
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 import numpy as np
+
+log = logging.getLogger(__name__)
+
+#: Below this many records a validation split says nothing: train and validate on all of them.
+MIN_RECORDS_TO_SPLIT = 10
 
 
 def _label_matrix(targets: np.ndarray, groups: Sequence[str] | None) -> np.ndarray:
@@ -109,4 +115,22 @@ def train_val_split(
     return np.flatnonzero(folds == 0), np.flatnonzero(folds == 1)
 
 
-__all__ = ["iterative_stratification", "stratified_kfold", "train_val_split"]
+def record_split(
+    targets: np.ndarray,
+    groups: Sequence[str] | None = None,
+    val_fraction: float = 0.2,
+    seed: int = 0,
+    min_records: int = MIN_RECORDS_TO_SPLIT,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The training/validation split of a training run: :func:`train_val_split`, except that with fewer
+    than ``min_records`` records both parts are all of them (a smoke run; a 2-record validation set
+    would only add noise to early stopping), with a warning."""
+    count = np.asarray(targets).shape[0]
+    if count < min_records:
+        log.warning("only %d records: training and validating on all of them", count)
+        everything = np.arange(count)
+        return everything, everything
+    return train_val_split(targets, groups, val_fraction, seed)
+
+
+__all__ = ["MIN_RECORDS_TO_SPLIT", "iterative_stratification", "record_split", "stratified_kfold", "train_val_split"]

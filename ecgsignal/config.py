@@ -96,12 +96,13 @@ class SignalConfig:
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> SignalConfig:
-        """Inverse of :meth:`to_dict`; unknown keys are ignored with a warning (older/newer configs still load)."""
+        """Inverse of :meth:`to_dict`. An unknown key is a ValueError listing the known ones: a typo such as
+        ``lowpas_hz`` would otherwise train silently at the default."""
         known = {field.name for field in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
-            log.warning("SignalConfig.from_dict: ignoring unknown keys %s", unknown)
-        kwargs = {key: value for key, value in values.items() if key in known}
+            raise ValueError(f"unknown signal setting(s) {unknown}; known: {sorted(known)}")
+        kwargs = dict(values)
         if "notch_hz" in kwargs:
             kwargs["notch_hz"] = tuple(kwargs["notch_hz"])
         return cls(**kwargs)

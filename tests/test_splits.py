@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ecgdata.index import build_index
-from ecgdata.splits import stratified_kfold, train_val_split
+from ecgdata.splits import record_split, stratified_kfold, train_val_split
 
 
 def _skewed(seed: int, count: int = 3000) -> tuple[np.ndarray, np.ndarray]:
@@ -134,3 +134,14 @@ def test_always_a_partition(count, classes, n_splits, seed):
     splits = stratified_kfold(targets, groups, n_splits=n_splits, seed=seed)
     _assert_partition(splits, count)
     assert all(val.size > 0 for _, val in splits)
+
+
+def test_record_split_uses_everything_for_a_smoke_run_and_stratifies_otherwise(caplog):
+    targets, groups = _skewed(3, count=9)
+    train, val = record_split(targets, groups, 0.2, seed=0)
+    assert np.array_equal(train, np.arange(9)) and np.array_equal(val, np.arange(9))
+    assert "only 9 records" in caplog.text
+    targets, groups = _skewed(3, count=200)
+    train, val = record_split(targets, groups, 0.2, seed=0)
+    expected = train_val_split(targets, groups, 0.2, seed=0)
+    assert np.array_equal(train, expected[0]) and np.array_equal(val, expected[1])

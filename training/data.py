@@ -1,7 +1,7 @@
 """Training data for one lead set: labels from the headers, network inputs from the signal layer's cache.
 
 Labels, age, sex and source come from the dataset index (one pass over the headers); the signals go through
-``ecgsignal.extract.prepare_folder`` (parallel, cached on disk, memory-mapped), once per lead set,
+``ecgcache.prepare_folder`` (parallel, cached on disk, memory-mapped), once per lead set,
 because the delineation and the global features of a 2-lead record differ from those of the same
 record's 12 leads, and at test time only those leads exist.
 """
@@ -20,6 +20,7 @@ from ecgcache import prepare_folder
 from ecgdata.index import DatasetIndex, build_index
 from ecgio import RecordError
 from ecgsignal.config import SignalConfig
+from training.errors import TrainingDataError
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ class LeadSetData:
     targets: np.ndarray
     ages: np.ndarray
     sexes: list[str | None]
-    store: Any  # ecgsignal.extract.PreparedStore; record(i) -> Prepared
+    store: Any  # ecgcache.PreparedStore; record(i) -> Prepared
     store_rows: np.ndarray  # row in the store of each record
 
     def __len__(self) -> int:
@@ -54,7 +55,7 @@ class LeadSetData:
         return self.store.features[self.store_rows], self.store.feature_present[self.store_rows]
 
 
-def read_labels(data_directory: str | Path, progress: bool = True) -> DatasetIndex:
+def read_dataset_index(data_directory: str | Path, progress: bool = True) -> DatasetIndex:
     """The dataset index of the folder (unreadable headers logged and skipped); an error when it is empty."""
     table = build_index(data_directory, progress=progress)
     if not len(table):
@@ -69,8 +70,11 @@ def lead_set_data(
     cache_dir: str | Path | None,
     n_jobs: int,
     progress: bool = True,
+    targets: np.ndarray | None = None,
 ) -> LeadSetData:
-    """Prepare every record for ``leads`` (cached) and align it with the label table."""
+    """Prepare every record for ``leads`` (cached) and align it with the label table and ``targets``
+    (one row per table record, the task's; default: the table's 26 Challenge targets)."""
+    targets = table.targets if targets is None else np.asarray(targets)
     leads = tuple(leads)
     store = prepare_folder(table.paths, leads, config, Path(cache_dir) if cache_dir else None, n_jobs, progress)
     row_of = {name: row for row, name in enumerate(store.names)}
@@ -82,11 +86,13 @@ def lead_set_data(
             len(table.records),
         )
     if not keep:
-        raise RuntimeError("no record could be prepared for training")
+        raise TrainingDataError(
+            f"none of the {len(table.records)} records could be prepared for leads {'-'.join(leads)}"
+        )
     return LeadSetData(
         leads=leads,
         names=[table.records[i] for i in keep],
-        targets=table.targets[keep],
+        targets=targets[keep],
         ages=table.ages[keep],
         sexes=[table.sexes[i] for i in keep],
         store=store,

@@ -1,53 +1,135 @@
-"""The model folder: one weights file per lead set plus ``manifest.json``, every file written atomically.
+"""The model folder: one weights file per lead set plus ``manifest.json``, replaced as a whole or not at all.
 
 Layout::
 
     MODEL/
-      manifest.json                 format, classes, versions, seed, settings, signal config, and per lead set:
-                                    leads, weights file + sha256, architecture + kwargs, tabular scaler,
-                                    thresholds, validation metrics
-      model_I-II-III-...-V6.pt      state_dict of the 12-lead network
-      model_I-II.pt                 ... one per lead set
+      manifest.json                 format, classes, task, versions, seed, settings, signal config,
+                                    ``complete``, and per lead set: leads, weights file + sha256,
+                                    architecture + kwargs, tabular scaler, thresholds, validation metrics
+      model_I-II-...-V6.<hash>.pt   state_dict of the 12-lead network (name ends in its content's hash)
+      model_I-II.<hash>.pt          ... one per lead set
+      .lock                         held (``flock``) by the training writing this folder
 
-Why it never loads wrong: training first removes the manifest, so a folder mid-training has none
-and is rejected with a clear message; each weights file and each manifest version is written to a
-temporary name and renamed into place (atomic on POSIX); the manifest is rewritten after every
-finished lead set and records each weights file's SHA-256, so a weights file that a later,
-interrupted run replaced is detected at load time instead of silently mixing runs.
+Why retraining never leaves a folder that does not load, or loads wrong: a run holds the lock
+(a second run into the folder fails at once), writes its weights and manifest into a staging
+folder ``MODEL/.partial-<pid>``, re-reads every weights file against its hash there, moves the
+weights in under names that no manifest of the old model uses, and only then replaces
+``manifest.json`` in one rename: the commit. Until that rename the old manifest and its weights are
+untouched and keep loading; after it, the old weights are removed. A run that fails removes its
+staging folder; one killed leaves it (and maybe unreferenced weights), which the next run, holding
+the lock, removes. Working inside MODEL rather than beside it keeps every rename on one file
+system, also where MODEL is a mount point (the Challenge's Docker layout).
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
 import hashlib
 import io
 import json
+import logging
+import os
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from ecgio.files import atomic_write
+from ecgio.errors import RecordError
+from ecgio.files import atomic_write, contained_file
+from training.errors import ModelFolderError
+
+log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
 FORMAT = "ecg-leads-model"
 FORMAT_VERSION = 1
+LOCK = ".lock"
+STAGING_PREFIX = ".partial-"
+#: No network of this package comes near this; a manifest naming a bigger file (a device, a disk image) is wrong.
+MAX_WEIGHTS_BYTES = 1 << 30
+
+__all__ = [
+    "MANIFEST",
+    "ModelFolderError",
+    "commit",
+    "incomplete_reason",
+    "load_weights",
+    "locked",
+    "read_manifest",
+    "save_weights",
+    "staging_folder",
+    "write_manifest",
+]
 
 
-class ModelFolderError(RuntimeError):
-    """A model folder that cannot be used; the message names the folder and the problem."""
+def weights_name(leads: tuple[str, ...], sha256: str) -> str:
+    """File name of a lead set's weights, e.g. ``model_I-II.3268d2cd7274.pt`` (content-addressed, so a new
+    run's file never replaces one the old manifest names)."""
+    return "model_" + "-".join(leads) + f".{sha256[:12]}.pt"
 
 
-def weights_name(leads: tuple[str, ...]) -> str:
-    """File name of a lead set's weights, e.g. ``model_I-II.pt``."""
-    return "model_" + "-".join(leads) + ".pt"
-
-
-def begin(folder: str | Path) -> Path:
-    """Prepare a folder for a new training run: create it and withdraw any previous manifest."""
+@contextlib.contextmanager
+def locked(folder: str | Path) -> Iterator[Path]:
+    """Create ``folder`` if needed and hold its lock for the ``with`` block; a clear error when another
+    process holds it or the folder cannot be written."""
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / MANIFEST).unlink(missing_ok=True)
-    return folder
+    path = folder / LOCK
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        handle = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as error:
+        raise ModelFolderError(f"{folder}: cannot create or write the model folder ({error.strerror})") from None
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as error:
+            if error.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise
+            holder = os.pread(handle, 32, 0).decode(errors="replace").strip() or "another process"
+            raise ModelFolderError(
+                f"{folder}: another training (process {holder}) is writing this model folder; wait for it to"
+                " finish or train into another folder"
+            ) from None
+        os.ftruncate(handle, 0)
+        os.pwrite(handle, str(os.getpid()).encode(), 0)
+        yield folder
+    finally:
+        os.close(handle)  # releases the lock, also when the process is killed
+
+
+def staging_folder(folder: Path) -> Path:
+    """A fresh staging folder inside ``folder`` (call with the lock held); stale ones of killed runs are
+    removed first, with the weights files no manifest names."""
+    for stale in folder.glob(STAGING_PREFIX + "*"):
+        log.info("removing %s, left by an interrupted training run", stale)
+        shutil.rmtree(stale, ignore_errors=True)
+    _remove_unreferenced_weights(folder)
+    staging = folder / f"{STAGING_PREFIX}{os.getpid()}"
+    try:
+        staging.mkdir()
+    except OSError as error:
+        raise ModelFolderError(f"{folder}: cannot write in the model folder ({error.strerror})") from None
+    return staging
+
+
+def _referenced(folder: Path) -> set[str]:
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text())
+        return {str(entry.get("file")) for entry in manifest.get("models", {}).values()}
+    except (OSError, ValueError, AttributeError):
+        return set()
+
+
+def _remove_unreferenced_weights(folder: Path) -> None:
+    """Weights files the current manifest does not name: an earlier model's, or a killed commit's."""
+    keep = _referenced(folder)
+    for path in folder.glob("model_*.pt"):
+        if path.name not in keep:
+            path.unlink(missing_ok=True)
 
 
 def save_weights(folder: Path, leads: tuple[str, ...], state_dict: dict[str, torch.Tensor]) -> dict[str, str]:
@@ -55,9 +137,10 @@ def save_weights(folder: Path, leads: tuple[str, ...], state_dict: dict[str, tor
     buffer = io.BytesIO()
     torch.save(state_dict, buffer)
     data = buffer.getvalue()
-    name = weights_name(leads)
+    digest = hashlib.sha256(data).hexdigest()
+    name = weights_name(leads, digest)
     atomic_write(folder / name, data)
-    return {"file": name, "sha256": hashlib.sha256(data).hexdigest()}
+    return {"file": name, "sha256": digest}
 
 
 def write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
@@ -66,37 +149,92 @@ def write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
     atomic_write(folder / MANIFEST, text.encode())
 
 
+def commit(staging: Path, folder: Path) -> dict[str, Any]:
+    """Verify the staged model (every weights file re-read against its hash), move it into ``folder`` and
+    make it the folder's model in one rename of the manifest; returns the manifest."""
+    manifest = read_manifest(staging)
+    if incomplete_reason(manifest):
+        raise ModelFolderError(f"{staging}: {incomplete_reason(manifest)}; not committed")
+    for entry in manifest["models"].values():
+        load_weights(staging, entry)
+    for entry in manifest["models"].values():
+        os.replace(staging / entry["file"], folder / entry["file"])
+    _fsync_folder(folder)
+    os.replace(staging / MANIFEST, folder / MANIFEST)  # the commit
+    _fsync_folder(folder)
+    shutil.rmtree(staging, ignore_errors=True)
+    _remove_unreferenced_weights(folder)
+    return manifest
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make the renames in ``folder`` durable before the next step depends on them."""
+    handle = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(handle)
+    except OSError:
+        pass  # some file systems cannot sync a folder; the renames are still atomic
+    finally:
+        os.close(handle)
+
+
 def read_manifest(folder: str | Path) -> dict[str, Any]:
-    """The manifest of a finished (or partly finished) training run, validated."""
+    """The manifest of a trained model folder, validated."""
     folder = Path(folder)
     if not folder.is_dir():
         raise ModelFolderError(f"{folder}: model folder does not exist")
     path = folder / MANIFEST
     if not path.exists():
         raise ModelFolderError(
-            f"{folder}: no {MANIFEST}; this is not a trained model folder, or training did not finish a lead set"
+            f"{folder}: no {MANIFEST}; this is not a trained model folder, or its first training did not finish"
         )
     try:
         manifest = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as error:
+    except (OSError, ValueError) as error:
         raise ModelFolderError(f"{path}: unreadable manifest ({error})") from None
+    if not isinstance(manifest, dict):
+        raise ModelFolderError(f"{path}: manifest is not a JSON object")
     if manifest.get("format") != FORMAT or manifest.get("format_version") != FORMAT_VERSION:
         raise ModelFolderError(
             f"{path}: incompatible model format {manifest.get('format')!r} v{manifest.get('format_version')!r}"
             f" (expected {FORMAT!r} v{FORMAT_VERSION})"
         )
-    if not manifest.get("models"):
+    models = manifest.get("models")
+    if not models or not isinstance(models, dict) or not all(isinstance(e, dict) for e in models.values()):
         raise ModelFolderError(f"{path}: manifest lists no trained lead sets")
     return manifest
 
 
+def incomplete_reason(manifest: dict[str, Any]) -> str | None:
+    """Why the manifest's run did not finish (None when it did). Folders of this version say so in
+    ``complete``; older ones were rewritten after each lead set, so a missing planned lead set tells."""
+    if "complete" in manifest:
+        return None if manifest["complete"] is True else "training did not finish (manifest says incomplete)"
+    planned = ["-".join(leads) for leads in manifest.get("settings", {}).get("lead_sets", [])]
+    missing = [key for key in planned if key not in manifest["models"]]
+    if missing:
+        return f"training was interrupted before lead set(s) {', '.join(missing)}"
+    return None
+
+
 def load_weights(folder: str | Path, entry: dict[str, Any]) -> dict[str, torch.Tensor]:
-    """Load a lead set's weights after checking the file against the manifest's SHA-256."""
-    path = Path(folder) / entry["file"]
+    """Load a lead set's weights: a regular file inside the folder, of bounded size, matching its SHA-256."""
+    folder = Path(folder)
+    name, digest = entry.get("file"), entry.get("sha256")
+    if not isinstance(name, str) or not isinstance(digest, str):
+        raise ModelFolderError(f"{folder / MANIFEST}: a lead set's entry lacks its weights 'file' or 'sha256'")
     try:
+        path = contained_file(folder, name, max_bytes=MAX_WEIGHTS_BYTES)
         data = path.read_bytes()
+    except RecordError as error:
+        raise ModelFolderError(f"{folder / MANIFEST}: weights file {name!r} unusable: {error}") from None
     except OSError as error:
-        raise ModelFolderError(f"{path}: weights file missing or unreadable ({error.strerror})") from None
-    if hashlib.sha256(data).hexdigest() != entry["sha256"]:
-        raise ModelFolderError(f"{path}: weights file does not match the manifest (changed or from another run)")
-    return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+        raise ModelFolderError(f"{folder / name}: weights file unreadable ({error.strerror})") from None
+    if hashlib.sha256(data).hexdigest() != digest:
+        raise ModelFolderError(
+            f"{folder / name}: weights file does not match the manifest's sha256 (changed or from another run)"
+        )
+    try:
+        return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception as error:  # any unpickling failure means the same thing here
+        raise ModelFolderError(f"{folder / name}: weights file cannot be read by torch ({error})") from None

@@ -1,10 +1,13 @@
 """Loading a trained lead-set network and classifying records with it.
 
-``load_predictor(folder, leads)`` picks the network trained on exactly those leads, or else the
-closest one: the smallest trained lead set containing all requested leads (the missing ones are
-fed as zero, flat leads, which the signal layer marks unusable), or failing that the one sharing
-the most leads. Anything but an exact match is logged as a warning, since accuracy then rests on
-a network that never saw this lead set.
+``load_predictor(folder, leads)`` picks the network trained on exactly those leads, or else, in a
+complete model folder, the closest one: the smallest trained lead set containing all requested
+leads (the missing ones are fed as zero, flat leads, which the signal layer marks unusable), or
+failing that the one sharing the most leads (the requested leads it lacks are dropped). Anything
+but an exact match is logged as a warning that says which leads are zero-filled and which are
+dropped, since accuracy then rests on a network that never saw this lead set. A folder whose
+training did not finish serves only the lead sets it has: anything else is an error there, since
+the fallback would stand in for a network that was meant to exist.
 """
 
 from __future__ import annotations
@@ -22,10 +25,10 @@ import models
 from ecgio.leads import canonical_lead, sort_leads
 from ecgsignal.config import SignalConfig
 from ecgsignal.pipeline import prepare
+from training.device import apply_threads, resolve_device
 from training.inference import predict_records
-from training.model_folder import ModelFolderError, load_weights, read_manifest
+from training.model_folder import ModelFolderError, incomplete_reason, load_weights, read_manifest
 from training.tabular import TabularScaler
-from training.trainer import resolve_device
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +44,6 @@ class Predictor:
     config: SignalConfig
     classes: tuple[str, ...]
     device: torch.device
-    requested_leads: tuple[str, ...] = ()
 
     def probabilities(
         self, signal: np.ndarray, fs: float, age: float = float("nan"), sex: str | None = None
@@ -74,24 +76,45 @@ def choose_entry(available: dict[str, dict[str, Any]], leads: Sequence[str]) -> 
     return max(sets, key=lambda key: (len(sets[key] & wanted), -len(sets[key]))), False
 
 
-def load_predictor(folder: str | Path, leads: Sequence[str], device: str = "auto") -> Predictor:
-    """Load the network for ``leads`` from a model folder (see :func:`choose_entry`)."""
+def fallback_warning(folder: str | Path, requested: Sequence[str], used: Sequence[str]) -> str:
+    """What running the ``used`` network on ``requested`` leads does to the input, in words."""
+    wanted = {canonical_lead(lead) for lead in requested}
+    have = set(used)
+    parts = []
+    if have - wanted:
+        parts.append(f"its leads {'-'.join(sort_leads(have - wanted))} are absent and zero-filled")
+    if wanted - have:
+        parts.append(f"the leads {'-'.join(sort_leads(wanted - have))} are dropped")
+    return (
+        f"{folder}: no network trained on leads {'-'.join(sort_leads(wanted))}; using the {'-'.join(used)}"
+        f" network ({' and '.join(parts)})"
+    )
+
+
+def load_predictor(folder: str | Path, leads: Sequence[str], device: str = "auto", threads: int = 0) -> Predictor:
+    """Load the network for ``leads`` from a model folder (see :func:`choose_entry`); torch then runs on
+    ``threads`` intra-op threads (0: :func:`training.device.default_threads`)."""
     manifest = read_manifest(folder)
     key, exact = choose_entry(manifest["models"], leads)
     entry = manifest["models"][key]
+    unfinished = incomplete_reason(manifest)
+    if unfinished:
+        log.warning("%s: %s; it serves only the lead sets %s", folder, unfinished, ", ".join(manifest["models"]))
+        if not exact:
+            raise ModelFolderError(
+                f"{folder}: {unfinished}; it has no network for leads {'-'.join(leads)}"
+                f" (it has {', '.join(manifest['models'])}); retrain the folder"
+            )
     if not exact:
-        log.warning(
-            "%s: no network trained on leads %s; using the %s network (missing leads are zero-filled)",
-            folder,
-            "-".join(leads),
-            key,
-        )
+        log.warning(fallback_warning(folder, leads, entry["leads"]))
+    apply_threads(threads)
     try:
         network = models.build(entry["architecture"], **entry["model_kwargs"])
         network.load_state_dict(load_weights(folder, entry))
+        config = SignalConfig.from_dict(manifest["signal_config"])
     except ModelFolderError:
         raise
-    except (KeyError, RuntimeError, TypeError) as error:
+    except (KeyError, RuntimeError, TypeError, ValueError) as error:
         raise ModelFolderError(f"{folder}: network {key} does not match this code version ({error})") from None
     torch_device = resolve_device(device)
     return Predictor(
@@ -99,8 +122,7 @@ def load_predictor(folder: str | Path, leads: Sequence[str], device: str = "auto
         network=network.to(torch_device).eval(),
         thresholds=np.asarray(entry["thresholds"], dtype=np.float64),
         scaler=TabularScaler.from_dict(entry["tabular"]),
-        config=SignalConfig.from_dict(manifest["signal_config"]),
+        config=config,
         classes=tuple(manifest["classes"]),
         device=torch_device,
-        requested_leads=tuple(leads),
     )

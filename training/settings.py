@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ecgio.leads import LEAD_SETS
+from training.errors import SettingsError
 
 SETTINGS_ENV = "ECG_SETTINGS"
 
@@ -29,6 +30,7 @@ def default_cache_dir() -> str:
 class Settings:
     """Everything ``training_code`` and ``load_model`` need besides the data and the folder."""
 
+    task: str = "challenge2021"
     architecture: str = "dual_crnn"
     branches: tuple[str, ...] = ("raw", "fiducial", "tabular")
     model_kwargs: dict[str, Any] = field(default_factory=dict)
@@ -46,7 +48,7 @@ class Settings:
     augment: bool = True
     seed: int = 0
     device: str = "auto"
-    threads: int = 0
+    threads: int = 0  # torch intra-op threads, training and inference; 0: see training.device.default_threads
     n_jobs: int = -1
     cache_dir: str | None = None
     signal: dict[str, Any] = field(default_factory=dict)
@@ -58,11 +60,11 @@ class Settings:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any], source: str = "settings") -> Settings:
-        """Build from a mapping; unknown keys raise ValueError naming ``source``."""
+        """Build from a mapping; unknown keys raise :class:`SettingsError` (a ValueError) naming ``source``."""
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
-            raise ValueError(f"{source}: unknown setting(s) {unknown}; known: {sorted(known)}")
+            raise SettingsError(f"{source}: unknown setting(s) {unknown}; known: {sorted(known)}")
         cleaned = dict(values)
         if "branches" in cleaned:
             cleaned["branches"] = tuple(cleaned["branches"])
@@ -79,12 +81,15 @@ class Settings:
             try:
                 values = json.loads(Path(path).read_text())
             except (OSError, json.JSONDecodeError) as error:
-                raise ValueError(f"{path}: cannot read settings ({error})") from None
+                raise SettingsError(f"{path}: cannot read settings ({error})") from None
             if not isinstance(values, dict):
-                raise ValueError(f"{path}: settings must be a JSON object")
+                raise SettingsError(f"{path}: settings must be a JSON object")
             settings = cls.from_dict(values, source=path)
         if os.environ.get("ECG_DEVICE"):
             settings = replace(settings, device=os.environ["ECG_DEVICE"])
-        if os.environ.get("ECG_THREADS"):
-            settings = replace(settings, threads=int(os.environ["ECG_THREADS"]))
+        threads = os.environ.get("ECG_THREADS", "").strip()
+        if threads:
+            if not threads.isdigit():
+                raise SettingsError(f"ECG_THREADS={threads!r}: expected a whole number of threads (0: automatic)")
+            settings = replace(settings, threads=int(threads))
         return settings

@@ -1,4 +1,4 @@
-"""Per-class decision thresholds tuned on validation data to maximise the Challenge metric.
+"""Per-class decision thresholds tuned on validation data to maximise a task's metric (the Challenge metric).
 
 The Challenge metric rewards partially-correct predictions with class-pair weights, so the best
 threshold of a class depends on the others' thresholds. Coordinate ascent (one class at a time,
@@ -12,7 +12,10 @@ from collections.abc import Callable
 import numpy as np
 
 ScoreFn = Callable[[np.ndarray, np.ndarray], float]
+#: labels (N, C) -> (outputs (N, C) -> score): a metric prepared once for fixed validation labels.
+Scorer = Callable[[np.ndarray], Callable[[np.ndarray], float]]
 DEFAULT_CANDIDATES = np.round(np.arange(0.05, 0.951, 0.05), 2)
+THRESHOLD_STRATEGIES = ("per_class", "global", "global_then_per_class", "fixed")
 
 
 def tune_global_threshold(
@@ -63,3 +66,37 @@ def tune_thresholds(
         if not improved:
             break
     return thresholds, float(best)
+
+
+def tune(
+    labels: np.ndarray,
+    probabilities: np.ndarray,
+    strategy: str = "per_class",
+    min_positives: int = 0,
+    scorer: Scorer | None = None,
+) -> np.ndarray:
+    """Decision thresholds maximising ``scorer`` (default: the Challenge metric) on these (validation) records.
+
+    ``per_class``: coordinate ascent over all thresholds from 0.5; ``global``: one shared
+    threshold; ``global_then_per_class``: per-class ascent starting from the best shared one;
+    ``fixed``: 0.5. Classes with fewer than ``min_positives`` positives keep their start value.
+    """
+    if strategy not in THRESHOLD_STRATEGIES:
+        raise ValueError(f"unknown threshold strategy {strategy!r}; expected one of {THRESHOLD_STRATEGIES}")
+    if strategy == "fixed":
+        return np.full(labels.shape[1], 0.5)
+    if scorer is None:
+        from training.evaluation import challenge_scorer
+
+        scorer = challenge_scorer
+    metric = scorer(labels)
+
+    def score(_labels: np.ndarray, outputs: np.ndarray) -> float:
+        return metric(outputs)
+
+    shared, _ = tune_global_threshold(labels, probabilities, score)
+    if strategy == "global":
+        return shared
+    start = shared if strategy == "global_then_per_class" else 0.5
+    tunable = np.asarray(labels, bool).sum(axis=0) >= min_positives
+    return tune_thresholds(labels, probabilities, score, start=start, tunable=tunable)[0]

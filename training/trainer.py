@@ -1,9 +1,11 @@
-"""Training one network for one lead set: split, fit, early stopping and threshold tuning.
+"""The training loop: one network for one lead set, early-stopped and threshold-tuned on validation records.
 
 Each epoch sees every training record once, through one randomly chosen window (long records
 thus contribute a different stretch each epoch). After each epoch the validation records are
-scored with all their windows, per-class thresholds are tuned on them and the Challenge metric at
-those thresholds decides early stopping; the best epoch's weights and thresholds are kept.
+scored with all their windows, thresholds are tuned on them and the task's metric at those
+thresholds decides early stopping; the best epoch's weights and thresholds are kept. What the
+classes are, how they are scored and how records are split is the task's business
+(:mod:`training.tasks`); devices and threads are :mod:`training.device`'s.
 """
 
 from __future__ import annotations
@@ -19,16 +21,15 @@ import numpy as np
 import torch
 
 import models
-from ecgdata.splits import train_val_split
 from ecglog.progress import progress as progress_bar
-from scoring.classes import scored_classes, scoring_weights
-from scoring.metric import ChallengeMetric, auc, f_measure
 from training.data import LeadSetData
+from training.device import resolve_device, seed_everything
 from training.inference import RecordInput, autocast, predict_records
 from training.losses import weighted_bce
 from training.settings import Settings
 from training.tabular import TabularScaler
-from training.thresholds import tune_global_threshold, tune_thresholds
+from training.tasks import Task, get_task
+from training.thresholds import tune
 
 log = logging.getLogger(__name__)
 
@@ -50,70 +51,6 @@ class TrainedNetwork:
     val_records: int = 0
     seconds: float = 0.0
     val_probabilities: np.ndarray | None = None  # best epoch's, for comparing threshold strategies
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` picks CUDA when present; an explicit ``cuda`` without a GPU is an error, not a silent CPU run."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device 'cuda' requested but no CUDA GPU is available")
-    return device
-
-
-def seed_everything(seed: int) -> None:
-    torch.manual_seed(seed)
-    if torch.cuda.is_available():
-        torch.cuda.manual_seed_all(seed)
-        torch.backends.cudnn.benchmark = False
-        torch.backends.cudnn.deterministic = True
-
-
-def challenge_scorer(labels: np.ndarray) -> ChallengeMetric:
-    """The Challenge metric (official weights) for fixed labels, cheap to call for many outputs."""
-    return ChallengeMetric(labels, scoring_weights(), scored_classes())
-
-
-THRESHOLD_STRATEGIES = ("per_class", "global", "global_then_per_class", "fixed")
-
-
-def tune(
-    labels: np.ndarray, probabilities: np.ndarray, strategy: str = "per_class", min_positives: int = 0
-) -> np.ndarray:
-    """Decision thresholds maximising the Challenge metric on these (validation) records.
-
-    ``per_class``: coordinate ascent over all 26 thresholds from 0.5; ``global``: one shared
-    threshold; ``global_then_per_class``: per-class ascent starting from the best shared one;
-    ``fixed``: 0.5. Classes with fewer than ``min_positives`` positives keep their start value.
-    """
-    if strategy not in THRESHOLD_STRATEGIES:
-        raise ValueError(f"unknown threshold strategy {strategy!r}; expected one of {THRESHOLD_STRATEGIES}")
-    if strategy == "fixed":
-        return np.full(labels.shape[1], 0.5)
-    metric = challenge_scorer(labels)
-
-    def score(_labels: np.ndarray, outputs: np.ndarray) -> float:
-        return metric(outputs)
-
-    shared, _ = tune_global_threshold(labels, probabilities, score)
-    if strategy == "global":
-        return shared
-    start = shared if strategy == "global_then_per_class" else 0.5
-    tunable = np.asarray(labels, bool).sum(axis=0) >= min_positives
-    return tune_thresholds(labels, probabilities, score, start=start, tunable=tunable)[0]
-
-
-def evaluate_probabilities(labels: np.ndarray, probabilities: np.ndarray, thresholds: np.ndarray) -> dict[str, float]:
-    """Challenge metric, macro AUROC/AUPRC and F-measure of probabilities at given thresholds."""
-    outputs = probabilities >= thresholds
-    auroc, auprc, _, _ = auc(labels, probabilities)
-    return {
-        "challenge_metric": challenge_scorer(labels)(outputs),
-        "auroc": auroc,
-        "auprc": auprc,
-        "f_measure": f_measure(labels, outputs)[0],
-    }
 
 
 def _batches(order: np.ndarray, batch_size: int) -> Iterator[np.ndarray]:
@@ -147,17 +84,6 @@ def record_inputs(data: LeadSetData, rows: Sequence[int] | np.ndarray, tabular: 
     for i in rows:
         prepared = data.prepared(i)
         yield prepared.windows, prepared.fiducials, tabular[i]
-
-
-def split_records(
-    targets: np.ndarray, settings: Settings, groups: Sequence[str] | None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Stratified train/validation split; with very few records both are all of them (a smoke run)."""
-    if len(targets) < 10:
-        log.warning("only %d records: training and validating on all of them", len(targets))
-        everything = np.arange(len(targets))
-        return everything, everything
-    return train_val_split(targets, groups, settings.val_fraction, settings.seed)
 
 
 @dataclass
@@ -230,8 +156,11 @@ def train_network(
     settings: Settings,
     train_rows: np.ndarray,
     val_rows: np.ndarray,
+    task: Task | None = None,
 ) -> TrainedNetwork:
-    """Fit one network on ``train_rows``, early-stopped and threshold-tuned on ``val_rows``."""
+    """Fit one network on ``train_rows``, early-stopped and threshold-tuned on ``val_rows`` for ``task``
+    (default: the ``task`` setting)."""
+    task = task or get_task(settings.task)
     started = time.perf_counter()
     seed_everything(settings.seed)
     rng = np.random.default_rng(settings.seed)
@@ -249,22 +178,22 @@ def train_network(
     for epoch in bar:
         loss = _train_epoch(fit, data, train_rows, tabular, rng, settings)
         probabilities = predict_records(fit.network, record_inputs(data, val_rows, tabular), fit.device)
-        thresholds = tune(val_labels, probabilities, settings.threshold_strategy, settings.threshold_min_positives)
-        scores = evaluate_probabilities(val_labels, probabilities, thresholds)
+        thresholds = tune(
+            val_labels, probabilities, settings.threshold_strategy, settings.threshold_min_positives, task.scorer
+        )
+        scores = task.evaluate(val_labels, probabilities, thresholds)
         history.append({"epoch": epoch + 1, "loss": loss, **scores})
         log.info(
-            "%s epoch %d: loss %.4f, val challenge %.3f, AUROC %.3f, F %.3f",
+            "%s epoch %d: loss %.4f, validation %s",
             name,
             epoch + 1,
             loss,
-            scores["challenge_metric"],
-            scores["auroc"],
-            scores["f_measure"],
+            ", ".join(f"{key} {value:.3f}" for key, value in scores.items()),
         )
-        bar.set_postfix(loss=f"{loss:.3f}", challenge=f"{scores['challenge_metric']:.3f}")
-        if scores["challenge_metric"] > best["metric"]:
+        bar.set_postfix(loss=f"{loss:.3f}", metric=f"{scores[task.metric]:.3f}")
+        if scores[task.metric] > best["metric"]:
             best = {
-                "metric": scores["challenge_metric"],
+                "metric": scores[task.metric],
                 "epoch": epoch + 1,
                 "thresholds": thresholds,
                 "scores": scores,

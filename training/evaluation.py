@@ -1,0 +1,34 @@
+"""Scores of a lead-set network's probabilities on labelled records, through :mod:`scoring`.
+
+Kept apart from the training loop so that the loop only asks its task for "the metric" and the
+benchmarks score held-out folds exactly as training scores validation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from scoring.classes import scored_classes, scoring_weights
+from scoring.metric import ChallengeMetric, auc, f_measure
+
+#: outputs (N, C) bool -> score, for labels fixed beforehand (cheap to call for many threshold vectors).
+OutputScore = Callable[[np.ndarray], float]
+
+
+def challenge_scorer(labels: np.ndarray) -> OutputScore:
+    """The Challenge metric (official weights) for fixed labels."""
+    return ChallengeMetric(labels, scoring_weights(), scored_classes())
+
+
+def evaluate_probabilities(labels: np.ndarray, probabilities: np.ndarray, thresholds: np.ndarray) -> dict[str, float]:
+    """Challenge metric, macro AUROC/AUPRC and F-measure of probabilities at given thresholds."""
+    outputs = probabilities >= thresholds
+    auroc, auprc, _, _ = auc(labels, probabilities)
+    return {
+        "challenge_metric": challenge_scorer(labels)(outputs),
+        "auroc": auroc,
+        "auprc": auprc,
+        "f_measure": f_measure(labels, outputs)[0],
+    }

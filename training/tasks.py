@@ -1,0 +1,119 @@
+"""What a model learns: its classes, its targets, the metric it is selected on, and the split.
+
+The training loop knows none of this; it asks its :class:`Task`. ``challenge2021`` (the 26 scored
+classes with equivalent codes merged, the Challenge metric, a split stratified by class and
+source) is the first task; a PTB-XL task plugs in by building another :class:`Task` and adding it
+to :data:`TASKS`. A task also refuses data it cannot be learned from: fewer than two classes with
+positives would give a network that says "yes" (or "no") to everything without a word.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import cache
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ecgdata.splits import record_split
+from training.errors import TrainingDataError
+from training.thresholds import Scorer
+
+if TYPE_CHECKING:
+    from ecgdata.index import DatasetIndex
+
+log = logging.getLogger(__name__)
+
+#: Below this many positives a class is too rare to learn; training goes on, with a warning naming it.
+MIN_POSITIVES_TO_LEARN = 5
+
+Evaluate = Callable[[np.ndarray, np.ndarray, np.ndarray], dict[str, float]]
+Split = Callable[[np.ndarray, Sequence[str] | None, float, int], tuple[np.ndarray, np.ndarray]]
+
+
+@dataclass(frozen=True)
+class Task:
+    """A multi-label classification task.
+
+    ``classes`` are the codes the model outputs (the manifest's ``classes``), ``labels`` their
+    short names for messages; ``targets(index)`` gives (N, C) bool targets of a dataset index;
+    ``evaluate(labels, probabilities, thresholds)`` returns named scores, among them ``metric``,
+    which early stopping and threshold tuning maximise through ``scorer``; ``split(targets,
+    groups, val_fraction, seed)`` gives (train, validation) indices.
+    """
+
+    name: str
+    classes: tuple[str, ...]
+    labels: tuple[str, ...]
+    targets: Callable[[DatasetIndex], np.ndarray]
+    metric: str
+    scorer: Scorer
+    evaluate: Evaluate
+    split: Split = record_split
+
+    def check_targets(self, targets: np.ndarray, min_positives: int = MIN_POSITIVES_TO_LEARN) -> None:
+        """Refuse targets with fewer than two classes that have positives; warn about the too-rare ones."""
+        targets = np.asarray(targets, bool)
+        if targets.ndim != 2 or targets.shape[1] != len(self.classes):
+            raise TrainingDataError(f"{self.name}: targets of shape {targets.shape} for {len(self.classes)} classes")
+        counts = targets.sum(axis=0)
+        present = np.flatnonzero(counts > 0)
+        if present.size < 2:
+            found = ", ".join(f"{self._label(j)} {counts[j]}" for j in present) or "none"
+            raise TrainingDataError(
+                f"{len(targets)} records have positives for {present.size} of the {len(self.classes)} {self.name}"
+                f" classes (found: {found}); at least two are needed to learn anything (records without"
+                " labels, or with only unscored labels, count for none)"
+            )
+        rare = [j for j in present if counts[j] < min_positives]
+        if rare:
+            log.warning(
+                "%d class(es) have fewer than %d positives, too few to learn: %s",
+                len(rare),
+                min_positives,
+                ", ".join(f"{self._label(j)} {counts[j]}" for j in rare),
+            )
+        absent = np.flatnonzero(counts == 0)
+        if absent.size:
+            log.warning(
+                "%d class(es) have no positives and will never be predicted: %s",
+                absent.size,
+                ", ".join(self._label(j) for j in absent),
+            )
+
+    def _label(self, j: int | np.integer) -> str:
+        return f"{self.labels[int(j)]} ({self.classes[int(j)]})"
+
+
+def _index_targets(index: DatasetIndex) -> np.ndarray:
+    return np.asarray(index.targets, bool)
+
+
+@cache
+def challenge2021() -> Task:
+    """The PhysioNet/CinC Challenge 2021 task: 26 scored classes, the Challenge metric."""
+    from scoring.classes import ABBREVIATIONS, representative_codes
+    from training.evaluation import challenge_scorer, evaluate_probabilities
+
+    return Task(
+        name="challenge2021",
+        classes=representative_codes(),
+        labels=ABBREVIATIONS,
+        targets=_index_targets,
+        metric="challenge_metric",
+        scorer=challenge_scorer,
+        evaluate=evaluate_probabilities,
+    )
+
+
+#: Task name (the ``task`` setting) -> its builder.
+TASKS: dict[str, Callable[[], Task]] = {"challenge2021": challenge2021}
+
+
+def get_task(name: str) -> Task:
+    """The task called ``name``; an unknown name lists the known ones."""
+    if name not in TASKS:
+        raise KeyError(f"unknown task {name!r}; known: {', '.join(sorted(TASKS))}")
+    return TASKS[name]()
