@@ -43,6 +43,7 @@ lead (absent everywhere), garbage or all-zero input (no beats), HR up to 220 bpm
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -91,6 +92,15 @@ WAVES: tuple[Wave, ...] = (
     Wave("T", T_ON, T_PEAK, T_OFF),
 )
 MIN_FS, MAX_FS = 100.0, 1000.0
+
+# Thresholds of the P and T rules (fractions; see the module docstring). Tuned on the even-numbered
+# LUDB records only (benchmarks/bench_ludb.py --split even); the odd ones are held out for reporting.
+P_EPS, P_BALANCE, P_ON_RATIO, P_OFF_RATIO = 0.05, 0.3, 0.7, 0.7
+P_VOTE = 0.25  # a beat keeps its P waves only where at least this share of the active leads found one
+P_RHYTHM_BEATS = 9  # neighbourhood (beats) over which the PR interval must be stable for P waves to count
+P_PR_SPREAD_MS = 15.0  # P waves dropped where the PR interval varies more than this (f waves in AF)
+P_PR_LEAD_MS = 45.0  # a lead's P dropped when its PR differs this much from the beat's multi-lead PR
+T_EPS, T_GAMMA, T_ON_RATIO, T_OFF_RATIO = 0.12, 0.125, 0.33, 0.5
 
 
 @dataclass(frozen=True)
@@ -377,10 +387,10 @@ def _delineate_t(x: np.ndarray, w4: np.ndarray, r: np.ndarray, fs: float, rms4: 
     start = np.where(qrs_off >= 0, qrs_off, r[None, :] + _ms(100, fs)) + _ms(20, fs)
     stop = r[None, :] + np.minimum(0.7 * following, _ms(600, fs)).astype(np.int64)
     stop = np.minimum(np.maximum(stop, start + _ms(100, fs)), n - 1)
-    lo, hi, peak, present, _ = _two_mml_wave(x, w4, start, stop, 0.25 * rms4, 0.125, 0.0)
+    lo, hi, peak, present, _ = _two_mml_wave(x, w4, start, stop, T_EPS * rms4, T_GAMMA, 0.0)
     abs4 = np.abs(w4)
-    onset = np.maximum(_walk(abs4, lo, -1, np.full(lo.shape, 0.25), _ms(100, fs)), start - _ms(20, fs))
-    offset = np.minimum(_walk(abs4, hi, +1, np.full(hi.shape, 0.4), _ms(150, fs)), n - 1)
+    onset = np.maximum(_walk(abs4, lo, -1, np.full(lo.shape, T_ON_RATIO), _ms(100, fs)), start - _ms(20, fs))
+    offset = np.minimum(_walk(abs4, hi, +1, np.full(hi.shape, T_OFF_RATIO), _ms(150, fs)), n - 1)
     next_r = np.concatenate([r[1:], [n + _ms(100, fs)]])[None, :]
     present &= (points[:, :, QRS_ON].T >= 0) & (offset < next_r - _ms(100, fs))
     for col, where in ((T_ON, onset), (T_PEAK, peak), (T_OFF, offset)):
@@ -396,14 +406,44 @@ def _delineate_p(x: np.ndarray, w4: np.ndarray, r: np.ndarray, fs: float, rms4: 
     stop = anchor - _ms(20, fs)
     usable = stop - start >= _ms(60, fs)
     start = np.where(usable, start, stop - _ms(60, fs))
-    lo, hi, peak, present, _ = _two_mml_wave(x, w4, start, stop, 0.2 * rms4, 0.0, 0.3)
+    lo, hi, peak, present, _ = _two_mml_wave(x, w4, start, stop, P_EPS * rms4, 0.0, P_BALANCE)
     abs4 = np.abs(w4)
-    onset = np.maximum(_walk(abs4, lo, -1, np.full(lo.shape, 0.5), _ms(60, fs)), np.maximum(start - _ms(20, fs), 0))
-    offset = _walk(abs4, hi, +1, np.full(hi.shape, 0.5), _ms(60, fs))
+    onset = np.maximum(
+        _walk(abs4, lo, -1, np.full(lo.shape, P_ON_RATIO), _ms(60, fs)), np.maximum(start - _ms(20, fs), 0)
+    )
+    offset = _walk(abs4, hi, +1, np.full(hi.shape, P_OFF_RATIO), _ms(60, fs))
     duration = offset - onset
     present &= usable & (qrs_on >= 0) & (duration >= _ms(40, fs)) & (duration <= _ms(200, fs)) & (offset < qrs_on)
+    present &= present.sum(axis=0, keepdims=True) >= P_VOTE * max(1, int((qrs_on >= 0).any(axis=1).sum()))
+    present &= _stable_pr(np.where(present, qrs_on - peak, -1), fs)
     for col, where in ((P_ON, onset), (P_PEAK, peak), (P_OFF, offset)):
         points[:, :, col] = np.where(present, where, -1).T
+
+
+def _stable_pr(pr: np.ndarray, fs: float) -> np.ndarray:
+    """(L, B) mask of P waves whose PR interval (samples, -1 absent) fits a regular atrial rhythm.
+
+    A sinus P wave keeps its distance to the QRS from beat to beat; the "waves" found before the QRS
+    in atrial fibrillation or flutter (f or F waves, noise) fall anywhere in the window. So the
+    multi-lead PR of each beat (median over leads) is compared with its neighbours: where their
+    median absolute deviation exceeds :data:`P_PR_SPREAD_MS` the beats have no P; a lead whose PR
+    is far from the beat's multi-lead PR loses its P in that beat.
+    """
+    if pr.shape[1] == 0:
+        return np.ones(pr.shape, dtype=bool)
+    values = np.where(pr >= 0, pr, np.nan).astype(np.float64)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        beat_pr = np.nanmedian(values, axis=0)
+        half = P_RHYTHM_BEATS // 2
+        padded = np.pad(beat_pr, half, constant_values=np.nan)
+        windows = np.lib.stride_tricks.sliding_window_view(padded, 2 * half + 1)
+        local = np.nanmedian(windows, axis=1)
+        spread = np.nanmedian(np.abs(windows - local[:, None]), axis=1)
+    ms = 1000.0 / fs
+    regular = np.nan_to_num(spread, nan=np.inf) * ms <= P_PR_SPREAD_MS
+    close = np.abs(values - beat_pr[None, :]) * ms <= P_PR_LEAD_MS
+    return regular[None, :] & np.nan_to_num(close, nan=0.0).astype(bool)
 
 
 # --------------------------------------------------------------------------- invariants and entry point
