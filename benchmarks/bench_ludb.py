@@ -109,9 +109,11 @@ def ours(ludb: LudbRecord, config: SignalConfig) -> tuple[Detections, np.ndarray
     """Our per-lead detections at the record's rate, fused R peaks, and delineate's time (ms)."""
     rec = ludb.record
     x, _ = condition(rec.signal, rec.fs, config)
-    start = time.perf_counter()
-    d = delineate(x, config.fs)
-    elapsed = (time.perf_counter() - start) * 1e3
+    elapsed = np.inf
+    for _ in range(3):  # best of three: the machine is shared, the minimum is the delineator's own cost
+        start = time.perf_counter()
+        d = delineate(x, config.fs)
+        elapsed = min(elapsed, (time.perf_counter() - start) * 1e3)
     points = to_record_rate(d.points, d.fs, rec.fs, rec.num_samples)
     beats = to_record_rate(d.r_peaks, d.fs, rec.fs, rec.num_samples)
     out: Detections = {}
@@ -137,6 +139,22 @@ def _neurokit_lead(nk, signal: np.ndarray, fs: float) -> tuple[dict[str, np.ndar
             values = np.asarray(waves.get(key, []), dtype=np.float64)
             found[name] = np.sort(values[np.isfinite(values)].astype(np.int64))
     return found, (time.perf_counter() - start) * 1e3
+
+
+def neurokit_time(ludb: LudbRecord) -> float:
+    """neurokit2's ``ecg_delineate`` on all 12 leads, timed now (ms), best of two, for the side-by-side speed."""
+    import neurokit2 as nk
+
+    best = np.inf
+    for _ in range(2):
+        total = 0.0
+        for k in range(len(LUDB_LEADS)):
+            try:
+                total += _neurokit_lead(nk, ludb.record.signal[k].astype(np.float64), ludb.record.fs)[1]
+            except Exception:  # a lead neurokit2 cannot delineate costs what it cost before failing
+                continue
+        best = min(best, total)
+    return float(best)
 
 
 def neurokit(ludb: LudbRecord, cache: Path, number: int) -> tuple[Detections, float]:
@@ -241,10 +259,14 @@ def report(tallies: dict[str, Tally], leads: list[str], beats: FiducialScore, ti
             lines.append(row)
     ms = {m: float(np.mean(t)) for m, t in times.items() if t}
     if "ours" in ms:
-        speed = f"delineation ms/record: ours={ms['ours']:.2f}"
-        if "neurokit2" in ms:
-            speed += f" neurokit2={ms['neurokit2']:.1f} speedup={ms['neurokit2'] / ms['ours']:.0f}"
-        lines.append("\n" + speed + " (12 leads, one thread; neurokit2: ecg_delineate only, its cached time)")
+        lines.append(f"\nours: delineate {ms['ours']:.2f} ms/record over all records (12 leads, one thread, best of 3)")
+    if "neurokit2" in ms:
+        same = ms["ours (same records)"]
+        lines.append(
+            f"delineation ms/record: ours={same:.2f} neurokit2={ms['neurokit2']:.1f} "
+            f"speedup={ms['neurokit2'] / same:.0f} (the first {len(times['neurokit2'])} records, timed side by side; "
+            "neurokit2: ecg_delineate on each lead, best of 2)"
+        )
     return "\n".join(lines)
 
 
@@ -362,6 +384,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--out", type=Path, default=Path("runs/bench_ludb"), help="output folder (caches too)")
     parser.add_argument("--no-neurokit", action="store_true", help="ours only")
+    parser.add_argument("--time-records", type=int, default=5, help="records on which neurokit2 is timed live")
     parser.add_argument("--worst", type=int, default=0, help="plot the N worst records of each fiducial")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -379,7 +402,7 @@ def main(argv: list[str] | None = None) -> int:
     config = SignalConfig()
     methods = ("ours",) if args.no_neurokit else METHODS
     tallies = {m: Tally() for m in methods}
-    times: dict[str, list[float]] = {m: [] for m in methods}
+    times: dict[str, list[float]] = {"ours": [], "neurokit2": [], "ours (same records)": []}
     leads = [LUDB_LEADS.index(lead) for lead in args.leads]
     pair = [LUDB_LEADS.index(lead) for lead in args.pair if lead in args.leads]
     beats = FiducialScore()
@@ -395,9 +418,11 @@ def main(argv: list[str] | None = None) -> int:
             if args.worst:
                 kept[number] = (ludb, found)
             if "neurokit2" in tallies:
-                theirs, nk_ms = neurokit(ludb, args.out / "neurokit2", number)
-                times["neurokit2"].append(nk_ms)
+                theirs, _ = neurokit(ludb, args.out / "neurokit2", number)
                 tallies["neurokit2"].add(number, ludb, theirs, leads, pair)
+                if len(times["neurokit2"]) < args.time_records:  # side by side: both timed in this run
+                    times["neurokit2"].append(neurokit_time(ludb))
+                    times["ours (same records)"].append(ms)
         except Exception as error:  # one bad record never stops the benchmark
             print(f"error: record {number}: {type(error).__name__}: {error}", file=sys.stderr)
     names = [LUDB_LEADS[k] for k in leads]
