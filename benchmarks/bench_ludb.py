@@ -1,7 +1,7 @@
 """The delineator against cardiologists' marks: LUDB, ours and neurokit2's DWT side by side, one core.
 
     python benchmarks/bench_ludb.py --data ../shared/data/ludb [--split odd] [--limit N] [--leads ii v5]
-                                    [--out runs/bench_ludb] [--no-neurokit] [--worst 3]
+                                    [--out /tmp/bench_ludb] [--no-neurokit] [--worst 3]
 
 Ours: :func:`ecgsignal.preprocess.condition` to 250 Hz (what the package delineates), then
 :func:`ecgsignal.delineate.delineate` on all 12 leads at once, points mapped back to 500 Hz. The
@@ -13,10 +13,15 @@ Protocol (:mod:`ecgdata.ludb`): per lead, each cardiologist mark is matched one-
 pairs first) to a detected point of the same fiducial in the same lead within 150 ms; sensitivity
 = matched marks / marks; a detection counts as false only when it is unmatched and lies inside
 the span the lead's marks cover (LUDB leaves the first and last beats of many leads unmarked);
-errors are detected - marked, in ms. "per lead" pools every lead; "best lead" groups the marks of
-all leads into waves and takes, per wave, the lead with the smallest error (Martinez et al. 2004's
-two-lead protocol). QRS detection: our fused R peaks against the median of each complex's QRS
-marks over the leads, 150 ms, false positives counted inside the span marked in any lead.
+errors are detected - marked, in ms. Three scopes: "per lead" pools every lead; "fused" takes, per
+wave, the median over the leads of the cardiologists' marks and the median over the leads of the
+detections (waves seen in two or more leads), both grouped the same way
+(:func:`ecgdata.ludb.fuse`), false positives inside the span marked in any lead; "best lead" is
+Martinez et al. 2004's two-lead protocol on ``--pair`` (II and V5 by default): per wave, the one
+of the two leads with the smaller error counts. QRS detection: our fused R peaks against the
+median of each complex's QRS marks over the leads, 150 ms, false positives counted inside the
+span marked in any lead. Speed: ours best of three per record (the machine is shared); neurokit2's
+``ecg_delineate`` timed live on the first ``--time-records`` records, beside ours on the same ones.
 
 Split: ``--split even`` tunes, ``odd`` reports (the README's table), ``all`` both. Outputs in
 OUT: ``summary.csv`` (every method x scope x fiducial), ``records.csv`` (per record and fiducial,
@@ -37,6 +42,7 @@ import csv
 import io
 import logging
 import sys
+import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -382,7 +388,9 @@ def main(argv: list[str] | None = None) -> int:
         metavar="LEAD",
         help="the two leads of the best-lead (two-lead) protocol",
     )
-    parser.add_argument("--out", type=Path, default=Path("runs/bench_ludb"), help="output folder (caches too)")
+    parser.add_argument(
+        "--out", type=Path, default=Path(tempfile.gettempdir()) / "bench_ludb", help="output folder (caches too)"
+    )
     parser.add_argument("--no-neurokit", action="store_true", help="ours only")
     parser.add_argument("--time-records", type=int, default=5, help="records on which neurokit2 is timed live")
     parser.add_argument("--worst", type=int, default=0, help="plot the N worst records of each fiducial")
