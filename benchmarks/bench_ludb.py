@@ -366,6 +366,19 @@ def plot_record(path: Path, ludb: LudbRecord, found: Detections, name: str, lead
     plt.close(fig)
 
 
+def worst_lead(ludb: LudbRecord, found: Detections, name: str, leads: list[int]) -> int:
+    """The lead where ``name`` went worst in this record: fewest marks matched, then largest mean |error|."""
+
+    def badness(k: int) -> tuple[float, float]:
+        score = FiducialScore()
+        lead = ludb.leads[k]
+        errors = score.add(lead.marks[name], found[name][k], lead.span, ludb.record.fs)
+        matched = errors[np.isfinite(errors)]
+        return -score.sensitivity if score.marks else 0.0, float(np.abs(matched).mean()) if matched.size else 0.0
+
+    return max(leads, key=badness)
+
+
 def select(numbers: list[int], split: str, limit: int | None) -> list[int]:
     if split == "even":
         numbers = [n for n in numbers if n % 2 == 0]
@@ -445,7 +458,8 @@ def main(argv: list[str] | None = None) -> int:
             for number, _, _, _ in ranked[: args.worst]:
                 ludb, found = kept[number]
                 (args.out / "worst").mkdir(exist_ok=True)
-                plot_record(args.out / "worst" / f"{name}_{number}.png", ludb, found, name, leads[0])
+                lead = worst_lead(ludb, found, name, leads)
+                plot_record(args.out / "worst" / f"{name}_{number}_{LUDB_LEADS[lead]}.png", ludb, found, name, lead)
     print(f"LUDB {args.split} split: {len(numbers)} records, leads {' '.join(names)}; outputs in {args.out}")
     print(report(tallies, names, beats, times))
     return 0

@@ -34,9 +34,10 @@ duration below is in ms, so the rules are rate-independent):
 4. **P per lead (W_4)**, searched from max(QRS onset - 280 ms, previous R + 200 ms, previous T
    offset) to QRS onset - 20 ms, with the same two-MML rule; both MMLs must exceed 5 % of the lead's
    RMS of W_4 and 30 % of each other, the wave must last 40-200 ms and end before the QRS onset;
-   onset / offset where |W_4| falls below 70 % of the MML. Then the rhythm decides: a beat keeps
-   its P waves only where a quarter of the leads found one, and where the PR interval is stable
-   over the 9 neighbouring beats (median absolute deviation of the multi-lead PR <= 10 ms, 6 ms
+   onset / offset where |W_4| falls below 70 % / 80 % of the MML. Then the rhythm decides: a beat keeps
+   its P waves only where a quarter of the leads found one, and where the PR interval (to the
+   middle of the two MMLs, steadier than the noisy extremum of a small P) is stable over the 9
+   neighbouring beats (median absolute deviation of the multi-lead PR <= 10 ms, 6 ms
    where the RR intervals are irregular); a lead whose PR is 45 ms off the beat's loses its P.
    Atrial fibrillation's f waves, found anywhere in the window, so give no P.
 5. **Multi-lead fusion.** Cardiologists mark a wave's boundaries nearly alike in every lead
@@ -106,7 +107,7 @@ BLOCK_S, MARGIN_S = 60.0, 5.0
 
 # Thresholds of the QRS, P and T rules (fractions; see the module docstring). Tuned on the even-numbered
 # LUDB records only (benchmarks/bench_ludb.py --split even); the odd ones are held out for reporting.
-P_EPS, P_BALANCE, P_ON_RATIO, P_OFF_RATIO = 0.05, 0.3, 0.7, 0.7
+P_EPS, P_BALANCE, P_ON_RATIO, P_OFF_RATIO = 0.05, 0.3, 0.7, 0.8
 P_VOTE = 0.25  # a beat keeps its P waves only where at least this share of the active leads found one
 P_RHYTHM_BEATS = 9  # neighbourhood (beats) over which the PR interval must be stable for P waves to count
 P_PR_SPREAD_MS = 10.0  # P waves dropped where the PR interval varies more than this (f waves in AF)
@@ -435,7 +436,7 @@ def _delineate_p(x: np.ndarray, w4: np.ndarray, r: np.ndarray, fs: float, rms4: 
     duration = offset - onset
     present &= usable & (qrs_on >= 0) & (duration >= _ms(40, fs)) & (duration <= _ms(200, fs)) & (offset < qrs_on)
     present &= present.sum(axis=0, keepdims=True) >= P_VOTE * max(1, int((qrs_on >= 0).any(axis=1).sum()))
-    present &= _stable_pr(np.where(present, qrs_on - peak, -1), _irregular_rr(r), fs)
+    present &= _stable_pr(np.where(present, qrs_on - (lo + hi) // 2, -1), _irregular_rr(r), fs)
     for col, where in ((P_ON, onset), (P_PEAK, peak), (P_OFF, offset)):
         points[:, :, col] = np.where(present, where, -1).T
 
