@@ -15,26 +15,37 @@ duration below is in ms, so the rules are rate-independent):
    supported one. (Martinez detects on W_4 with RMS thresholds; W_3 with a segment-max threshold
    separates QRS from tall T waves better and adapts to any gain.)
 2. **QRS per lead (W_2).** The main modulus maximum line (MML) is the largest |W_2| within R +-65 ms.
-   Significant MMLs: local maxima of |W_2| above 6 % (before) / 9 % (after) of it, within 100 ms
+   Significant MMLs: local maxima of |W_2| above 10 % (before) / 9 % (after) of it, within 100 ms
    before / 150 ms after it, reached from it in hops of <= 60 ms (the ST segment stops the chain, so
    a steep T upslope is not read as QRS). Onset: from the first significant MML back (<= 50 ms) to where |W_2|
-   drops below 5 % (positive MML) / 7 % (negative) of that MML, or to a local minimum of |W_2|;
-   offset likewise forward (<= 60 ms) with 12.5 % / 71 %. Q, R, S: within [onset, offset], R is the
+   drops below 3 % (positive MML) / 4 % (negative) of that MML, or to a local minimum of |W_2|;
+   offset likewise forward (<= 60 ms) with 30 % / 20 % (the J point, after a deep S too). Q, R, S: within [onset, offset], R is the
    signal's maximum (present when it is not at a boundary and rises 5 % of the complex's
    peak-to-peak above the onset level), Q / S the minima before / after R (present when interior and
    3 % of peak-to-peak below the onset / offset level). Without an R (QS complex), the minimum is
    reported as Q. A beat whose |W_2| in a lead is below 10 % of that lead's median is absent there.
 3. **T per lead (W_4)**, searched from QRS offset + 20 ms to R + min(0.7 RR, 600 ms): the largest
-   interior MML (above 25 % of the lead's RMS of W_4) and the nearest opposite-sign MML above
+   interior MML (above 12 % of the lead's RMS of W_4) and the nearest opposite-sign MML above
    12.5 % of it bound the wave; the peak is the signal's extremum between them (maximum when the
-   wave rises first, minimum for an inverted T). Onset: back (<= 100 ms) until |W_4| < 25 % of the
-   first MML or a local minimum; offset: forward (<= 150 ms) until |W_4| < 40 % of the second MML
-   or a local minimum. Biphasic T waves report their dominant phase only.
+   wave rises first, minimum for an inverted T). Onset: back (<= 100 ms) until |W_4| < 33 % of the
+   first MML or a local minimum; offset: forward (<= 150 ms) until |W_4| < 50 % of the second MML
+   or a local minimum (Martinez's threshold rule on the last MML). Biphasic T waves report their
+   dominant phase only.
 4. **P per lead (W_4)**, searched from max(QRS onset - 280 ms, previous R + 200 ms, previous T
-   offset) to QRS onset - 20 ms, with the same two-MML rule; both MMLs must exceed 20 % of the lead's
-   RMS of W_4 and 30 % of each other, the wave must last 40-200 ms and end before the QRS onset.
-   (Martinez's P thresholds, 2 % of the RMS, would report a P in atrial fibrillation's f waves.)
+   offset) to QRS onset - 20 ms, with the same two-MML rule; both MMLs must exceed 5 % of the lead's
+   RMS of W_4 and 30 % of each other, the wave must last 40-200 ms and end before the QRS onset;
+   onset / offset where |W_4| falls below 70 % / 80 % of the MML. Then the rhythm decides: a beat keeps
+   its P waves only where a quarter of the leads found one, and where the PR interval (to the
+   middle of the two MMLs, steadier than the noisy extremum of a small P) is stable over the 9
+   neighbouring beats (median absolute deviation of the multi-lead PR <= 10 ms, 6 ms
+   where the RR intervals are irregular); a lead whose PR is 45 ms off the beat's loses its P.
+   Atrial fibrillation's f waves, found anywhere in the window, so give no P.
+5. **Multi-lead fusion.** Cardiologists mark a wave's boundaries nearly alike in every lead
+   (LUDB: 8 ms SD across leads for QRS onset), so each lead's QRS onset / offset is pulled to
+   within 10 ms, and its P and T points to within 20 ms, of the beat's median over the leads.
 
+The thresholds are module constants, tuned on the even-numbered LUDB records only
+(``benchmarks/bench_ludb.py --split even``); the README reports the odd-numbered ones.
 A final pass enforces, per beat and lead, on < peak < off for each wave and P before QRS before T;
 a wave that breaks an invariant is marked absent as a whole. Known failure modes of other
 delineators are handled: a peak at the first or last sample, no P or T at all, a flat or missing
@@ -91,6 +102,26 @@ WAVES: tuple[Wave, ...] = (
     Wave("T", T_ON, T_PEAK, T_OFF),
 )
 MIN_FS, MAX_FS = 100.0, 1000.0
+#: Records longer than BLOCK_S + 2 MARGIN_S seconds are delineated block by block (bounded memory).
+BLOCK_S, MARGIN_S = 60.0, 5.0
+
+# Thresholds of the QRS, P and T rules (fractions; see the module docstring). Tuned on the even-numbered
+# LUDB records only (benchmarks/bench_ludb.py --split even); the odd ones are held out for reporting.
+P_EPS, P_BALANCE, P_ON_RATIO, P_OFF_RATIO = 0.05, 0.3, 0.7, 0.8
+P_VOTE = 0.25  # a beat keeps its P waves only where at least this share of the active leads found one
+P_RHYTHM_BEATS = 9  # neighbourhood (beats) over which the PR interval must be stable for P waves to count
+P_PR_SPREAD_MS = 10.0  # P waves dropped where the PR interval varies more than this (f waves in AF)
+P_IRREGULAR_RR = 0.1  # where successive RR differ by more than this share (local median), the PR rule tightens
+P_IRREGULAR_SPREAD_MS = 6.0  # ... to this spread
+P_PR_LEAD_MS = 45.0  # a lead's P dropped when its PR differs this much from the beat's multi-lead PR
+QRS_BEFORE, QRS_AFTER = 0.1, 0.09  # significant MMLs before / after the main one (share of it)
+QRS_ON_RATIOS = (0.03, 0.04)  # onset walk stops below this share of the first MML (positive, negative)
+QRS_OFF_RATIOS = (0.3, 0.2)  # offset walk likewise from the last MML
+#: Multi-lead fusion: a lead's point further than this (ms) from the beat's median over the leads is
+#: pulled to that distance (cardiologists mark the wave boundaries nearly alike in every lead).
+FUSE_LIMIT_MS: dict[int, float] = {QRS_ON: 10.0, QRS_OFF: 10.0}
+FUSE_LIMIT_MS.update(dict.fromkeys((P_ON, P_PEAK, P_OFF, T_ON, T_PEAK, T_OFF), 20.0))
+T_EPS, T_GAMMA, T_ON_RATIO, T_OFF_RATIO = 0.12, 0.125, 0.33, 0.5
 
 
 @dataclass(frozen=True)
@@ -251,15 +282,15 @@ def _delineate_qrs(
     k = np.arange(offsets.size)
     lm = _local_maxima(a2, valid)
     lm[np.arange(num_leads)[:, None], np.arange(r.size)[None, :], peak_k] = True
-    before = lm & (a2 > 0.06 * peak[..., None]) & (k >= peak_k[..., None] - _ms(100, fs))
-    after = lm & (a2 > 0.09 * peak[..., None]) & (k <= peak_k[..., None] + _ms(150, fs))
+    before = lm & (a2 > QRS_BEFORE * peak[..., None]) & (k >= peak_k[..., None] - _ms(100, fs))
+    after = lm & (a2 > QRS_AFTER * peak[..., None]) & (k <= peak_k[..., None] + _ms(150, fs))
     first_k, last_k = _chain(before, after, peak_k, _ms(60, fs))
     first = np.take_along_axis(window, first_k[..., None], -1)[..., 0]
     last = np.take_along_axis(window, last_k[..., None], -1)[..., 0]
 
     abs2 = np.abs(w2)
-    on_ratio = np.where(_take(w2, first) > 0, 0.05, 0.07)
-    off_ratio = np.where(_take(w2, last) > 0, 0.125, 0.71)
+    on_ratio = np.where(_take(w2, first) > 0, *QRS_ON_RATIOS)
+    off_ratio = np.where(_take(w2, last) > 0, *QRS_OFF_RATIOS)
     onset = np.clip(_walk(abs2, first, -1, on_ratio, _ms(50, fs)), 0, n - 1)
     offset = np.clip(_walk(abs2, last, +1, off_ratio, _ms(60, fs)), 0, n - 1)
     _qrs_peaks(x, onset, offset, present, points, fs)
@@ -377,10 +408,10 @@ def _delineate_t(x: np.ndarray, w4: np.ndarray, r: np.ndarray, fs: float, rms4: 
     start = np.where(qrs_off >= 0, qrs_off, r[None, :] + _ms(100, fs)) + _ms(20, fs)
     stop = r[None, :] + np.minimum(0.7 * following, _ms(600, fs)).astype(np.int64)
     stop = np.minimum(np.maximum(stop, start + _ms(100, fs)), n - 1)
-    lo, hi, peak, present, _ = _two_mml_wave(x, w4, start, stop, 0.25 * rms4, 0.125, 0.0)
+    lo, hi, peak, present, _ = _two_mml_wave(x, w4, start, stop, T_EPS * rms4, T_GAMMA, 0.0)
     abs4 = np.abs(w4)
-    onset = np.maximum(_walk(abs4, lo, -1, np.full(lo.shape, 0.25), _ms(100, fs)), start - _ms(20, fs))
-    offset = np.minimum(_walk(abs4, hi, +1, np.full(hi.shape, 0.4), _ms(150, fs)), n - 1)
+    onset = np.maximum(_walk(abs4, lo, -1, np.full(lo.shape, T_ON_RATIO), _ms(100, fs)), start - _ms(20, fs))
+    offset = np.minimum(_walk(abs4, hi, +1, np.full(hi.shape, T_OFF_RATIO), _ms(150, fs)), n - 1)
     next_r = np.concatenate([r[1:], [n + _ms(100, fs)]])[None, :]
     present &= (points[:, :, QRS_ON].T >= 0) & (offset < next_r - _ms(100, fs))
     for col, where in ((T_ON, onset), (T_PEAK, peak), (T_OFF, offset)):
@@ -396,14 +427,88 @@ def _delineate_p(x: np.ndarray, w4: np.ndarray, r: np.ndarray, fs: float, rms4: 
     stop = anchor - _ms(20, fs)
     usable = stop - start >= _ms(60, fs)
     start = np.where(usable, start, stop - _ms(60, fs))
-    lo, hi, peak, present, _ = _two_mml_wave(x, w4, start, stop, 0.2 * rms4, 0.0, 0.3)
+    lo, hi, peak, present, _ = _two_mml_wave(x, w4, start, stop, P_EPS * rms4, 0.0, P_BALANCE)
     abs4 = np.abs(w4)
-    onset = np.maximum(_walk(abs4, lo, -1, np.full(lo.shape, 0.5), _ms(60, fs)), np.maximum(start - _ms(20, fs), 0))
-    offset = _walk(abs4, hi, +1, np.full(hi.shape, 0.5), _ms(60, fs))
+    onset = np.maximum(
+        _walk(abs4, lo, -1, np.full(lo.shape, P_ON_RATIO), _ms(60, fs)), np.maximum(start - _ms(20, fs), 0)
+    )
+    offset = _walk(abs4, hi, +1, np.full(hi.shape, P_OFF_RATIO), _ms(60, fs))
     duration = offset - onset
     present &= usable & (qrs_on >= 0) & (duration >= _ms(40, fs)) & (duration <= _ms(200, fs)) & (offset < qrs_on)
+    present &= present.sum(axis=0, keepdims=True) >= P_VOTE * max(1, int((qrs_on >= 0).any(axis=1).sum()))
+    present &= _stable_pr(np.where(present, qrs_on - (lo + hi) // 2, -1), _irregular_rr(r), fs)
     for col, where in ((P_ON, onset), (P_PEAK, peak), (P_OFF, offset)):
         points[:, :, col] = np.where(present, where, -1).T
+
+
+def _row_median(values: np.ndarray, present: np.ndarray) -> np.ndarray:
+    """Median along the last axis over the ``present`` entries (NaN where none), by one sort.
+
+    np.nanmedian goes through masked arrays and costs more than the whole delineation of a record.
+    """
+    ordered = np.sort(np.where(present, values, np.inf).astype(np.float64), axis=-1)
+    count = present.sum(axis=-1)
+    lo = np.take_along_axis(ordered, np.maximum(count - 1, 0)[..., None] // 2, -1)[..., 0]
+    hi = np.take_along_axis(ordered, (count // 2)[..., None], -1)[..., 0] if ordered.shape[-1] else lo
+    hi = np.where(count % 2 == 1, lo, hi)
+    return np.where(count > 0, (lo + hi) / 2.0, np.nan)
+
+
+def _local_median(values: np.ndarray) -> np.ndarray:
+    """NaN-ignoring median of each beat's neighbourhood of :data:`P_RHYTHM_BEATS` beats."""
+    half = P_RHYTHM_BEATS // 2
+    windows = np.lib.stride_tricks.sliding_window_view(np.pad(values, half, constant_values=np.nan), 2 * half + 1)
+    return _row_median(windows, np.isfinite(windows))
+
+
+def _irregular_rr(r: np.ndarray) -> np.ndarray:
+    """(B,) whether each beat sits in an irregular rhythm: local median |RR change| above :data:`P_IRREGULAR_RR` of RR."""
+    if r.size < 3:
+        return np.zeros(r.shape, dtype=bool)
+    rr = np.diff(r).astype(np.float64)
+    change = np.abs(np.diff(rr)) / rr[1:]
+    per_beat = np.concatenate([[np.nan], change, [np.nan]])
+    return np.nan_to_num(_local_median(per_beat), nan=0.0) > P_IRREGULAR_RR
+
+
+def _stable_pr(pr: np.ndarray, irregular: np.ndarray, fs: float) -> np.ndarray:
+    """(L, B) mask of P waves whose PR interval (samples, -1 absent) fits a regular atrial rhythm.
+
+    A sinus P wave keeps its distance to the QRS from beat to beat; the "waves" found before the QRS
+    in atrial fibrillation or flutter (f or F waves, noise) fall anywhere in the window. So the
+    multi-lead PR of each beat (median over leads) is compared with its neighbours: where their
+    median absolute deviation exceeds :data:`P_PR_SPREAD_MS` the beats have no P; a lead whose PR
+    is far from the beat's multi-lead PR loses its P in that beat.
+    """
+    if pr.shape[1] == 0:
+        return np.ones(pr.shape, dtype=bool)
+    values = np.where(pr >= 0, pr, np.nan).astype(np.float64)
+    beat_pr = _row_median(values.T, (pr >= 0).T)
+    half = P_RHYTHM_BEATS // 2
+    windows = np.lib.stride_tricks.sliding_window_view(np.pad(beat_pr, half, constant_values=np.nan), 2 * half + 1)
+    local = _row_median(windows, np.isfinite(windows))
+    deviation = np.abs(windows - local[:, None])
+    spread = _row_median(deviation, np.isfinite(deviation))
+    ms = 1000.0 / fs
+    allowed = np.where(irregular, P_IRREGULAR_SPREAD_MS, P_PR_SPREAD_MS)
+    regular = np.nan_to_num(spread, nan=np.inf) * ms <= allowed
+    with np.errstate(invalid="ignore"):
+        close = np.abs(values - beat_pr[None, :]) * ms <= P_PR_LEAD_MS
+    return regular[None, :] & close
+
+
+def _fuse_outliers(points: np.ndarray, fs: float) -> None:
+    """Pull each lead's boundary points to within :data:`FUSE_LIMIT_MS` of the beat's multi-lead median."""
+    if not FUSE_LIMIT_MS or points.shape[0] == 0:
+        return
+    columns = np.fromiter(FUSE_LIMIT_MS, dtype=np.int64)
+    limit = np.fromiter(FUSE_LIMIT_MS.values(), dtype=np.float64) * fs / 1000.0
+    values = np.moveaxis(points[:, :, columns], 1, 2)  # (B, C, L)
+    present = values >= 0
+    centre = np.nan_to_num(_row_median(values, present), nan=0.0)[..., None]
+    pulled = np.clip(values, centre - limit[:, None], centre + limit[:, None]).round().astype(np.int64)
+    use = present & (present.sum(axis=-1) >= 3)[..., None]
+    points[:, :, columns] = np.moveaxis(np.where(use, pulled, values), 2, 1)
 
 
 # --------------------------------------------------------------------------- invariants and entry point
@@ -434,7 +539,8 @@ def delineate(x: np.ndarray, fs: float) -> Delineation:
 
     Leads that are all zero or constant are absent everywhere and do not vote. NaN/inf samples are
     read as 0 (pass the signal through :func:`ecgsignal.preprocess.condition` to interpolate them).
-    A record shorter than 0.5 s, or without a QRS, gives zero beats.
+    A record shorter than 0.5 s, or without a QRS, gives zero beats. Records longer than 70 s are
+    delineated in one-minute blocks, so a 30-minute Holter record needs the memory of one block.
     """
     x = np.asarray(x, dtype=np.float32)
     if x.ndim == 1:
@@ -444,6 +550,37 @@ def delineate(x: np.ndarray, fs: float) -> Delineation:
     if not MIN_FS <= fs <= MAX_FS:
         raise ValueError(f"delineate supports 100-1000 Hz, got {fs} Hz")
     x = np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
+    block, margin = int(BLOCK_S * fs), int(MARGIN_S * fs)
+    if x.shape[1] > block + 2 * margin:
+        return _delineate_blocks(x, fs, block, margin)
+    return _delineate_block(x, fs)
+
+
+def _delineate_blocks(x: np.ndarray, fs: float, block: int, margin: int) -> Delineation:
+    """A long record (Holter, 30 min) in blocks of :data:`BLOCK_S` s, each seen with :data:`MARGIN_S` s either side.
+
+    Each block keeps the beats whose R falls in its own part, so every beat is delineated with
+    at least the margin of signal around it, and the working memory is that of one block whatever
+    the record's length. The R threshold adapts per block, as it should on a long ambulatory record.
+    """
+    num_leads, n = x.shape
+    r_parts, point_parts = [], []
+    for start in range(0, n, block):
+        lo, hi = max(0, start - margin), min(n, start + block + margin)
+        part = _delineate_block(x[:, lo:hi], fs)
+        keep = (part.r_peaks + lo >= start) & (part.r_peaks + lo < start + block)
+        r_parts.append(part.r_peaks[keep] + lo)
+        point_parts.append(np.where(part.points[keep] >= 0, part.points[keep] + lo, -1))
+    r = np.concatenate(r_parts)
+    points = np.concatenate(point_parts) if point_parts else np.zeros((0, num_leads, len(WAVE_POINTS)), np.int64)
+    if r.size > 1:  # a beat on a block boundary may be found by both blocks
+        keep = np.concatenate([[True], np.diff(r) >= _ms(200, fs)])
+        r, points = r[keep], points[keep]
+    return Delineation(float(fs), r.astype(np.int64), points.astype(np.int64))
+
+
+def _delineate_block(x: np.ndarray, fs: float) -> Delineation:
+    """:func:`delineate` on one stretch of signal short enough to hold all its windows at once."""
     num_leads, n = x.shape
     if n < int(0.5 * fs) or num_leads == 0:
         return empty_delineation(num_leads, fs)
@@ -457,5 +594,6 @@ def delineate(x: np.ndarray, fs: float) -> Delineation:
     _delineate_qrs(x, w2, r, fs, active, points)
     _delineate_t(x, w4, r, fs, rms4, points)
     _delineate_p(x, w4, r, fs, rms4, points)
+    _fuse_outliers(points, fs)
     _enforce_invariants(points, n)
     return Delineation(float(fs), r.astype(np.int64), points)

@@ -268,3 +268,19 @@ def test_wavelet_zero_crossing_at_peak_and_chunking():
     long = np.tile(x, 40)
     full = dyadic_wavelet_transform(long, fs)
     assert np.allclose(full[:, 2000::4000][:, :39], full[:, 2000:2001], atol=1e-4)
+
+
+def test_long_record_in_blocks_matches_whole(monkeypatch):
+    """A 200-s record is delineated in one-minute blocks: same beats and points as in one piece."""
+    import sys
+
+    module = sys.modules["ecgsignal.delineate"]
+    fs = 250.0
+    signal, truth = gaussian_ecg(fs, 200.0, hr=67.0, leads=3, seed=4)
+    blocks = delineate(signal, fs)
+    check_invariants(blocks, signal.shape[1])
+    _match_all(blocks.r_peaks / fs, truth, 2.0 / fs + 1e-9)
+    monkeypatch.setattr(module, "BLOCK_S", 1e6)
+    whole = delineate(signal, fs)
+    assert np.array_equal(blocks.r_peaks, whole.r_peaks)
+    assert (blocks.points == whole.points).mean() > 0.99
