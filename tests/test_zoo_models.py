@@ -4,6 +4,7 @@ and takes raw / fiducial / tabular inputs as ``branches`` says. Plus the focal a
 
 from __future__ import annotations
 
+import itertools
 import json
 import types
 
@@ -13,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 import models
+from ecgsignal.images import ImageCache, ecg_images, paa, unit_scale
 from models.inputs import fit_length, resample
 from training import model_folder
 from training.inference import predict_records
@@ -57,6 +59,8 @@ TINY: dict[str, dict] = {
     "gru": {"hidden": 8, "layers": 2, "model_fs": 50.0},
     "lstm": {"hidden": 8, "layers": 2, "model_fs": 50.0},
     "bigru_attn": {"hidden": 8, "layers": 2, "model_fs": 50.0},
+    "image_alexnet": {"nb": 4, "fc": [16, 16], "image_size": 64, "cache_windows": 8},
+    "image_resnet": {"stem": 4, "layers": [1, 1], "widths": [2, 4], "image_size": 32, "cache_windows": 8},
 }
 ZOO = sorted(TINY)
 
@@ -284,7 +288,9 @@ def _lead_set_data(records: int = 12):
     )
 
 
-@pytest.mark.parametrize("name", ["resnet1d_wang", "resconv_bilstm_attn", "imle_net", "seed001_cnn", "bigru_attn"])
+@pytest.mark.parametrize(
+    "name", ["resnet1d_wang", "resconv_bilstm_attn", "imle_net", "seed001_cnn", "bigru_attn", "image_resnet"]
+)
 def test_trains_and_predicts_through_the_projects_trainer(name):
     data = _lead_set_data()
     settings = Settings(
@@ -356,3 +362,53 @@ def test_asymmetric_loss_reduces_to_bce_and_drops_easy_negatives():
     assert AsymmetricLoss()(torch.tensor([[2.0]]), torch.tensor([[0.0]])).item() > 0
     with pytest.raises(ValueError):
         AsymmetricLoss(margin=1.0)
+
+
+# ---- lead images (seed 002's image route) -----------------------------------------------------------
+
+
+def test_images_match_the_definitions_computed_by_loops():
+    rng = np.random.default_rng(1)
+    window = rng.normal(size=(1, 2, 40)).astype(np.float32)
+    u_full = unit_scale(window)
+    u = paa(u_full, 8)
+    assert np.allclose(u[0, 0], u_full[0, 0].reshape(8, 5).mean(axis=1))
+    images = ecg_images(window, 8).astype(float) / 255
+    assert images.shape == (1, 6, 8, 8)
+    for lead in range(2):
+        series, full = u[0, lead], u_full[0, lead]
+        phi = np.arccos(2 * series - 1)
+        gaf = (np.cos(phi[:, None] + phi[None, :]) + 1) / 2
+        bins = np.minimum((full * 10).astype(int), 9)
+        counts = np.zeros((10, 10))
+        for a, b in itertools.pairwise(bins):
+            counts[a, b] += 1
+        transitions = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+        points = np.minimum((series * 10).astype(int), 9)
+        mtf = np.array([[transitions[a, b] for b in points] for a in points])
+        rp = np.array([[min(abs(a - b) / 0.1, 10) / 10 for b in series] for a in series])
+        for k, expected in enumerate((gaf, mtf, rp)):
+            assert np.abs(images[0, 3 * lead + k] - expected).max() <= 0.5 / 255 + 1e-6, (lead, k)
+
+
+def test_images_of_a_flat_lead_and_bad_shapes():
+    window = np.zeros((1, 1, 100), np.float32)
+    images = ecg_images(window, 16)
+    assert images.shape == (1, 3, 16, 16) and np.isfinite(images).all()
+    assert (images[0, 2] == 0).all()  # no distance anywhere
+    with pytest.raises(ValueError, match="ecg_images"):
+        ecg_images(np.zeros((10, 100)), 16)
+
+
+def test_image_cache_reuses_and_evicts():
+    rng = np.random.default_rng(2)
+    windows = rng.normal(size=(5, 2, 60)).astype(np.float32)
+    cache = ImageCache(max_windows=3)
+    first = cache.images(windows[:3], 16)
+    assert (cache.hits, cache.misses, len(cache)) == (0, 3, 3)
+    again = cache.images(windows[1:4], 16)
+    assert (cache.hits, cache.misses, len(cache)) == (2, 4, 3)
+    assert np.array_equal(again[:2], first[1:])
+    assert np.array_equal(cache.images(windows[:1], 16), ecg_images(windows[:1], 16))  # evicted: recomputed
+    assert cache.misses == 5
+    assert cache.images(windows[:1], 8).shape == (1, 6, 8, 8)  # the size is part of the key
