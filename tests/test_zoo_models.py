@@ -62,6 +62,11 @@ TINY: dict[str, dict] = {
     "image_alexnet": {"nb": 4, "fc": [16, 16], "image_size": 64, "cache_windows": 8},
     "image_resnet": {"stem": 4, "layers": [1, 1], "widths": [2, 4], "image_size": 32, "cache_windows": 8},
 }
+TINY["late_fusion"] = {
+    "members": {"bigru_attn": TINY["bigru_attn"], "image_resnet": TINY["image_resnet"]},
+    "hidden": 16,
+    "dropout": 0.1,
+}
 ZOO = sorted(TINY)
 
 
@@ -243,6 +248,26 @@ def test_resample_and_fit_length():
     assert torch.equal(fit_length(x, 4), x[..., :4])
     padded = fit_length(x, 12)
     assert padded.shape[-1] == 12 and torch.equal(padded[..., 10:], torch.zeros(1, 1, 2))
+
+
+def test_late_fusion_with_frozen_trained_members_fits_only_its_head():
+    torch.manual_seed(0)
+    trained = {name: _build(name, ("raw",)).state_dict() for name in ("bigru_attn", "image_resnet")}
+    network = _build("late_fusion", ("raw", "tabular"), freeze_members=True)
+    network.load_members(trained)
+    network.train()
+    assert not any(m.training for m in network.members.modules())
+    signal, fiducials, tabular, target = _batch()
+    optimizer = torch.optim.Adam([p for p in network.parameters() if p.requires_grad], lr=1e-2)
+    F.binary_cross_entropy_with_logits(network(signal, fiducials, tabular), target).backward()
+    optimizer.step()
+    for name, state in trained.items():
+        after = network.members[name].state_dict()
+        assert all(torch.equal(state[k], after[k]) for k in state), name
+    with pytest.raises(KeyError, match="no member"):
+        network.load_members({"gru": {}})
+    with pytest.raises(ValueError, match="two member"):
+        _build("late_fusion", members={"gru": TINY["gru"]})
 
 
 # ---- through the project's trainer -------------------------------------------------------------
