@@ -2,7 +2,7 @@
 
 Importing a module registers its architectures: the project's ``dual_crnn``, the seed systems
 (``resu_dense_mhsa``, ``seed001_cnn``, ``imle_net``, ``resconv_bilstm_attn``, seed 002's ``gru``,
-``lstm``, ``bigru_attn``, ``image_alexnet``, ``image_resnet``, ``late_fusion``) and the PTB-XL benchmark's ``resnet1d_wang``, ``inception1d``,
+``lstm``, ``bigru_attn``, ``image_alexnet``, ``image_resnet``, ``image_vgg``, ``late_fusion``) and the PTB-XL benchmark's ``resnet1d_wang``, ``inception1d``,
 ``xresnet1d101``. docs/architectures.md says what each is and where it comes from.
 """
 

@@ -187,3 +187,55 @@ class ImageResNet(_ImageNetwork):
         self.cnn = nn.Sequential(*modules, nn.AdaptiveAvgPool2d(1), nn.Flatten())
         self.fusion = TabularFusion(num_tabular, "tabular" in self.branches, tabular_hidden)
         self.classifier = nn.Linear(c_in + self.fusion.width, num_classes)
+
+
+@register("image_vgg")
+class ImageVGG(_ImageNetwork):
+    """Seed 002's VGG16-like network: 2 x C16, MP, 2 x C32, MP, 3 x C64, MP -> FC 65536 -> 4096 -> 4096 -> classes.
+
+    The seed's dropouts (.3 after the convolution stages, .5 in the classifier) were functional
+    calls left active at evaluation; here they are modules, off in eval mode. ``pool`` is the
+    side of the feature map fed to the classifier (32 at 256² images, as the seed's 65536 = 64·32²);
+    at the seed's size the classifier alone has 285 M parameters.
+    """
+
+    def __init__(
+        self,
+        num_leads: int,
+        num_fiducial: int,
+        num_tabular: int,
+        num_classes: int = 26,
+        branches: Sequence[str] = ALL_INPUTS,
+        stages: Sequence[Sequence[int]] = ((16, 16), (32, 32), (64, 64, 64)),
+        fc: Sequence[int] = (4096, 4096),
+        pool: int = 32,
+        conv_dropout: float = 0.3,
+        fc_dropout: float = 0.5,
+        image_size: int = 256,
+        cache_windows: int = 128,
+        tabular_hidden: int = 64,
+        input_fs: float = 250.0,
+        model_fs: float = 100.0,
+    ) -> None:
+        super().__init__()
+        c_in = self._setup_inputs(
+            "image_vgg", num_leads, num_fiducial, branches, input_fs, model_fs, image_size, cache_windows
+        )
+        modules: list[nn.Module] = []
+        for widths in stages:
+            for width in widths:
+                modules += [nn.Conv2d(c_in, width, 3, padding=1), nn.ReLU()]
+                c_in = width
+            modules.append(nn.MaxPool2d(2))
+        modules += [nn.Dropout(conv_dropout), nn.AdaptiveAvgPool2d(pool), nn.Flatten()]
+        self.cnn = nn.Sequential(*modules)
+        self.fusion = TabularFusion(num_tabular, "tabular" in self.branches, tabular_hidden)
+        self.classifier = nn.Sequential(
+            nn.Linear(c_in * pool * pool + self.fusion.width, fc[0]),
+            nn.ReLU(),
+            nn.Dropout(fc_dropout),
+            nn.Linear(fc[0], fc[1]),
+            nn.ReLU(),
+            nn.Dropout(fc_dropout),
+            nn.Linear(fc[1], num_classes),
+        )

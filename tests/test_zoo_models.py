@@ -61,6 +61,7 @@ TINY: dict[str, dict] = {
     "bigru_attn": {"hidden": 8, "layers": 2, "model_fs": 50.0},
     "image_alexnet": {"nb": 4, "fc": [16, 16], "image_size": 64, "cache_windows": 8},
     "image_resnet": {"stem": 4, "layers": [1, 1], "widths": [2, 4], "image_size": 32, "cache_windows": 8},
+    "image_vgg": {"stages": [[4], [8]], "fc": [16, 16], "pool": 2, "image_size": 16, "cache_windows": 8},
 }
 TINY["late_fusion"] = {
     "members": {"bigru_attn": TINY["bigru_attn"], "image_resnet": TINY["image_resnet"]},
