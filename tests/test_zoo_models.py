@@ -438,3 +438,58 @@ def test_image_cache_reuses_and_evicts():
     assert np.array_equal(cache.images(windows[:1], 16), ecg_images(windows[:1], 16))  # evicted: recomputed
     assert cache.misses == 5
     assert cache.images(windows[:1], 8).shape == (1, 6, 8, 8)  # the size is part of the key
+
+
+# ---- on real records -------------------------------------------------------------------------------
+
+
+def test_default_input_rate_is_the_signal_layers_rate():
+    import inspect
+
+    from ecgsignal.config import SignalConfig
+    from models.registry import _REGISTRY
+
+    for name in ZOO:
+        parameters = inspect.signature(_REGISTRY[name].__init__).parameters
+        if "input_fs" in parameters:
+            assert parameters["input_fs"].default == SignalConfig().fs, name
+
+
+def test_real_records_through_the_signal_layer_and_the_zoo(cinc_dir):
+    """Two real 12-lead records, prepared as the trainer prepares them, read by three zoo networks."""
+    from ecgio import read_record
+    from ecgsignal.config import SignalConfig
+    from ecgsignal.pipeline import prepare
+    from training.tabular import TabularScaler
+
+    config = SignalConfig()
+    headers = sorted(cinc_dir.glob("*.hea"))[:2]
+    prepared, records = [], []
+    for header in headers:
+        record = read_record(header)
+        records.append(record)
+        prepared.append(prepare(record.signal, record.fs, record.leads, config))
+    signal = torch.from_numpy(np.stack([p.windows[0] for p in prepared]).astype(np.float32))
+    fiducials = torch.from_numpy(np.stack([p.fiducials[0] for p in prepared]).astype(np.float32))
+    values = np.stack([p.features for p in prepared])
+    present = np.stack([p.feature_present for p in prepared])
+    scaler = TabularScaler.fit(values, present)
+    tabular = torch.from_numpy(
+        scaler.transform(values, present, np.array([r.age for r in records]), [r.sex for r in records])
+    )
+    leads, channels = signal.shape[1], fiducials.shape[1]
+    assert signal.shape[-1] == config.window_samples
+    for name, kwargs in (
+        ("resnet1d_wang", TINY["resnet1d_wang"]),
+        ("imle_net", {"filters": [4, 8, 8], "blocks_per_stage": 1, "attention_dim": 8, "lstm_units": 4}),
+        ("resconv_bilstm_attn", TINY["resconv_bilstm_attn"]),
+    ):
+        network = models.build(
+            name, num_leads=leads, num_fiducial=channels, num_tabular=tabular.shape[1], **kwargs
+        ).eval()
+        with torch.no_grad():
+            logits = network(signal, fiducials, tabular)
+        assert logits.shape == (2, 26) and torch.isfinite(logits).all(), name
+        if name == "imle_net":
+            # 10 s at 250 Hz -> 1000 samples at 100 Hz -> 20 segments of 50, exactly the seed's layout.
+            assert network.last_attention["rhythm"].shape == (2, leads + channels, 20)
