@@ -314,9 +314,7 @@ def _lead_set_data(records: int = 12):
     )
 
 
-@pytest.mark.parametrize(
-    "name", ["resnet1d_wang", "resconv_bilstm_attn", "imle_net", "seed001_cnn", "bigru_attn", "image_resnet"]
-)
+@pytest.mark.parametrize("name", ZOO)
 def test_trains_and_predicts_through_the_projects_trainer(name):
     data = _lead_set_data()
     settings = Settings(
