@@ -3,10 +3,11 @@
 ``resnet1d_wang``, ``inception1d`` and ``xresnet1d101`` as that benchmark built and trained them:
 fastai-style concat-pooling head with one hidden layer of 128 (``lin_ftrs_head=[128]``, dropout
 0.5), He-normal initialisation (``weight_init``, which also resets every batch norm to 1/0), input
-at 100 Hz. The benchmark trained on random 2.5-s crops (250 samples) and took the maximum over
-sliding 2.5-s crops at test time; here the network sees the trainer's whole window resampled to
-``model_fs`` (10 s -> 1000 samples) and the predictor averages windows. All three are fully
-convolutional with global pooling, so any window length works.
+at 100 Hz in 2.5-s crops (250 samples): a random crop per training example, and at evaluation the
+maximum over crops every 1.25 s (the benchmark's ``aggregate_fn="max"`` over sliding windows).
+Here that happens inside the network (``crop_seconds``; null = the whole window), on the trainer's
+windows resampled to ``model_fs``; the predictor then averages a record's windows. All three are
+fully convolutional with global pooling, so any length works.
 """
 
 from __future__ import annotations
@@ -35,9 +36,11 @@ class _BaselineNetwork(nn.Module):
         branches: Sequence[str],
         input_fs: float,
         model_fs: float,
+        crop_seconds: float | None,
     ) -> int:
         self.branches = check_branches(branches, name)
         self.inputs = SignalInputs(num_leads, num_fiducial, self.branches, input_fs, model_fs)
+        self.crop = None if crop_seconds is None else max(round(crop_seconds * model_fs), 1)
         return self.inputs.channels
 
     def _setup_head(
@@ -56,7 +59,26 @@ class _BaselineNetwork(nn.Module):
     backbone: nn.Module
 
     def forward(self, signal: torch.Tensor, fiducials: torch.Tensor, tabular: torch.Tensor) -> torch.Tensor:
-        return self.head(self.backbone(self.inputs(signal, fiducials)), tabular)
+        x = self.inputs(signal, fiducials)
+        if self.crop is None or x.shape[-1] <= self.crop:
+            return self.head(self.backbone(x), tabular)
+        if self.training:
+            starts = torch.randint(0, x.shape[-1] - self.crop + 1, (x.shape[0], 1, 1), device=x.device)
+            index = (starts + torch.arange(self.crop, device=x.device)).expand(-1, x.shape[1], -1)
+            return self.head(self.backbone(x.gather(2, index)), tabular)  # one random crop per example
+        return self._max_over_crops(x, tabular)
+
+    def _max_over_crops(self, x: torch.Tensor, tabular: torch.Tensor) -> torch.Tensor:
+        """Logits of crops every crop/2 samples (the last one flush with the end), maximum per class."""
+        assert self.crop is not None
+        length, stride = x.shape[-1], max(self.crop // 2, 1)
+        starts = list(range(0, length - self.crop + 1, stride))
+        if starts[-1] != length - self.crop:
+            starts.append(length - self.crop)
+        crops = torch.stack([x[..., s : s + self.crop] for s in starts], dim=1)  # (B, n, C, crop)
+        batch, count = crops.shape[:2]
+        logits = self.head(self.backbone(crops.flatten(0, 1)), tabular.repeat_interleave(count, dim=0))
+        return logits.view(batch, count, -1).amax(dim=1)
 
 
 class BasicBlock1d(nn.Module):
@@ -103,9 +125,12 @@ class ResNet1dWang(_BaselineNetwork):
         tabular_hidden: int = 64,
         input_fs: float = 250.0,
         model_fs: float = 100.0,
+        crop_seconds: float | None = 2.5,
     ) -> None:
         super().__init__()
-        channels = self._setup_inputs("resnet1d_wang", num_leads, num_fiducial, branches, input_fs, model_fs)
+        channels = self._setup_inputs(
+            "resnet1d_wang", num_leads, num_fiducial, branches, input_fs, model_fs, crop_seconds
+        )
         layers: list[nn.Module] = [_conv(channels, width, stem_kernel), nn.BatchNorm1d(width), nn.ReLU()]
         layers += [BasicBlock1d(width, width, kernels, 1 if i == 0 else 2) for i in range(blocks)]
         self.backbone = nn.Sequential(*layers)
@@ -184,9 +209,12 @@ class Inception1d(_BaselineNetwork):
         tabular_hidden: int = 64,
         input_fs: float = 250.0,
         model_fs: float = 100.0,
+        crop_seconds: float | None = 2.5,
     ) -> None:
         super().__init__()
-        channels = self._setup_inputs("inception1d", num_leads, num_fiducial, branches, input_fs, model_fs)
+        channels = self._setup_inputs(
+            "inception1d", num_leads, num_fiducial, branches, input_fs, model_fs, crop_seconds
+        )
         kernels = [k - 1 if k % 2 == 0 else k for k in (kernel_size, kernel_size // 2, kernel_size // 4)]
         self.backbone = InceptionBackbone(channels, filters, kernels, bottleneck, depth, residual)
         self._setup_head(4 * filters, num_tabular, num_classes, head_hidden, head_dropout, tabular_hidden)
@@ -241,11 +269,14 @@ class XResNet1d101(_BaselineNetwork):
         tabular_hidden: int = 64,
         input_fs: float = 250.0,
         model_fs: float = 100.0,
+        crop_seconds: float | None = 2.5,
     ) -> None:
         super().__init__()
         if len(layers) != len(widths):
             raise ValueError(f"xresnet1d101: one width per stage needed, got layers={layers}, widths={widths}")
-        channels = self._setup_inputs("xresnet1d101", num_leads, num_fiducial, branches, input_fs, model_fs)
+        channels = self._setup_inputs(
+            "xresnet1d101", num_leads, num_fiducial, branches, input_fs, model_fs, crop_seconds
+        )
         modules: list[nn.Module] = []
         for i, width in enumerate(stem_widths):
             previous = channels if i == 0 else stem_widths[i - 1]

@@ -181,6 +181,31 @@ def test_features_on_means_the_network_reads_them(name):
         assert not torch.equal(a, network(signal, fiducials, tabular + 1))
 
 
+def test_ptbxl_baselines_use_the_benchmarks_crops():
+    """2.5-s crops at 100 Hz: a random one per example in training, the maximum over crops every 1.25 s in eval."""
+    torch.manual_seed(0)
+    network = _build("resnet1d_wang", ("raw", "tabular"), crop_seconds=0.5).eval()  # 50-sample crops
+    signal, fiducials, tabular, _ = _batch()  # 250 samples at 250 Hz -> 100 at 100 Hz
+    assert network.crop == 50
+    x = network.inputs(signal, fiducials)
+    with torch.no_grad():
+        expected = torch.stack(
+            [network.head(network.backbone(x[..., s : s + 50]), tabular) for s in (0, 25, 50)], dim=1
+        ).amax(dim=1)
+        assert torch.allclose(network(signal, fiducials, tabular), expected, atol=1e-6)
+    seen = []
+    network.train()
+    network.backbone.register_forward_hook(lambda module, inputs, output: seen.append(inputs[0]))
+    network(signal, fiducials, tabular)
+    assert seen[-1].shape == (4, LEADS, 50)
+    for b in range(4):  # every example's crop is a stretch of its own signal
+        assert any(torch.equal(seen[-1][b], x[b, :, s : s + 50]) for s in range(51))
+    whole = _build("resnet1d_wang", crop_seconds=None).train()
+    whole.backbone.register_forward_hook(lambda module, inputs, output: seen.append(inputs[0]))
+    whole(signal, fiducials, tabular)
+    assert seen[-1].shape == (4, LEADS + FIDUCIAL, 100)
+
+
 def test_seed004_metadata_reads_only_age_and_sex_columns():
     assert len(DEMOGRAPHIC_COLUMNS) == 4  # models.inputs.DEMOGRAPHIC_WIDTH relies on this layout
     network = _build("resconv_bilstm_attn", ("raw",)).eval()
