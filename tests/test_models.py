@@ -57,3 +57,19 @@ def test_same_seed_same_weights():
     torch.manual_seed(7)
     b = models.build("dual_crnn", num_leads=2, num_fiducial=4, num_tabular=20).state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_every_architecture_follows_the_constructor_contract():
+    """The trainer builds every network as (num_leads, num_fiducial, num_tabular, num_classes, branches, **kwargs)
+    and stores the kwargs in a JSON manifest, so every default must be JSON-serialisable."""
+    import inspect
+    import json
+
+    from models.registry import _REGISTRY
+
+    for name in models.available():
+        parameters = inspect.signature(_REGISTRY[name].__init__).parameters
+        assert list(parameters)[1:6] == ["num_leads", "num_fiducial", "num_tabular", "num_classes", "branches"], name
+        assert parameters["num_classes"].default == 26, name
+        defaults = {k: p.default for k, p in parameters.items() if p.default is not inspect.Parameter.empty}
+        json.dumps(defaults)  # raises for a non-serialisable default
