@@ -1,7 +1,7 @@
 """Segments: the unit in which prepared records are written, published, verified and dropped.
 
 A segment is a folder of array files holding up to ``SEGMENT_RECORDS`` records, plus
-``segment.json`` (rows, window offsets, and each array file's shape, dtype, size and BLAKE2b
+``segment.json`` (rows, window offsets, and each array file's shape, dtype, size and SHA-256
 checksum, itself checksummed). It is written under a unique hidden name (``.tmp-seg-*``,
 flock'ed by its writer), renamed to ``seg-*`` when complete, and only then entered into
 ``index.json`` under the cache's lock. A reader that finds a segment through the index
