@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import json
 import logging
@@ -362,12 +363,16 @@ def test_abandoned_temporary_segments_are_removed(records: list[Path], tmp_path:
         folder.mkdir()
         (folder / "windows.npy").write_bytes(b"partial")
         (folder / ".writing").touch()
-    import fcntl
-
+    unpublished, fresh = root / "seg-20000101000000-0123456789ab", root / "seg-20000101000000-ba9876543210"
+    shutil.copytree(_segment_of(first, 0), unpublished)  # renamed, then its writer died before publishing
+    shutil.copytree(_segment_of(first, 0), fresh)  # renamed a moment ago: its writer may be publishing it now
+    os.utime(unpublished, (0, 0))
     with open(alive / ".writing") as held:
         fcntl.flock(held, fcntl.LOCK_EX)  # a live writer
-        _run(records[:1], tmp_path / "cache")
+        store = _run(records[:1], tmp_path / "cache")
         assert not dead.exists() and alive.exists()
+        assert not unpublished.exists() and fresh.exists()
+        assert store.stats["hits"] == 1 and _segment_of(store, 0).exists()
 
 
 # --------------------------------------------------------------------------- 5. dead workers
