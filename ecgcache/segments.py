@@ -272,6 +272,8 @@ def _offsets(content: dict[str, Any], folder: Path) -> tuple[np.ndarray, list[li
     rows, offsets = content["rows"], np.asarray(content["offsets"])
     if not isinstance(rows, list) or not rows or offsets.shape != (len(rows) + 1,) or offsets.dtype.kind != "i":
         raise SegmentError(f"{folder}: {len(rows)} rows do not match {offsets.shape} offsets")
+    if not all(isinstance(row, list) and len(row) == 2 and all(isinstance(v, str) for v in row) for row in rows):
+        raise SegmentError(f"{folder}: malformed rows (expected [content hash, name] pairs)")
     if offsets[0] != 0 or np.any(np.diff(offsets) < 0):
         raise SegmentError(f"{folder}: window offsets are not increasing from 0")
     return offsets.astype(np.int64), rows
