@@ -409,3 +409,14 @@ def test_a_worker_killed_once_is_retried(records: list[Path], tmp_path: Path, mo
     assert (tmp_path / "killed-once").exists()  # the worker did die
     assert len(store) == NUM and not store.failed
     _same(store, _run(records, tmp_path / "reference"))
+
+
+def test_a_dead_worker_does_not_stop_the_records_queued_behind_it(
+    cinc_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    headers = sorted(cinc_dir.glob("*.hea"))[:10]  # more than the 2 x 2 records kept in flight
+    killer = headers[0].stem
+    monkeypatch.setattr(worker, "record_hook", functools.partial(_kill_worker, killer, None), raising=False)
+    store = _run(headers, tmp_path / "cache", n_jobs=2)
+    assert set(store.failed) == {killer} and "died 2 times" in store.failed[killer]
+    assert store.names == [h.stem for h in headers[1:]]
