@@ -33,7 +33,7 @@ _ROUNDS = 3
 _VERIFIED: weakref.WeakValueDictionary[tuple[str, str], Segment] = weakref.WeakValueDictionary()
 
 
-def _open_segments(root: Path, names: set[str], opened: dict[str, Segment]) -> dict[str, str]:
+def _open_segments(root: Path, names: set[str], opened: dict[str, Segment], progress: bool) -> dict[str, str]:
     """Verify and map ``names`` into ``opened`` (threads: hashing releases the GIL); returns the bad ones' problems."""
     todo = []
     for name in names - opened.keys():
@@ -51,7 +51,10 @@ def _open_segments(root: Path, names: set[str], opened: dict[str, Segment]) -> d
             return name, None, str(error)
 
     with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1, len(todo)))) as pool:
-        for name, segment, problem in pool.map(verify, todo):
+        checked = progress_bar(
+            pool.map(verify, todo), total=len(todo), desc="verifying", unit="seg", enabled=progress and len(todo) > 4
+        )
+        for name, segment, problem in checked:
             if segment is None:
                 bad[name] = problem or "unusable"
             else:
@@ -60,10 +63,12 @@ def _open_segments(root: Path, names: set[str], opened: dict[str, Segment]) -> d
     return bad
 
 
-def _locate(root: Path, wanted: Sequence[str], opened: dict[str, Segment]) -> dict[str, tuple[str, int]]:
+def _locate(
+    root: Path, wanted: Sequence[str], opened: dict[str, Segment], progress: bool
+) -> dict[str, tuple[str, int]]:
     """Where each wanted record lies in a verified segment; bad segments and wrong entries are dropped."""
     index = load_index(root)
-    bad = _open_segments(root, {index[d][1] for d in wanted if d in index}, opened)
+    bad = _open_segments(root, {index[d][1] for d in wanted if d in index}, opened, progress)
     for name, problem in sorted(bad.items()):
         log.warning("dropping cache segment %s: %s; its records will be prepared again", root / name, problem)
     placed: dict[str, tuple[str, int]] = {}
@@ -100,10 +105,14 @@ def _compute(
     try:
         for i, result in progress_bar(results, total=len(todo), desc="preparing", unit="rec", enabled=progress):
             digest, header = todo[i]
-            problem = result.get("error") if not result["ok"] else writer.add(digest, header.stem, result["arrays"])
-            if problem is not None:
-                failures[digest] = problem if not result["ok"] else f"{header}: {problem}"
-                log.warning("skipping record: %s", failures[digest])
+            if result["ok"]:
+                problem = writer.add(digest, header.stem, result["arrays"])
+                error = None if problem is None else f"{header}: {problem}"
+            else:
+                error = result["error"]
+            if error is not None:
+                failures[digest] = error
+                log.warning("skipping record: %s", error)
             if len(writer) >= SEGMENT_RECORDS:
                 writer.close()
                 writer = SegmentWriter(root, dtype)
@@ -166,7 +175,7 @@ def prepare_folder(
     failures: dict[str, str] = {}
     hits, computed = 0, 0
     for round_ in range(_ROUNDS):
-        placed = _locate(root, [d for d in header_of if d not in failures], opened)
+        placed = _locate(root, [d for d in header_of if d not in failures], opened, progress)
         if round_ == 0:
             hits = sum(1 for d in hashes if d is not None and d in placed)
         todo = [(d, h) for d, h in header_of.items() if d not in placed and d not in failures]

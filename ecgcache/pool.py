@@ -61,7 +61,13 @@ def prepare_records(
     executor = get_reusable_executor(max_workers=workers)
 
     def submit(i: int) -> None:
-        in_flight[executor.submit(worker.prepare_one, headers[i], leads, config, dtype, hook)] = i
+        nonlocal executor
+        try:
+            future = executor.submit(worker.prepare_one, headers[i], leads, config, dtype, hook)
+        except (BrokenProcessPool, RuntimeError):  # broke since the last wait: the next pool takes it
+            executor = get_reusable_executor(max_workers=workers)
+            future = executor.submit(worker.prepare_one, headers[i], leads, config, dtype, hook)
+        in_flight[future] = i
 
     try:
         while queue or suspects or in_flight:

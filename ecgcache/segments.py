@@ -1,7 +1,7 @@
 """Segments: the unit in which prepared records are written, published, verified and dropped.
 
 A segment is a folder of array files holding up to ``SEGMENT_RECORDS`` records, plus
-``segment.json`` (rows, window offsets, and each array file's shape, dtype, size and BLAKE2b
+``segment.json`` (rows, window offsets, and each array file's shape, dtype, size and SHA-256
 checksum, itself checksummed). It is written under a unique hidden name (``.tmp-seg-*``,
 flock'ed by its writer), renamed to ``seg-*`` when complete, and only then entered into
 ``index.json`` under the cache's lock. A reader that finds a segment through the index
@@ -43,8 +43,8 @@ WINDOWED = ("windows", "fiducials")
 SEGMENT_NAME = re.compile(r"^seg-[0-9]{14}-[0-9a-f]{12}$")
 _TEMPORARY_PREFIX = ".tmp-seg-"
 _WRITING = ".writing"
-#: A hidden segment folder without a lock file this old is a crashed writer's.
-_ORPHAN_SECONDS = 600.0
+#: A hidden segment folder without a lock file, or an unpublished segment, this old is a crashed writer's.
+_ORPHAN_SECONDS = 3600.0
 
 
 class SegmentError(Exception):
@@ -214,25 +214,41 @@ class SegmentWriter:
 
 
 def remove_abandoned(root: Path) -> None:
-    """Remove hidden segment folders whose writer is gone (its lock is free, or it never took one)."""
+    """Remove what crashed writers left: hidden folders whose writer is gone, complete but unpublished segments.
+
+    A hidden folder is abandoned when no process holds its lock (or it never took one and is
+    old); a ``seg-*`` folder the index does not name is one renamed by a writer that died
+    before publishing it, once it is old enough that no live writer can be about to publish it.
+    """
     for folder in root.glob(f"{_TEMPORARY_PREFIX}*"):
+        if _writer_gone(folder):
+            log.info("removing %s, left by an interrupted run", folder)
+            shutil.rmtree(folder, ignore_errors=True)
+    published = {entry[1] for entry in load_index(root).values()}
+    for folder in root.glob("seg-*"):
+        with contextlib.suppress(OSError):
+            if folder.name not in published and time.time() - folder.stat().st_mtime > _ORPHAN_SECONDS:
+                log.info("removing %s, a segment no index entry names", folder)
+                shutil.rmtree(folder, ignore_errors=True)
+
+
+def _writer_gone(folder: Path) -> bool:
+    try:
+        handle = os.open(folder / _WRITING, os.O_RDONLY)
+    except FileNotFoundError:
         try:
-            handle = os.open(folder / _WRITING, os.O_RDONLY)
-        except FileNotFoundError:
-            with contextlib.suppress(OSError):
-                if time.time() - folder.stat().st_mtime > _ORPHAN_SECONDS:
-                    shutil.rmtree(folder, ignore_errors=True)
-            continue
+            return time.time() - folder.stat().st_mtime > _ORPHAN_SECONDS
         except OSError:
-            continue
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            continue  # a live writer holds it
-        finally:
-            os.close(handle)
-        log.info("removing %s, left by an interrupted run", folder)
-        shutil.rmtree(folder, ignore_errors=True)
+            return False
+    except OSError:
+        return False
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except OSError:
+        return False  # a live writer holds it
+    finally:
+        os.close(handle)
 
 
 # --------------------------------------------------------------------------- reading
@@ -256,6 +272,8 @@ def _offsets(content: dict[str, Any], folder: Path) -> tuple[np.ndarray, list[li
     rows, offsets = content["rows"], np.asarray(content["offsets"])
     if not isinstance(rows, list) or not rows or offsets.shape != (len(rows) + 1,) or offsets.dtype.kind != "i":
         raise SegmentError(f"{folder}: {len(rows)} rows do not match {offsets.shape} offsets")
+    if not all(isinstance(row, list) and len(row) == 2 and all(isinstance(v, str) for v in row) for row in rows):
+        raise SegmentError(f"{folder}: malformed rows (expected [content hash, name] pairs)")
     if offsets[0] != 0 or np.any(np.diff(offsets) < 0):
         raise SegmentError(f"{folder}: window offsets are not increasing from 0")
     return offsets.astype(np.int64), rows

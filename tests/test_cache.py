@@ -163,3 +163,29 @@ def test_select_leads_fills_absent_leads_with_zeros() -> None:
     signal = np.arange(6, dtype=np.float32).reshape(2, 3)
     out = select_leads(signal, ("I", "II"), ("II", "V1", "I"))
     assert out.tolist() == [[3, 4, 5], [0, 0, 0], [0, 1, 2]]
+
+
+def test_keyed_modules_exist_and_cover_the_signal_code() -> None:
+    """A moved module must not silently drop out of the code version (it hashes as absent)."""
+    from ecgcache import keys
+
+    root = Path(keys.__file__).resolve().parents[1]
+    assert all((root / module).is_file() for module in keys.KEYED_MODULES), keys.KEYED_MODULES
+    signal_modules = {f"ecgsignal/{name}.py" for name in ("config", "preprocess", "wavelet", "delineate", "features")}
+    assert signal_modules | {"ecgsignal/pipeline.py", "ecgcache/worker.py"} <= set(keys.KEYED_MODULES)
+
+
+def test_segment_description_matches_its_files(records: list[Path], tmp_path: Path) -> None:
+    import hashlib
+    import json
+
+    store = _run(records[:2], tmp_path / "cache")
+    segment = store.root / store._segment_of[0]
+    description = json.loads((segment / "segment.json").read_text())
+    assert [row[1] for row in description["rows"]] == store.names
+    assert description["offsets"] == store.window_offsets.tolist()
+    for name, expected in description["arrays"].items():
+        data = (segment / f"{name}.npy").read_bytes()
+        array = np.load(segment / f"{name}.npy", mmap_mode="r")
+        assert len(data) == expected["bytes"] and list(array.shape) == expected["shape"]
+        assert hashlib.sha256(data[len(data) - array.nbytes :]).hexdigest() == expected["sha256"]
