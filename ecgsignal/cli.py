@@ -204,4 +204,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
-__all__ = ["CSV_COLUMNS", "delineate_record", "expand_records", "fiducial_rows", "main", "to_record_rate"]
+def delineate_main() -> int:
+    """Console script ``ecg-delineate``: ``python -m ecgsignal delineate ...``."""
+    return main(["delineate", *sys.argv[1:]])
+
+
+def plot_main() -> int:
+    """Console script ``ecg-plot``: ``python -m ecgsignal plot ...``."""
+    return main(["plot", *sys.argv[1:]])
+
+
+__all__ = [
+    "CSV_COLUMNS",
+    "delineate_main",
+    "delineate_record",
+    "expand_records",
+    "fiducial_rows",
+    "main",
+    "plot_main",
+    "to_record_rate",
+]

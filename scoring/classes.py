@@ -13,7 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-WEIGHTS_FILE = Path(__file__).resolve().parents[1] / "weights.csv"
+#: The Challenge's weights.csv: the repository root's (``scoring/weights.csv`` links to it, and an installed
+#: package carries a copy of it under that name).
+WEIGHTS_FILE = Path(__file__).resolve().parent / "weights.csv"
 
 #: The "normal" class of the Challenge metric (the inactive classifier predicts only this).
 NORMAL_CLASS = "426783006"
