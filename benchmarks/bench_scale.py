@@ -1,0 +1,221 @@
+"""Scale: preparation throughput, cache size, peak memory and training throughput as N grows.
+
+    python benchmarks/bench_scale.py --work DIR [--sizes 1000 5000 20000 88000] [--lead-sets 12 2]
+                                     [--steps 40] [--jobs 2] [--device auto]
+
+For each N, a Challenge-like training set of N distinct records is made with
+``benchmarks/make_scale_data.py`` (reused when ``DIR/data-N`` is complete), then for each lead set:
+
+* **preparation**: the feature cache is built from empty (``prepare_folder``: reading,
+  preprocessing, delineation, features, cache writes) with ``--jobs`` workers; reported as
+  records/s per worker and wall seconds;
+* **cache size**: bytes on disk per record for that lead set (all segment files);
+* **training throughput**: ``--steps`` optimiser steps of the default network (batch 32, one random
+  window per record, AdamW, as the trainer does) on records drawn from the whole store, so pages
+  of the memory-mapped cache are touched all over it; and the validation pass (all windows of a
+  record, no gradient) in records/s;
+* **peak RSS of the whole process tree** (main process plus preparation workers, sampled every
+  0.2 s) during that lead set.
+
+The projected wall time of a full default training of the five lead sets on the Challenge's
+88,253 records is: for each lead set, preparation (88,253 / measured rate) + epochs x (training
+records / training rate + validation records / validation rate), with the default split
+(80 / 20) and ``--epochs`` epochs (default 25: early stopping typically ends there; the
+maximum is 40). Lead sets that were not measured are projected from the nearest measured one
+scaled by lead count for the cache, and taken as equal in speed (the per-record cost is dominated
+by the shared parts). Results go to ``DIR/scale.json`` and ``DIR/scale.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks.bench_training import TreeMemorySampler
+from benchmarks.make_scale_data import make_scale_data
+from ecgio import find_records
+from ecgio.leads import LEAD_SETS
+
+CHALLENGE_RECORDS = 88253
+log = logging.getLogger("bench_scale")
+
+
+def dataset(work: Path, size: int, jobs: int) -> list[Path]:
+    """``work/data-N`` with N records (made when missing or incomplete)."""
+    folder = work / f"data-{size}"
+    headers = find_records(folder) if folder.is_dir() else []
+    if len(headers) != size:
+        shutil.rmtree(folder, ignore_errors=True)
+        rate = make_scale_data(folder, size, seed=0, jobs=jobs)
+        log.info("made %d records at %.0f records/min", size, rate * 60)
+        headers = find_records(folder)
+    return headers
+
+
+def _folder_bytes(folder: Path) -> int:
+    return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
+
+
+def training_rates(store: Any, steps: int, device_name: str, seed: int = 0) -> tuple[float, float]:
+    """(training records/s, validation records/s) of the default network on this store."""
+    import torch
+
+    import models
+    from training.inference import autocast
+
+    device = torch.device("cuda" if device_name == "auto" and torch.cuda.is_available() else "cpu")
+    if device_name not in ("auto", "cpu"):
+        device = torch.device(device_name)
+    rng = np.random.default_rng(seed)
+    signal, fiducials = store.window(0, 0)
+    num_tabular = 2 * store.features.shape[1] + 4
+    network = models.build(
+        "dual_crnn",
+        num_leads=signal.shape[0],
+        num_fiducial=fiducials.shape[0],
+        num_tabular=num_tabular,
+        num_classes=26,
+    ).to(device)
+    optimizer = torch.optim.AdamW(network.parameters(), lr=1e-3)
+    tabular = torch.zeros((32, num_tabular), device=device)
+    target = torch.zeros((32, 26), device=device)
+
+    def batch(rows: np.ndarray) -> tuple[Any, Any]:
+        pairs = [store.window(int(i), int(rng.integers(store.num_windows(int(i))))) for i in rows]
+        x = torch.from_numpy(np.stack([p[0] for p in pairs])).to(device)
+        f = torch.from_numpy(np.stack([p[1] for p in pairs])).to(device)
+        return x, f
+
+    network.train()
+    for step in range(steps + 2):  # two warm-up steps
+        if step == 2:
+            started = time.perf_counter()
+        x, f = batch(rng.integers(len(store), size=32))
+        optimizer.zero_grad(set_to_none=True)
+        with autocast(device):
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(network(x, f, tabular).float(), target)
+        loss.backward()
+        optimizer.step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    train_rate = steps * 32 / (time.perf_counter() - started)
+    network.eval()
+    rows = rng.integers(len(store), size=min(len(store), 200))
+    started = time.perf_counter()
+    with torch.no_grad():
+        for i in rows:
+            prepared = store.record(int(i))
+            x = torch.from_numpy(prepared.windows).to(device)
+            f = torch.from_numpy(prepared.fiducials).to(device)
+            with autocast(device):
+                network(x, f, torch.zeros((x.shape[0], num_tabular), device=device))
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return train_rate, len(rows) / (time.perf_counter() - started)
+
+
+def measure(headers: list[Path], leads: tuple[str, ...], cache: Path, jobs: int, steps: int, device: str) -> dict:
+    """One lead set at one N: preparation from an empty cache, cache size, training rates, peak tree RSS."""
+    from ecgcache import prepare_folder
+    from ecgsignal.config import SignalConfig
+
+    shutil.rmtree(cache, ignore_errors=True)
+    sampler = TreeMemorySampler()
+    sampler.start()
+    started = time.perf_counter()
+    store = prepare_folder(headers, leads, SignalConfig(), cache, n_jobs=jobs, progress=True)
+    prepare_s = time.perf_counter() - started
+    train_rate, val_rate = training_rates(store, steps, device)
+    sampler.stop.set()
+    sampler.join()
+    return {
+        "records": len(headers),
+        "leads": len(leads),
+        "prepared": len(store),
+        "failed": len(store.failed),
+        "prepare_s": prepare_s,
+        "prepare_rate_per_worker": len(headers) / prepare_s / jobs,
+        "cache_bytes_per_record": _folder_bytes(cache) / max(len(store), 1),
+        "train_records_per_s": train_rate,
+        "val_records_per_s": val_rate,
+        "peak_tree_rss_mb": sampler.peak,
+    }
+
+
+def projection(rows: list[dict], jobs: int, epochs: int) -> dict[str, float]:
+    """Projected hours and cache GB of a full default training (five lead sets, 88,253 records)."""
+    largest = max(r["records"] for r in rows)
+    at_largest = [r for r in rows if r["records"] == largest]
+    hours, cache_gb = 0.0, 0.0
+    for leads in LEAD_SETS:
+        nearest = min(at_largest, key=lambda r: abs(r["leads"] - len(leads)))
+        prepare = CHALLENGE_RECORDS / (nearest["prepare_rate_per_worker"] * jobs)
+        per_epoch = 0.8 * CHALLENGE_RECORDS / nearest["train_records_per_s"]
+        per_epoch += 0.2 * CHALLENGE_RECORDS / nearest["val_records_per_s"]
+        hours += (prepare + epochs * per_epoch) / 3600
+        cache_gb += nearest["cache_bytes_per_record"] * len(leads) / nearest["leads"] * CHALLENGE_RECORDS / 1e9
+    return {"hours": hours, "cache_gb": cache_gb, "from_records": largest}
+
+
+def markdown(rows: list[dict], projected: dict[str, float], args: argparse.Namespace, device: str) -> str:
+    lines = [
+        f"device {device}, {args.jobs} preparation workers, torch threads {os.environ.get('OMP_NUM_THREADS', 'default')}",
+        "",
+        "| N | leads | prepare s | rec/s per worker | cache KB/rec | train rec/s | val rec/s | peak tree RSS MB |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['records']} | {r['leads']} | {r['prepare_s']:.0f} | {r['prepare_rate_per_worker']:.1f} | "
+            f"{r['cache_bytes_per_record'] / 1e3:.0f} | {r['train_records_per_s']:.0f} | "
+            f"{r['val_records_per_s']:.0f} | {r['peak_tree_rss_mb']:.0f} |"
+        )
+    lines += [
+        "",
+        f"projected full default training (5 lead sets, {CHALLENGE_RECORDS} records, {args.epochs} epochs, "
+        f"rates at N={projected['from_records']}): {projected['hours']:.1f} h, cache {projected['cache_gb']:.1f} GB",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--work", type=Path, required=True, help="folder for data sets, caches and results")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 5000])
+    parser.add_argument("--lead-sets", type=int, nargs="+", default=[12, 2], choices=[12, 6, 4, 3, 2])
+    parser.add_argument("--steps", type=int, default=40, help="training steps timed per lead set")
+    parser.add_argument("--epochs", type=int, default=25, help="epochs assumed in the projection")
+    parser.add_argument("--jobs", type=int, default=2, help="preparation workers")
+    parser.add_argument("--device", default="auto")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    import torch
+
+    device = "cuda" if args.device == "auto" and torch.cuda.is_available() else args.device
+    by_count = {len(leads): leads for leads in LEAD_SETS}
+    rows = []
+    for size in args.sizes:
+        headers = dataset(args.work, size, args.jobs)
+        for count in args.lead_sets:
+            row = measure(headers, by_count[count], args.work / f"cache-{size}-{count}", args.jobs, args.steps, device)
+            rows.append(row)
+            log.info("%s", json.dumps(row))
+    projected = projection(rows, args.jobs, args.epochs)
+    text = markdown(rows, projected, args, device)
+    (args.work / "scale.json").write_text(json.dumps({"rows": rows, "projection": projected}, indent=2))
+    (args.work / "scale.md").write_text(text + "\n")
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
