@@ -273,6 +273,7 @@ def test_default_threads_follow_affinity_omp_and_workers(monkeypatch):
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     monkeypatch.setattr(device.os, "sched_getaffinity", lambda pid: set(range(64)))
     monkeypatch.setattr(device, "CGROUP_CPU_MAX", Path("/nonexistent"))
+    monkeypatch.setattr(device, "busy_cores", lambda: 0)
     assert device.available_cores() == 64
     assert device.default_threads() == device.MAX_THREADS
     assert device.default_threads(workers=4) == 1

@@ -9,6 +9,7 @@ torch itself is imported only when a function needs it, so importing this module
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
@@ -40,15 +41,46 @@ def available_cores() -> int:
     return max(1, cores)
 
 
+def busy_cores() -> int:
+    """Cores other jobs keep busy: the 1-minute load average, rounded (0 where the platform has none)."""
+    try:
+        return max(0, round(os.getloadavg()[0]))
+    except (AttributeError, OSError):
+        return 0
+
+
+@functools.cache
+def _warn_busy(load: int, cores: int, threads: int) -> None:
+    log.warning(
+        "the machine is busy (load %d on %d usable cores): torch uses %d thread(s) to leave the others their "
+        "cores; expect slower training and inference (ECG_THREADS sets the count)",
+        load,
+        cores,
+        threads,
+    )
+
+
 def default_threads(workers: int = 1) -> int:
     """Intra-op threads when none are set: ``OMP_NUM_THREADS`` if the user set it, else the available
-    cores capped at :data:`MAX_THREADS`; 1 when ``workers`` processes run side by side."""
+    cores capped at :data:`MAX_THREADS`, less the cores other jobs keep busy (with a warning, once);
+    1 when ``workers`` processes run side by side.
+
+    A spin-waiting intra-op pool wider than the idle cores is what made a busy laptop 10-30 times
+    slower, so a busy machine gets fewer threads, not more. Results do not depend on the count
+    beyond floating-point rounding; set ``ECG_THREADS`` for runs that must match bit for bit.
+    """
     if workers > 1:
         return 1
     from_env = os.environ.get("OMP_NUM_THREADS", "")
     if from_env.isdigit() and int(from_env) > 0:
         return int(from_env)
-    return min(available_cores(), MAX_THREADS)
+    cores = available_cores()
+    threads = min(cores, MAX_THREADS)
+    load = busy_cores()
+    if load > 0 and threads > 1 and load + threads > cores:
+        threads = max(1, min(threads, cores - load))
+        _warn_busy(load, cores, threads)
+    return threads
 
 
 def apply_threads(threads: int = 0, workers: int = 1) -> int:
