@@ -1,12 +1,14 @@
 #!/usr/bin/env python
 """Score model outputs as the PhysioNet/CinC Challenge 2021 does.
 
-Usage: python evaluate_model.py LABELS OUTPUTS [scores.csv [class_scores.csv]]
+Usage: python evaluate_model.py LABELS OUTPUTS [scores.csv [class_scores.csv]] [--plots DIR]
 
 LABELS holds the header files (``#Dx:`` or ``# Dx:`` lines), OUTPUTS one ``<record>.csv`` per
 header. Prints the official progress lines; the score table goes to stdout, or to scores.csv
 when given (and the per-class table to class_scores.csv). ``weights.csv`` is read from beside
 this script, wherever it is run from. The work is done by :func:`scoring.metric.evaluate`.
+``--plots DIR`` (optional) also writes per-class figures there (:mod:`ecgreport.evaluation`);
+without it the output is the official scorer's, byte for byte.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import sys
 
 from scoring.metric import Scores, evaluate
 
-USAGE = "Usage: python evaluate_model.py LABELS OUTPUTS [scores.csv [class_scores.csv]]"
+USAGE = "Usage: python evaluate_model.py LABELS OUTPUTS [scores.csv [class_scores.csv]] [--plots DIR]"
 
 
 def write_results(scores: Scores, argv: list[str]) -> None:
@@ -30,14 +32,28 @@ def write_results(scores: Scores, argv: list[str]) -> None:
             file.write(scores.class_text())
 
 
+def split_plots(argv: list[str]) -> tuple[list[str], str | None]:
+    """``argv`` without ``--plots DIR``, and DIR (None when absent); ``--plots`` without DIR -> [] (a usage error)."""
+    if "--plots" not in argv:
+        return argv, None
+    at = argv.index("--plots")
+    if at + 1 >= len(argv):
+        return [], None
+    return argv[:at] + argv[at + 2 :], argv[at + 1]
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status (2 on a usage error)."""
-    argv = sys.argv[1:] if argv is None else argv
+    argv, plot_dir = split_plots(sys.argv[1:] if argv is None else argv)
     if len(argv) not in (2, 3, 4) or any(arg in ("-h", "--help") for arg in argv):
         print(USAGE, file=sys.stderr)
         return 0 if argv and argv[0] in ("-h", "--help") else 2
     scores = evaluate(argv[0], argv[1], progress=print)
     write_results(scores, argv)
+    if plot_dir is not None:
+        from ecgreport.evaluation import write_evaluation_plots
+
+        write_evaluation_plots(argv[0], argv[1], plot_dir)
     return 0
 
 
