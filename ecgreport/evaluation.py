@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
 
 from scoring.classes import ABBREVIATIONS
 
@@ -89,6 +90,8 @@ def class_scores_figure(data: EvaluationData, label: str = "", dpi: int = 150) -
         ax.bar(x[defined], values[defined], color=colours[key], width=0.7)
         for xi in x[~defined]:
             ax.text(xi, 0.02, "n/a", ha="center", va="bottom", fontsize=7, color="#888888", rotation=90)
+        for xi in x[defined & (values == 0)]:  # a score of 0 is a result, not a missing bar
+            ax.text(xi, 0.02, "0", ha="center", va="bottom", fontsize=7, color=colours[key])
         macro = float(np.nanmean(values)) if defined.any() else float("nan")
         ax.axhline(macro, color="black", linewidth=0.9, linestyle="--")
         ax.set(ylim=(0, 1.05), ylabel=key)
@@ -125,9 +128,10 @@ def curves_figure(data: EvaluationData, label: str = "", dpi: int = 150, max_cla
     for i, k in enumerate(shown):
         fpr, tpr, recall, precision = _roc_pr(data.labels[:, k], data.scalar[:, k])
         colour = f"C{i % 10}"
-        label = f"{ABBREVIATIONS[k]} (n={int(counts[k])})"
-        roc_ax.plot(fpr, tpr, color=colour, label=label, linewidth=1.3, drawstyle="default")
-        pr_ax.step(recall, precision, color=colour, label=label, linewidth=1.3, where="post")
+        name = f"{ABBREVIATIONS[k]} (n={int(counts[k])})"
+        roc_ax.plot(fpr, tpr, color=colour, label=name, linewidth=1.3)  # straight segments: the trapezoid AUROC
+        # precision of each recall step drawn over the step, as the scorer's AUPRC sums it
+        pr_ax.step(np.r_[0.0, recall[1:]], np.r_[precision[1], precision[1:]], color=colour, label=name, where="pre")
     roc_ax.plot([0, 1], [0, 1], color="#999999", linestyle="--", linewidth=0.8)
     roc_ax.set(xlabel="false positive rate (1 - specificity)", ylabel="sensitivity", title="ROC", aspect="equal")
     pr_ax.set(xlabel="recall (sensitivity)", ylabel="precision (PPV)", title="Precision-recall", aspect="equal")
@@ -194,9 +198,11 @@ def challenge_matrix_figure(data: EvaluationData, label: str = "", dpi: int = 15
                     fontsize=5,
                     color="white" if dark else "black",
                 )
+    for j in range(n):  # outline the diagonal: where an output matches a label
+        ax.add_patch(Rectangle((j - 0.5, j - 0.5), 1, 1, fill=False, edgecolor="#d62020", linewidth=0.7))
     ax.set_xticks(np.arange(n), ABBREVIATIONS, rotation=90, fontsize=7.5)
     ax.set_yticks(np.arange(n), ABBREVIATIONS, fontsize=7.5)
-    ax.set_xlabel("model output")
+    ax.set_xlabel("model output (red outline: output = label)")
     ax.set_ylabel("label (header #Dx)")
     fig.colorbar(image, ax=ax, shrink=0.8, label="recordings (each spread as 1/n over its labels and outputs)")
     score = float(np.nansum(weights * matrix))

@@ -6,8 +6,10 @@ shaded in orange behind each trace, where the network's explained class drew its
 every predicted class, every class in the record's ``#Dx``, then the most probable others, each
 with its probability, its decision threshold and whether the header lists it. Below it are the
 measurements a clinician reads first (heart rate, PR, QRS, QT/QTc, frontal QRS axis), flagged
-against the usual adult limits: HR 60-100 bpm, PR 120-200 ms, QRS < 120 ms, QTc (Bazett) at most
-450 ms (men) / 460 ms (women), axis -30 to +90 degrees.
+against the usual adult limits: HR 60-100 bpm, PR 120-200 ms, QRS < 120 ms, QTc at most 450 ms
+(men) / 460 ms (women), axis -30 to +90 degrees. QTc is given by Bazett (what most machines
+print) and by Fridericia, since Bazett overcorrects at fast rates and a tachycardia would
+otherwise always read "long QT".
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ def measurements(explanation: Explanation, sex: str | None) -> list[tuple[str, s
     qrs = _feature(explanation, "qrs_duration")
     qt = _feature(explanation, "qt_interval")
     qtc = _feature(explanation, "qtc_bazett")
+    qtc_f = _feature(explanation, "qtc_fridericia")
     axis = _feature(explanation, "qrs_axis")
     p_presence = _feature(explanation, "p_presence")
     qtc_limit = 460.0 if sex == "Female" else 450.0
@@ -67,6 +70,7 @@ def measurements(explanation: Explanation, sex: str | None) -> list[tuple[str, s
         ("PR", number(pr, "ms") + _flag(pr, 120, 200, "(short)", "(long)")),
         ("QRS", number(qrs, "ms") + _flag(qrs, None, 119.5, "", "(wide)")),
         ("QT / QTc (Bazett)", qt_text + _flag(qtc, None, qtc_limit, "", "(long)")),
+        ("QTc (Fridericia)", number(qtc_f, "ms") + _flag(qtc_f, None, qtc_limit, "", "(long)")),
         ("QRS axis", number(axis, "°", signed=True) + _flag(axis, -30, 90, "(left)", "(right)")),
         ("P waves", "—" if math.isnan(p_presence) else f"{100 * p_presence:.0f} % of beats"),
     ]
@@ -102,7 +106,7 @@ def _class_panel(ax: Any, explanation: Explanation, labels: tuple[str, ...]) -> 
         if truth[k]:
             tick.set_fontweight("bold")
     for yi, p in zip(y, probabilities):
-        ax.text(min(p, 1.0) + 0.02, yi, f"{p:.2f}", va="center", fontsize=6)
+        ax.text(1.04, yi, f"{p:.2f}", va="center", fontsize=6.5)
     ax.set_xlim(0, 1.15)
     ax.set_xticks([0, 0.5, 1.0])
     ax.tick_params(axis="x", labelsize=6)
@@ -117,9 +121,9 @@ def _text_panel(ax: Any, explanation: Explanation, record: Any, architecture: st
     ax.set_axis_off()
     lines = [(label, value) for label, value in measurements(explanation, record.sex)]
     y = 1.0
-    ax.text(0.0, y, "Measurements (wavelet delineation)", fontsize=7.5, fontweight="bold", va="top")
+    ax.text(0.0, y, "Measurements (wavelet delineation; adult limits)", fontsize=7.5, fontweight="bold", va="top")
     for label, value in lines:
-        y -= 0.1
+        y -= 0.09
         ax.text(0.0, y, label, fontsize=7, va="top")
         ax.text(0.52, y, value, fontsize=7, va="top", fontweight="bold" if "(" in value else "normal")
     y -= 0.14

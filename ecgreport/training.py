@@ -56,7 +56,7 @@ def training_figure(models: dict[str, dict[str, Any]], title: str = "", dpi: int
     threshold_ax = fig.add_subplot(grid[1, :])
     colours = [f"C{i}" for i in range(10)]
     x = np.arange(len(ABBREVIATIONS))
-    offsets = np.linspace(-0.3, 0.3, len(models)) if len(models) > 1 else np.zeros(1)
+    offsets = np.linspace(-0.2, 0.2, len(models)) if len(models) > 1 else np.zeros(1)
     for index, (key, entry) in enumerate(models.items()):
         colour = colours[index % len(colours)]
         leads = list(entry.get("leads", []))
@@ -78,13 +78,17 @@ def training_figure(models: dict[str, dict[str, Any]], title: str = "", dpi: int
     loss_ax.set(xlabel="epoch", ylabel="training loss (weighted BCE)", title="Training loss")
     metric_ax.set(xlabel="epoch", ylabel="Challenge metric", title="Validation Challenge metric (ring = chosen epoch)")
     threshold_ax.set(ylabel="decision threshold", title="Tuned thresholds per class", ylim=(0, 1))
-    threshold_ax.set_xticks(x, ABBREVIATIONS, rotation=60, fontsize=8)
+    threshold_ax.set_xticks(x, ABBREVIATIONS, rotation=60, ha="right", rotation_mode="anchor", fontsize=8)
+    for edge in x[:-1] + 0.5:  # class boundaries, so each dot reads against its own class
+        threshold_ax.axvline(edge, color="#dddddd", linewidth=0.6, zorder=0)
+    threshold_ax.set_xlim(-0.6, len(ABBREVIATIONS) - 0.4)
     threshold_ax.axhline(0.5, color="#999999", linewidth=0.8, linestyle="--")
     for ax in (loss_ax, metric_ax):
         ax.grid(alpha=0.3)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     threshold_ax.grid(alpha=0.3, axis="y")
     metric_ax.legend(fontsize=8)
+    threshold_ax.legend(fontsize=8, loc="upper right")
     if title:
         fig.suptitle(title, fontsize=11)
     return fig
