@@ -161,3 +161,24 @@ def test_diagnoses_by_name() -> None:
     assert diagnoses_text(["59118001", "713427006"]) == "RBBB"  # equivalent codes, one class
     assert diagnoses_text(["55827005"]) == "55827005"  # unscored code kept as a code
     assert diagnoses_text([]) == "none given"
+
+
+def test_mains_hum_is_filtered_from_the_trace(record: Record) -> None:
+    """0.3 mV of 50 or 60 Hz added to every lead is gone from the drawn rhythm strip; the QRS amplitude stays."""
+    t = np.arange(record.num_samples) / record.fs
+
+    def strip(rec: Record) -> np.ndarray:
+        lines = [line for line in _traces(plot_ecg_paper(rec, None, dpi=40)) if line.get_gid() == "trace:II:3:0"]
+        return np.asarray(lines[0].get_ydata()) / 10.0  # mm -> mV (offset cancels in differences)
+
+    clean = strip(record)
+    inner = slice(int(0.6 * record.fs), len(clean) - int(0.6 * record.fs))  # the filters' edge transients settle
+    for mains in (50.0, 60.0):
+        hum = 0.3 * np.sin(2 * np.pi * mains * t + 0.3)
+        noisy = strip(
+            Record(name="hum", signal=(record.signal + hum).astype(np.float32), leads=record.leads, fs=record.fs)
+        )
+        residual = np.abs(noisy - clean)
+        assert residual[inner].max() < 0.03  # a tenth of the hum amplitude, over 8.8 of the 10 s
+        assert residual.max() < 0.25  # near the ends (first and last 0.6 s), still less than the 0.3 mV hum
+        assert np.ptp(noisy[inner]) == pytest.approx(np.ptp(clean[inner]), rel=0.05)
