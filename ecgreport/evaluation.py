@@ -166,7 +166,7 @@ def confusion_counts_figure(data: EvaluationData, label: str = "", dpi: int = 15
     for i, key in enumerate(("TP", "FN", "FP")):
         bars = ax.bar(x + (i - 1) * 0.27, counts[key], width=0.27, color=colours[key], label=key)
         ax.bar_label(bars, [str(int(v)) if v else "" for v in counts[key]], fontsize=6)
-    ax.set_xticks(x, ABBREVIATIONS, rotation=60, fontsize=8)
+    ax.set_xticks(x, ABBREVIATIONS, rotation=60, ha="right", rotation_mode="anchor", fontsize=8)
     ax.set_ylabel("recordings")
     ax.legend(fontsize=8, title="TN not drawn", title_fontsize=7)
     ax.grid(alpha=0.3, axis="y")
