@@ -2,7 +2,7 @@
 
 ::
 
-    python -m ecgreport record MODEL RECORD -o record.png [--target AF] [--seconds 10] [--dpi 150]
+    python -m ecgreport record MODEL RECORD -o record.png [--target AF] [--method ig|attention] [--dpi 150]
     python -m ecgreport training MODEL -o training.png
     python -m ecgreport evaluation LABELS OUTPUTS -o PLOT_DIR
     python -m ecgreport html MODEL -o report.html [--labels LABELS --outputs OUTPUTS] [--record RECORD ...]
@@ -24,7 +24,8 @@ log = logging.getLogger(__name__)
 def _record(args: argparse.Namespace) -> None:
     from ecgreport.record import explain_to_png
 
-    explain_to_png(args.model, args.record, args.output, target=args.target, seconds=args.seconds, dpi=args.dpi)
+    method = {"ig": "integrated gradients", "attention": "attention"}[args.method]
+    explain_to_png(args.model, args.record, args.output, args.target, args.seconds, args.dpi, method)
 
 
 def _training(args: argparse.Namespace) -> None:
@@ -55,6 +56,12 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("record")
     r.add_argument("-o", "--output", required=True)
     r.add_argument("--target", help="class to explain (abbreviation or code); default: the top predicted one")
+    r.add_argument(
+        "--method",
+        choices=("ig", "attention"),
+        default="ig",
+        help="integrated gradients, or the raw branch's attention",
+    )
     r.add_argument("--seconds", type=float, default=10.0)
     r.add_argument("--dpi", type=int, default=150)
     r.set_defaults(run=_record)

@@ -137,6 +137,44 @@ def integrated_gradients(
     return attribution, float(change)
 
 
+def attention_module(network: torch.nn.Module) -> torch.nn.Module | None:
+    """The attention pooling over time of the network's raw-signal branch, if it has one."""
+    from models.blocks import AttentionPool
+
+    for name, module in network.named_modules():
+        if isinstance(module, AttentionPool) and name.split(".")[0] == "raw":
+            return module
+    return None
+
+
+def attention_weights(network: torch.nn.Module, inputs: Sequence[torch.Tensor], length: int) -> np.ndarray:
+    """The raw branch's attention over time per window (W, length), stretched to the window's samples.
+
+    The pooling layer returns only its weighted mean, so a forward hook recomputes its weights
+    from the sequence it received with its own ``project`` and ``score`` layers. 1 = uniform
+    attention. ValueError when the network has no such layer.
+    """
+    module = attention_module(network)
+    if module is None:
+        raise ValueError(f"{type(network).__name__} has no attention pooling over the raw signal")
+    captured: list[torch.Tensor] = []
+
+    def keep(layer: Any, args: tuple[torch.Tensor, ...], _output: torch.Tensor) -> None:
+        scores = layer.score(torch.tanh(layer.project(args[0]))).squeeze(-1)
+        captured.append(torch.softmax(scores, dim=1))
+
+    handle = module.register_forward_hook(keep)
+    try:
+        with torch.no_grad():
+            network(*inputs)
+    finally:
+        handle.remove()
+    weights = captured[0].float().cpu().numpy()  # (W, T')
+    steps = weights.shape[1]
+    index = np.minimum((np.arange(length) * steps) // length, steps - 1)
+    return weights[:, index] * steps
+
+
 def to_timeline(attribution: np.ndarray, num_samples: int, config: Any) -> np.ndarray:
     """(W, L, T) window attributions -> (L, num_samples) on the record's time line, overlaps averaged."""
     starts = window_starts(num_samples, config)
@@ -164,8 +202,19 @@ def default_target(probabilities: np.ndarray, thresholds: np.ndarray) -> int:
     return int(pool[np.argmax(probabilities[pool])])
 
 
-def explain_record(predictor: Any, record: Any, target: int | None = None, steps: int = DEFAULT_STEPS) -> Explanation:
-    """Classify ``record`` (an :class:`ecgio.Record`) with ``predictor`` and attribute one class to the signal."""
+METHODS = ("integrated gradients", "attention")
+
+
+def explain_record(
+    predictor: Any, record: Any, target: int | None = None, steps: int = DEFAULT_STEPS, method: str = METHODS[0]
+) -> Explanation:
+    """Classify ``record`` (an :class:`ecgio.Record`) with ``predictor`` and attribute one class to the signal.
+
+    ``method="attention"`` shades the raw branch's attention weights instead (the same for every
+    lead and every class: where the pooling looked, not what it concluded).
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown attribution method {method!r}; use one of {METHODS}")
     signal = predictor_signal(predictor, record)
     prepared = prepare(signal, float(record.fs), tuple(predictor.leads), predictor.config)
     inputs = network_inputs(predictor, prepared, record.age, record.sex)
@@ -177,6 +226,10 @@ def explain_record(predictor: Any, record: Any, target: int | None = None, steps
         raise ValueError(f"{record.name}: class index {target} is outside 0..{probabilities.size - 1}")
     signal_t, fiducials_t, tabular_t = inputs
     attribution, change = integrated_gradients(predictor.network, signal_t, fiducials_t, tabular_t, target, steps)
+    total = float(attribution.sum())
+    if method == "attention":
+        weights = attention_weights(predictor.network, inputs, signal_t.shape[-1])
+        attribution = np.repeat(weights[:, None, :], signal_t.shape[1], axis=1).astype(np.float32)
     num_samples = int(round(record.signal.shape[1] * predictor.config.fs / float(record.fs)))
     return Explanation(
         leads=tuple(predictor.leads),
@@ -187,8 +240,9 @@ def explain_record(predictor: Any, record: Any, target: int | None = None, steps
         classes=tuple(predictor.classes),
         target=target,
         logit_change=change,
-        attribution_total=float(attribution.sum()),
+        attribution_total=total,
         prepared=prepared,
+        method=method,
     )
 
 
@@ -214,7 +268,9 @@ def shading(explanation: Explanation, leads: Sequence[str], num_samples: int, fs
 
 
 __all__ = [
+    "METHODS",
     "Explanation",
+    "attention_weights",
     "default_target",
     "explain_record",
     "integrated_gradients",

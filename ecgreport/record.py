@@ -101,7 +101,7 @@ def _class_panel(ax: Any, explanation: Explanation, labels: tuple[str, ...]) -> 
     names = [f"{ABBREVIATIONS[k]}{'  (Dx)' if truth[k] else ''}" for k in rows]
     ax.set_yticks(y, names, fontsize=7)
     for tick, k in zip(ax.get_yticklabels(), rows):
-        if k == explanation.target:
+        if k == explanation.target and explanation.method != "attention":  # attention is not per class
             tick.set_bbox({"facecolor": SHADING_RGB, "alpha": 0.6, "edgecolor": "none", "pad": 1.0})
         if truth[k]:
             tick.set_fontweight("bold")
@@ -133,6 +133,11 @@ def _text_panel(ax: Any, explanation: Explanation, record: Any, architecture: st
         f"Orange: |{explanation.method}| of the {target} logit\non the raw signal, "
         f"{len(explanation.leads)}-lead {architecture} network."
     )
+    if explanation.method == "attention":
+        note = (
+            f"Orange: attention weights of the raw branch over time\n(the same for every lead and class), "
+            f"{len(explanation.leads)}-lead {architecture}."
+        )
     if not explanation.uses_signal:
         note = f"This {architecture} network does not use the raw\nsignal: no attribution to shade."
     if missing:
@@ -173,11 +178,12 @@ def explain_to_png(
     target: str | None = None,
     seconds: float = 10.0,
     dpi: int = 150,
+    method: str = "integrated gradients",
 ) -> Figure:
     """Load the model for the record's leads, explain the record and draw it; save to ``output`` when given.
 
     ``target``: a class abbreviation (``AF``) or SNOMED CT code to explain instead of the top
-    predicted class.
+    predicted class; ``method``: one of :data:`ecgreport.explain.METHODS`.
     """
     from ecgio import read_record
     from ecgreport.explain import explain_record
@@ -187,7 +193,7 @@ def explain_to_png(
     record = read_record(record_path)
     predictor = load_predictor(model_dir, record.leads)
     index = None if target is None else class_index(target, predictor.classes)
-    explanation = explain_record(predictor, record, target=index)
+    explanation = explain_record(predictor, record, target=index, method=method)
     architecture = type(predictor.network).__name__
     fig = record_figure(explanation, record, delineate_record(record, predictor.config), architecture, seconds, dpi)
     if output is not None:

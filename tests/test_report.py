@@ -320,3 +320,39 @@ def test_html_command(tiny_model: Path, tmp_path: Path) -> None:
     assert cli.main(["html", str(tiny_model), "-o", str(out)]) == 0
     assert out.read_text().count("<img") == 1
     assert cli.main(["html", str(tiny_model), "-o", str(out), "--labels", str(tmp_path)]) == 1
+
+
+def test_attention_of_the_raw_branch(tiny_model: Path, report_data: Path, record: Record, tmp_path: Path) -> None:
+    from ecgreport.explain import attention_weights, network_inputs
+
+    predictor = load_predictor(tiny_model, record.leads)
+    explanation = explain_record(predictor, record, method="attention")
+    inputs = network_inputs(predictor, explanation.prepared, record.age, record.sex)
+    weights = attention_weights(predictor.network, inputs, inputs[0].shape[-1])
+    assert weights.shape == (len(explanation.prepared.windows), inputs[0].shape[-1])
+    np.testing.assert_allclose(weights.mean(axis=1), 1.0, rtol=1e-3)  # softmax weights, stretched: mean 1
+    assert np.all(explanation.attribution == explanation.attribution[:1])  # one time course for every lead
+    assert explanation.method == "attention" and explanation.uses_signal
+    # a network whose raw branch is absent has no attention over the signal
+    kwargs = {**read_models(tiny_model)["-".join(TWELVE_LEADS)]["model_kwargs"], "branches": ["tabular"]}
+    bare = dataclasses.replace(predictor, network=models.build("dual_crnn", **kwargs).eval())
+    with pytest.raises(ValueError, match="no attention"):
+        explain_record(bare, record, method="attention")
+    with pytest.raises(ValueError, match="unknown attribution method"):
+        explain_record(predictor, record, method="saliency")
+    out = tmp_path / "attention.png"
+    args = [
+        "record",
+        str(tiny_model),
+        str(report_data / RECORD),
+        "-o",
+        str(out),
+        "--method",
+        "attention",
+        "--dpi",
+        "50",
+    ]
+    assert cli.main(args) == 0 and imread(out).shape[0] > 300
+    fig = record_figure(explanation, record, dpi=50)
+    assert not [t for t in fig.axes[1].get_yticklabels() if t.get_bbox_patch() is not None]  # no class singled out
+    assert "attention weights" in " ".join(t.get_text() for t in fig.axes[2].texts)
