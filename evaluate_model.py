@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Score model outputs as the PhysioNet/CinC Challenge 2021 does.
 
-Usage: python evaluate_model.py LABELS OUTPUTS [scores.csv [class_scores.csv]]
+Usage: python evaluate_model.py LABELS OUTPUTS [scores.csv [class_scores.csv]] [--plots DIR]
 
 LABELS holds the header files (``#Dx:`` or ``# Dx:`` lines), OUTPUTS one ``<record>.csv`` per
 header. Prints the official progress lines; the score table goes to stdout, or to scores.csv
@@ -13,6 +13,9 @@ A missing LABELS or OUTPUTS folder, a missing output file, or an output file tha
 ``error: <file>: <problem>`` line on stderr and exit status 2, instead of a traceback (the official
 scorer stops on these too, with a Python exception). On readable files the printed output is
 byte-identical to the official scorer's.
+
+``--plots DIR`` (optional) also writes per-class figures there (:mod:`ecgreport.evaluation`);
+without it the output is the official scorer's, byte for byte.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import sys
 
 from scoring.metric import Scores, evaluate
 
-USAGE = "Usage: python evaluate_model.py LABELS OUTPUTS [scores.csv [class_scores.csv]]"
+USAGE = "Usage: python evaluate_model.py LABELS OUTPUTS [scores.csv [class_scores.csv]] [--plots DIR]"
 
 
 def write_results(scores: Scores, argv: list[str]) -> None:
@@ -37,9 +40,19 @@ def write_results(scores: Scores, argv: list[str]) -> None:
             file.write(scores.class_text())
 
 
+def split_plots(argv: list[str]) -> tuple[list[str], str | None]:
+    """``argv`` without ``--plots DIR``, and DIR (None when absent); ``--plots`` without DIR -> [] (a usage error)."""
+    if "--plots" not in argv:
+        return argv, None
+    at = argv.index("--plots")
+    if at + 1 >= len(argv):
+        return [], None
+    return argv[:at] + argv[at + 2 :], argv[at + 1]
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status (2 on a usage error)."""
-    argv = sys.argv[1:] if argv is None else argv
+    argv, plot_dir = split_plots(sys.argv[1:] if argv is None else argv)
     if len(argv) not in (2, 3, 4) or any(arg in ("-h", "--help") for arg in argv):
         print(USAGE, file=sys.stderr)
         return 0 if argv and argv[0] in ("-h", "--help") else 2
@@ -53,6 +66,10 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    if plot_dir is not None:
+        from ecgreport.evaluation import write_evaluation_plots
+
+        write_evaluation_plots(argv[0], argv[1], plot_dir)
     return 0
 
 

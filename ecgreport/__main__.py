@@ -1,0 +1,7 @@
+"""``python -m ecgreport``: see :mod:`ecgreport.cli`."""
+
+import sys
+
+from ecgreport.cli import main
+
+sys.exit(main())
