@@ -54,12 +54,12 @@ class EvaluationData:
 def load_evaluation(label_folder: str | Path, output_folder: str | Path) -> EvaluationData:
     """Read headers and output files exactly as :func:`scoring.metric.evaluate` does."""
     from scoring.classes import WEIGHTS_FILE, read_weights
-    from scoring.metric import find_label_and_output_files, load_labels, load_outputs
+    from scoring.metric import find_label_and_output_files, load_labels, read_output_table
 
     classes, _ = read_weights(WEIGHTS_FILE)
     label_files, output_files = find_label_and_output_files(label_folder, output_folder)
     labels = load_labels(label_files, classes)
-    binary, scalar = load_outputs(output_files, classes)
+    binary, scalar = read_output_table(output_files, classes)
     names = tuple(Path(path).stem for path in label_files)
     return EvaluationData(names, labels, binary, scalar)
 
