@@ -47,7 +47,15 @@ def test_pip_install_gives_importable_package_data_and_console_scripts(tmp_path)
     run = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True)
     assert run.returncode == 0 and run.stdout.strip() == "ok", run.stderr
     scripts = {path.name for path in (target / "bin").iterdir()}
-    assert {"ecg-delineate", "ecg-plot", "ecg-report", "ecg-index", "ecg-signal", "ecg-ptbxl", "ecg-synthetic"} <= scripts
+    assert {
+        "ecg-delineate",
+        "ecg-plot",
+        "ecg-report",
+        "ecg-index",
+        "ecg-signal",
+        "ecg-ptbxl",
+        "ecg-synthetic",
+    } <= scripts
     helped = subprocess.run(
         [str(target / "bin" / "ecg-plot"), "--help"], cwd=tmp_path, env=env, capture_output=True, text=True
     )
