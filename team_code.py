@@ -14,11 +14,8 @@ import logging
 
 import numpy as np
 
-from ecgio.errors import RecordError
 from ecgio.header import parse_header
-from ecgio.limits import check_signal_length, check_usable, max_samples
 from ecgio.record import to_millivolts
-from ecgsignal.pipeline import UnusableSignalError
 from training.predictor import Predictor, load_predictor
 from training.settings import Settings
 from training.workflow import train_all
@@ -45,6 +42,10 @@ def run_model(model: Predictor, header: str, recording: np.ndarray) -> tuple[lis
     than allowed, no finite sample, no usable lead) raises an error naming it: the harness then
     writes empty outputs for it instead of a confident answer.
     """
+    from ecgio.errors import RecordError  # imported here to keep this function's change self-contained
+    from ecgio.limits import check_signal_length, check_usable, max_samples
+    from ecgsignal.pipeline import UnusableSignalError
+
     parsed = parse_header(header)
     name = parsed.record_name
     check_usable(parsed, name)
