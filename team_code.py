@@ -16,9 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ecgio.errors import RecordError
 from ecgio.header import parse_header
-from ecgio.limits import check_signal_length, check_usable, max_samples
 from ecgio.record import to_millivolts
 from training.settings import Settings
 
@@ -53,6 +51,8 @@ def run_model(model: Predictor, header: str, recording: np.ndarray) -> tuple[lis
     than allowed, no finite sample, no usable lead) raises an error naming it: the harness then
     writes empty outputs for it instead of a confident answer.
     """
+    from ecgio.errors import RecordError
+    from ecgio.limits import check_signal_length, check_usable, max_samples
     from ecgsignal.pipeline import UnusableSignalError
 
     parsed = parse_header(header)

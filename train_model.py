@@ -34,13 +34,12 @@ def count_records(data_directory: str) -> int:
 
 
 def run_training(data_directory: str, model_directory: str, training_code: TrainingCode) -> tuple[int, float]:
-    """Check the data folder, create the model folder (as the official script's team code does), train;
-    returns (records found, seconds)."""
+    """Check the data folder, then train (team code creates the model folder, as in the official
+    template; ours only once the model is complete); returns (records found, seconds)."""
     start = time.perf_counter()
     records = count_records(data_directory)
     if records == 0:
         raise FileNotFoundError(f"{data_directory}: no records (.hea with .mat or .dat) found")
-    os.makedirs(model_directory, exist_ok=True)
     LOG.info("training on %d records from %s into %s", records, data_directory, model_directory)
     training_code(data_directory, model_directory)
     return records, time.perf_counter() - start

@@ -86,9 +86,10 @@ def signal_file_bounds(header: Header) -> dict[str, int]:
     A WFDB ``.dat`` file holds the interleaved samples of its signals: bytes per sample of each
     signal's format x samples, plus its byte offset. A ``.mat`` file may store wider numbers than the
     header's format says, so it is bounded by 8 bytes per sample plus a margin. When the header
-    declares no length, the sample limit stands in for it.
+    declares no length, the sample limit (shared by its leads) stands in for it.
     """
-    samples = header.num_samples if header.num_samples_declared and header.num_samples else max_samples()
+    declared = header.num_samples_declared and header.num_samples
+    samples = header.num_samples if declared else max_samples() // max(header.num_leads, 1)
     bounds: dict[str, float] = {}
     for signal in header.signals:
         if signal.file_name.lower().endswith(".mat"):

@@ -165,7 +165,8 @@ def load_raw(
     signal_files(hea, header)
     if _is_mat_record(hea, header):
         mat = hea.with_suffix(".mat")
-        bound = MAT_MARGIN_BYTES + MAT_BYTES_PER_SAMPLE * header.num_leads * (header.num_samples or max_samples())
+        declared = header.num_leads * header.num_samples
+        bound = MAT_MARGIN_BYTES + MAT_BYTES_PER_SAMPLE * (declared or max_samples())
         source = contained_file(hea.parent, mat.name, bound) if mat.exists() else mat
         shape = (header.num_leads, header.num_samples) if header.num_samples else None
         raw = load_mat(source, key, shape)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import os
 import shutil
 import subprocess
 import sys
@@ -160,7 +161,12 @@ def test_main_imports_team_code_only_when_run(
     trained: list[tuple[str, str]] = []
     module = types.ModuleType("team_code")
     module.load_model, module.run_model = team.load_model, team.run_model
-    module.training_code = lambda data_directory, model_directory: trained.append((data_directory, model_directory))
+
+    def training_code(data_directory: str, model_directory: str) -> None:  # as the official template's does
+        os.makedirs(model_directory, exist_ok=True)
+        trained.append((data_directory, model_directory))
+
+    module.training_code = training_code
     monkeypatch.setitem(sys.modules, "team_code", module)
     assert trainer.main([str(data), str(tmp_path / "model")]) == 0
     assert trained == [(str(data), str(tmp_path / "model"))] and (tmp_path / "model").is_dir()

@@ -165,3 +165,53 @@ def test_outputs_round_trip(tmp_path: Path) -> None:
     assert hc.load_outputs(path) == ("E1", (), (), ())
     Path(path).write_text("#E2\na,b\n")  # short file: no crash
     assert hc.load_outputs(path) == ("E2", ("a", "b"), (), ())
+
+
+SAVE_WITH_FULL_DISK = """
+import resource, signal, sys
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+sys.path.insert(0, sys.argv[1])
+import helper_code
+resource.setrlimit(resource.RLIMIT_FSIZE, (64, 64))  # the disk fills after 64 bytes
+try:
+    helper_code.save_outputs(sys.argv[2], "A0001", [str(10**8 + i) for i in range(40)], [0] * 40, [0.5] * 40)
+except OSError as error:
+    print("OSError", error.errno)
+"""
+
+
+def test_save_outputs_is_atomic_on_a_full_disk(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    path = tmp_path / "A0001.csv"
+    path.write_text("#A0001\nold\n1\n0.5\n")
+    root = str(Path(__file__).resolve().parents[1])
+    result = subprocess.run(
+        [sys.executable, "-c", SAVE_WITH_FULL_DISK, root, str(path)], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("OSError")  # the caller hears of it
+    assert path.read_text() == "#A0001\nold\n1\n0.5\n"  # the old file intact, not truncated
+    assert [p.name for p in tmp_path.iterdir()] == ["A0001.csv"]  # no temporary left behind
+
+
+def test_load_recording_refuses_what_is_not_a_regular_file(tmp_path: Path) -> None:
+    import os
+    import signal
+
+    def hung(*_args: object) -> None:
+        raise TimeoutError("load_recording blocked on a FIFO or a device")
+
+    os.mkfifo(tmp_path / "fifo.mat")
+    (tmp_path / "link.mat").symlink_to("/dev/zero")
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(20)  # on main this read blocks forever
+    try:
+        with pytest.raises(RecordError, match="not a regular file"):
+            hc.load_recording(str(tmp_path / "fifo.mat"))
+        with pytest.raises(RecordError, match="links outside|not a regular file"):
+            hc.load_recording(str(tmp_path / "link.mat"))
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)

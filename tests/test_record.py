@@ -126,3 +126,20 @@ def test_find_records_recurses_and_skips(cinc_dir: Path, tmp_path: Path) -> None
     found = find_records(tmp_path)
     assert [p.relative_to(tmp_path).as_posix() for p in found] == ["g1/E07500.hea", "g2/deep/E07501.hea"]
     assert find_records(tmp_path, recursive=False) == []
+
+
+def test_find_records_can_include_headers_without_signal(cinc_dir: Path, tmp_path: Path) -> None:
+    shutil.copy(cinc_dir / "E07503.hea", tmp_path / "E07503.hea")
+    (tmp_path / "dir.hea").mkdir()  # a folder named like a header is not one
+    assert find_records(tmp_path) == []
+    assert find_records(tmp_path, require_signal=False) == [tmp_path / "E07503.hea"]
+
+
+def test_unnamed_leads_are_an_error_not_a_guess(cinc_dir: Path, tmp_path: Path) -> None:
+    lines = (cinc_dir / "E07500.hea").read_text().splitlines()
+    lines[3] = " ".join(lines[3].split()[:8])  # the third lead line loses its description
+    (tmp_path / "E07500.hea").write_text("\n".join(lines) + "\n")
+    shutil.copy(cinc_dir / "E07500.mat", tmp_path / "E07500.mat")
+    assert read_header(tmp_path / "E07500.hea").leads[2] == ""
+    with pytest.raises(RecordError, match="signal line 3 names no lead"):
+        read_record(tmp_path / "E07500.hea")
