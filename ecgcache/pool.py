@@ -52,21 +52,17 @@ def prepare_records(
         for i, header in enumerate(headers):
             yield i, worker.prepare_one(header, leads, config, dtype, hook)
         return
-    from joblib.externals.loky import get_reusable_executor
-
     workers = _workers(n_jobs, len(headers))
     queue, suspects = deque(range(len(headers))), deque[int]()
     deaths: Counter[int] = Counter()
     in_flight: dict[Future, int] = {}
-    executor = get_reusable_executor(max_workers=workers)
+    pools = _Pools(workers)
 
     def submit(i: int) -> None:
-        nonlocal executor
         try:
-            future = executor.submit(worker.prepare_one, headers[i], leads, config, dtype, hook)
+            future = pools.current.submit(worker.prepare_one, headers[i], leads, config, dtype, hook)
         except (BrokenProcessPool, RuntimeError):  # broke since the last wait: the next pool takes it
-            executor = get_reusable_executor(max_workers=workers)
-            future = executor.submit(worker.prepare_one, headers[i], leads, config, dtype, hook)
+            future = pools.fresh().submit(worker.prepare_one, headers[i], leads, config, dtype, hook)
         in_flight[future] = i
 
     try:
@@ -107,10 +103,36 @@ def prepare_records(
                     yield i, result
                 else:
                     suspects.append(i)
-            executor = get_reusable_executor(max_workers=workers)
+            pools.fresh()
     finally:
         for future in in_flight:
             future.cancel()
+        pools.close()
+
+
+class _Pools:
+    """This call's own worker pool, replaced by a fresh one when it breaks.
+
+    Its own, not loky's process-wide reusable executor: joblib's ``Parallel`` keeps extra state on
+    that shared executor, and replacing it from here broke the next ``Parallel`` call in the process.
+    """
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self.current = self._start()
+
+    def _start(self) -> Any:
+        from joblib.externals.loky import ProcessPoolExecutor
+
+        return ProcessPoolExecutor(max_workers=self.workers)
+
+    def fresh(self) -> Any:
+        self.current.shutdown(wait=False)
+        self.current = self._start()
+        return self.current
+
+    def close(self) -> None:
+        self.current.shutdown(wait=True)
 
 
 __all__ = ["MAX_WORKER_DEATHS", "prepare_records"]

@@ -189,3 +189,17 @@ def test_segment_description_matches_its_files(records: list[Path], tmp_path: Pa
         array = np.load(segment / f"{name}.npy", mmap_mode="r")
         assert len(data) == expected["bytes"] and list(array.shape) == expected["shape"]
         assert hashlib.sha256(data[len(data) - array.nbytes :]).hexdigest() == expected["sha256"]
+
+
+def _square(x: int) -> int:
+    return x * x
+
+
+def test_joblib_parallel_still_works_after_a_parallel_preparation(records: list[Path], tmp_path: Path) -> None:
+    """The cache's worker pool is its own: joblib's process-wide executor (and its extra state) is left alone."""
+    from joblib import Parallel, delayed
+
+    Parallel(n_jobs=2)(delayed(_square)(i) for i in range(4))  # joblib's executor exists before
+    store = _run(records[:3], tmp_path / "cache", n_jobs=2)
+    assert len(store) == 3
+    assert Parallel(n_jobs=2)(delayed(_square)(i) for i in range(4)) == [0, 1, 4, 9]
