@@ -50,6 +50,12 @@ from ecgio.record import find_records, load_raw
 from ecglog.progress import progress as progress_bar
 from helper_code import save_outputs
 
+ENVIRONMENT_HELP = """environment:
+  ECG_SETTINGS=FILE   JSON settings file (its device and threads apply to inference too)
+  ECG_THREADS=N       torch threads (default: the free cores of this process, at most 8)
+  ECG_DEVICE=NAME     auto (CUDA when present), cpu or cuda
+  ECG_MAX_SAMPLES=N   largest record accepted, in samples over all leads (default 24,000,000)"""
+
 LOG = logging.getLogger("test_model")
 LOCK_NAME = ".lock"
 MANIFEST = "manifest.json"
@@ -246,6 +252,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="Run the trained model on every record of DATA and write OUTPUTS/<record>.csv.",
         usage="python test_model.py MODEL DATA OUTPUTS",
+        epilog=ENVIRONMENT_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("model_directory", help="folder written by train_model.py")
     parser.add_argument("data_directory", help="folder of records (.hea + .mat or .dat; subfolders searched)")

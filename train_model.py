@@ -25,6 +25,13 @@ LOG = logging.getLogger("train_model")
 
 TrainingCode = Callable[[str, str], object]
 
+ENVIRONMENT_HELP = """environment:
+  ECG_SETTINGS=FILE   JSON file of training settings (epochs, lead_sets, architecture, ...; see the README)
+  ECG_THREADS=N       torch threads (default: the free cores of this process, at most 8)
+  ECG_DEVICE=NAME     auto (CUDA when present), cpu or cuda
+  ECG_CACHE_DIR=DIR   feature cache (default ~/.cache/ecg-leads; reused across runs)
+  ECG_MAX_SAMPLES=N   largest record accepted, in samples over all leads (default 24,000,000)"""
+
 
 def count_records(data_directory: str) -> int:
     """Records (header + signal file) under the data folder, subfolders included."""
@@ -47,7 +54,10 @@ def run_training(data_directory: str, model_directory: str, training_code: Train
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        description="Train the model on DATA and write it to MODEL.", usage="python train_model.py DATA MODEL"
+        description="Train the model on DATA and write it to MODEL.",
+        usage="python train_model.py DATA MODEL",
+        epilog=ENVIRONMENT_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("data_directory", help="folder of training records (.hea + .mat)")
     parser.add_argument("model_directory", help="folder for the trained model (created)")

@@ -335,3 +335,11 @@ def test_full_disk_fails_only_that_record_and_leaves_no_partial_file(cinc_dir: P
     assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
     for name in ("E07500", "JS20000"):
         assert (out / f"{name}.csv").read_text() == f"#{name}\n100000000,100000001\n0,0\n0.5,0.5\n"
+
+
+@pytest.mark.parametrize("script", ["train_model.py", "test_model.py"])
+def test_help_names_the_environment_settings(script: str) -> None:
+    result = subprocess.run([sys.executable, str(ROOT / script), "--help"], capture_output=True, text=True)
+    assert result.returncode == 0
+    for name in ("ECG_SETTINGS", "ECG_THREADS", "ECG_DEVICE", "ECG_MAX_SAMPLES"):
+        assert name in result.stdout
