@@ -1,16 +1,28 @@
-"""Loss for heavily imbalanced multi-label targets.
+"""Losses for heavily imbalanced multi-label targets, each with an optional per-element mask.
 
 Scored classes range from ~30% of records (sinus rhythm) to well under 1% (e.g. Brady, PRWP), so
 plain BCE learns to predict "absent" for the rare ones. Positive terms are up-weighted by the
 square root of the negative/positive ratio (the square root tempers the weight of the very rarest
 classes, whose few positives are also the noisiest labels), capped at ``max_pos_weight``.
+
+Two alternatives attack the same imbalance from the other side, by shrinking the loss of the many
+easy negatives: focal loss (Lin et al. 2017: every term scaled by (1 - p_t)^gamma) and the
+asymmetric loss (Ridnik et al. 2021: a stronger focusing exponent for negatives and a probability
+margin below which a negative costs nothing, which also forgives missing labels).
+
+The mask (same shape as the targets, 1 = counts) lets a record leave out of its loss the classes
+its source never annotates (:mod:`training.labels`): there a 0 means "not looked for", not "absent".
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 
 def positive_weights(targets: np.ndarray, max_weight: float = 10.0) -> np.ndarray:
@@ -22,7 +34,95 @@ def positive_weights(targets: np.ndarray, max_weight: float = 10.0) -> np.ndarra
     return np.clip(ratio, 1.0, max_weight).astype(np.float32)
 
 
+def _masked_mean(terms: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """Mean over the elements that count (all when ``mask`` is None)."""
+    if mask is None:
+        return terms.mean()
+    mask = mask.to(terms.dtype)
+    return (terms * mask).sum() / mask.sum().clamp_min(1.0)
+
+
+class MaskedBCE(nn.Module):
+    """BCE-with-logits with per-class positive weights; masked elements do not count."""
+
+    pos_weight: torch.Tensor
+
+    def __init__(self, pos_weight: torch.Tensor) -> None:
+        super().__init__()
+        self.register_buffer("pos_weight", pos_weight)
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        terms = F.binary_cross_entropy_with_logits(logits, target, pos_weight=self.pos_weight, reduction="none")
+        return _masked_mean(terms, mask)
+
+
+class FocalLoss(nn.Module):
+    """Focal loss: BCE scaled by (1 - p_t)^gamma; ``alpha`` (None: no class balance) weighs positives
+    alpha and negatives 1 - alpha."""
+
+    def __init__(self, gamma: float = 2.0, alpha: float | None = None) -> None:
+        super().__init__()
+        self.gamma, self.alpha = float(gamma), alpha
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        bce = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+        p = torch.sigmoid(logits)
+        p_t = p * target + (1 - p) * (1 - target)
+        terms = bce * (1 - p_t).pow(self.gamma)
+        if self.alpha is not None:
+            terms = terms * (self.alpha * target + (1 - self.alpha) * (1 - target))
+        return _masked_mean(terms, mask)
+
+
+class AsymmetricLoss(nn.Module):
+    """Asymmetric loss: positives focused with ``gamma_pos``, negatives with ``gamma_neg`` on a probability
+    shifted down by ``clip`` (a negative predicted below ``clip`` costs nothing)."""
+
+    def __init__(self, gamma_pos: float = 0.0, gamma_neg: float = 4.0, clip: float = 0.05, eps: float = 1e-6) -> None:
+        super().__init__()
+        self.gamma_pos, self.gamma_neg, self.clip, self.eps = float(gamma_pos), float(gamma_neg), float(clip), eps
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        p = torch.sigmoid(logits)
+        p_neg = (p - self.clip).clamp_min(0.0) if self.clip > 0 else p
+        positive = target * (1 - p).pow(self.gamma_pos) * torch.log(p.clamp_min(self.eps))
+        negative = (1 - target) * p_neg.pow(self.gamma_neg) * torch.log((1 - p_neg).clamp_min(self.eps))
+        return _masked_mean(-(positive + negative), mask)
+
+
+def _bce(targets: np.ndarray, max_weight: float, **kwargs: Any) -> nn.Module:
+    return MaskedBCE(torch.as_tensor(positive_weights(targets, max_weight)), **kwargs)
+
+
+def _focal(targets: np.ndarray, max_weight: float, **kwargs: Any) -> nn.Module:
+    return FocalLoss(**kwargs)
+
+
+def _asymmetric(targets: np.ndarray, max_weight: float, **kwargs: Any) -> nn.Module:
+    return AsymmetricLoss(**kwargs)
+
+
+#: The ``loss`` setting -> builder(training targets, max_pos_weight, **loss_kwargs).
+LOSSES: dict[str, Callable[..., nn.Module]] = {"bce": _bce, "focal": _focal, "asymmetric": _asymmetric}
+
+
+def make_loss(
+    name: str,
+    targets: np.ndarray,
+    max_weight: float = 10.0,
+    device: str | torch.device = "cpu",
+    kwargs: dict[str, Any] | None = None,
+) -> nn.Module:
+    """The loss called ``name``, fitted to the training targets where it needs them; bad ``kwargs`` are a
+    ValueError naming the loss."""
+    if name not in LOSSES:
+        raise ValueError(f"unknown loss {name!r}; expected one of {sorted(LOSSES)}")
+    try:
+        return LOSSES[name](targets, max_weight, **(kwargs or {})).to(device)
+    except TypeError as error:
+        raise ValueError(f"loss {name!r}: bad loss_kwargs ({error})") from None
+
+
 def weighted_bce(targets: np.ndarray, max_weight: float = 10.0, device: str | torch.device = "cpu") -> nn.Module:
     """BCE-with-logits with :func:`positive_weights` computed on the training targets."""
-    weight = torch.as_tensor(positive_weights(targets, max_weight), device=device)
-    return nn.BCEWithLogitsLoss(pos_weight=weight)
+    return make_loss("bce", targets, max_weight, device)
