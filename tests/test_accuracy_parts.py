@@ -325,3 +325,17 @@ def test_too_many_folds_for_the_records_is_a_settings_error(kfold_model: Path, c
     with pytest.raises(SettingsError, match="too few for 20 folds"):
         train_all(cinc_dir, tmp_path / "model", settings)
     assert not (tmp_path / "model").exists()
+
+
+def test_early_stopping_rules_rank_epochs_by_their_own_measure():
+    from training.trainer import _better, validation_loss
+
+    best = {"scores": {"challenge_metric": 0.5, "smoothed_metric": 0.4, "val_loss": 0.2}}
+    worse_metric_better_loss = {"challenge_metric": 0.3, "smoothed_metric": 0.45, "val_loss": 0.1}
+    assert not _better(worse_metric_better_loss, best, "metric", "challenge_metric")
+    assert _better(worse_metric_better_loss, best, "smoothed", "challenge_metric")
+    assert _better(worse_metric_better_loss, best, "loss", "challenge_metric")
+    assert _better(worse_metric_better_loss, best, "none", "challenge_metric")  # the last epoch always wins
+    assert _better(worse_metric_better_loss, {"epoch": 0}, "metric", "challenge_metric")  # first epoch
+    labels = np.array([[True, False]])
+    assert validation_loss(labels, np.array([[0.9, 0.1]])) < validation_loss(labels, np.array([[0.5, 0.5]]))

@@ -47,7 +47,7 @@ class Settings:
     threshold_min_positives: int = 3
     augment: bool | tuple[str, ...] = True  # True: amplitude + noise; or names from training.augment.AUGMENTATIONS
     folds: int = 1  # k > 1: k networks per lead set (out-of-fold thresholds, mean-probability ensemble)
-    early_stopping: str = "metric"  # "metric" (tuned validation metric), "loss" (validation BCE), "none"
+    early_stopping: str = "metric"  # "metric" (tuned validation metric), "smoothed" (its 3-epoch mean), "loss", "none"
     loss: str = "bce"  # "bce", "focal", "asymmetric" (training.losses.LOSSES)
     loss_kwargs: dict[str, Any] = field(default_factory=dict)
     mask_unannotated: bool = False  # classes a record's source never annotates leave its loss
@@ -91,7 +91,7 @@ class Settings:
         from training.thresholds import DECISION_RULES
 
         choices = {
-            "early_stopping": (self.early_stopping, ("metric", "loss", "none")),
+            "early_stopping": (self.early_stopping, ("metric", "smoothed", "loss", "none")),
             "loss": (self.loss, tuple(LOSSES)),
             "decision_rule": (self.decision_rule, DECISION_RULES),
         }

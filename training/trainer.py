@@ -4,8 +4,9 @@ Each epoch sees every training record once, through one randomly chosen window (
 thus contribute a different stretch each epoch), augmented on the fly (:mod:`training.augment`).
 After each epoch the validation records are scored with all their windows; the ``early_stopping``
 setting picks what decides the best epoch: the task's metric at thresholds tuned on those records
-(``metric``), the validation loss (``loss``: smoother, so a small split overfits it less) or
-nothing (``none``: the last epoch of a fixed count). The best epoch's weights, thresholds and
+(``metric``), its mean over the last three epochs (``smoothed``: one lucky epoch on a small split
+no longer wins), the validation loss (``loss``) or nothing (``none``: the last epoch of a fixed
+count). The best epoch's weights, thresholds and
 validation probabilities are kept. What the classes are, how they are scored and how records are
 split is the task's business (:mod:`training.tasks`); devices and threads are
 :mod:`training.device`'s; k-fold ensembles are :mod:`training.folds`'.
@@ -38,6 +39,8 @@ from training.tasks import Task, get_task
 from training.thresholds import tune
 
 log = logging.getLogger(__name__)
+#: ``early_stopping="smoothed"`` ranks epochs by the mean metric of this many epochs (the last ones).
+SMOOTHING = 3
 
 
 @dataclass
@@ -182,6 +185,8 @@ def _better(scores: dict[str, float], best: dict[str, Any], rule: str, metric: s
         return True
     if rule == "loss":
         return scores["val_loss"] < best["scores"]["val_loss"]
+    if rule == "smoothed":
+        return scores["smoothed_metric"] > best["scores"]["smoothed_metric"]
     if rule == "none":
         return True
     return scores[metric] > best["scores"][metric]
@@ -223,6 +228,9 @@ def train_network(
         )
         scores = task.evaluate(val_labels, probabilities, thresholds, settings.decision_rule)
         scores["val_loss"] = validation_loss(val_labels, probabilities)
+        if settings.early_stopping == "smoothed":
+            recent = [entry[task.metric] for entry in history[-(SMOOTHING - 1) :]] + [scores[task.metric]]
+            scores["smoothed_metric"] = float(np.mean(recent))
         history.append({"epoch": epoch + 1, "loss": loss, **scores})
         log.info(
             "%s epoch %d: loss %.4f, validation %s",
