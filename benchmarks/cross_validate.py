@@ -54,6 +54,8 @@ LEAD_SETS_BY_SIZE = {len(leads): leads for leads in LEAD_SETS}
 COMPARED_THRESHOLDS = (("per_class", 0), ("per_class", 3), ("global", 0), ("global_then_per_class", 3), ("fixed", 0))
 #: A source needs this many held-out records for its own line (fewer are pooled into the overall score only).
 MIN_SOURCE_RECORDS = 5
+#: Leave-one-source-out holds a source out only when at least this many records of other sources remain to train.
+MIN_TRAIN_RECORDS = 50
 log = logging.getLogger("cross_validate")
 
 
@@ -142,7 +144,7 @@ def outer_splits(data_targets: np.ndarray, sources: Sequence[str], folds: int, s
     out = []
     for source in sorted(set(sources)):
         test = np.flatnonzero(sources == source)
-        if len(test) >= MIN_SOURCE_RECORDS and len(test) < len(sources) - 2 * MIN_SOURCE_RECORDS:
+        if len(test) >= MIN_SOURCE_RECORDS and len(sources) - len(test) >= MIN_TRAIN_RECORDS:
             out.append((np.flatnonzero(sources != source), test, f"held-out source {source}"))
     return out
 
