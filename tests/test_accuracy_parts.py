@@ -238,7 +238,7 @@ def test_fold_names_validate_every_record_once(cinc_dir: Path):
     task = challenge2021()
     folds = fold_names(index, index.targets, replace(Settings(), folds=3), task)
     assert len(folds) == 3 and sorted(name for fold in folds for name in fold) == sorted(index.records)
-    single = fold_names(index, index.targets, Settings(), task)
+    single = fold_names(index, index.targets, replace(Settings(), folds=1), task)
     assert len(single) == 1 and 0 < len(single[0]) < len(index)
 
 
