@@ -33,7 +33,9 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import torch
 
+import models
 from ecgdata.splits import stratified_kfold
 from ecgio.leads import LEAD_SETS
 from ecgsignal.config import SignalConfig
@@ -80,9 +82,7 @@ def predict(trained: TrainedEnsemble, data: LeadSetData, rows: np.ndarray, setti
     return predict_records(network.to(device), items, device, aggregation=settings.window_aggregation)
 
 
-def _member_network(trained: TrainedEnsemble, i: int):
-    import models
-
+def _member_network(trained: TrainedEnsemble, i: int) -> torch.nn.Module:
     network = models.build(trained.architecture, **trained.model_kwargs)
     network.load_state_dict(trained.members[i].state_dict)
     return network
@@ -90,8 +90,9 @@ def _member_network(trained: TrainedEnsemble, i: int):
 
 def held_out_scores(
     data: LeadSetData, settings: Settings, train: np.ndarray, test: np.ndarray
-) -> tuple[dict[str, float], np.ndarray]:
-    """Train on ``train`` (inner folds from it), score ``test``; returns the scores and the test probabilities."""
+) -> tuple[dict[str, float], np.ndarray, np.ndarray]:
+    """Train on ``train`` (inner folds from it), score ``test``; returns the scores, the test probabilities and
+    the thresholds."""
     task = get_task(settings.task)
     trained = train_ensemble(data, settings, inner_folds(data, settings, train), task, rows=train)
     probabilities = predict(trained, data, test, settings)
@@ -111,8 +112,7 @@ def held_out_scores(
     for rule in DECISION_RULES:
         other = evaluate_probabilities(labels, probabilities, trained.thresholds, rule)
         out[f"challenge_metric[rule={rule}]"] = other["challenge_metric"]
-    out["_thresholds"] = trained.thresholds  # type: ignore[assignment]
-    return out, probabilities
+    return out, probabilities, trained.thresholds
 
 
 def per_source(
@@ -176,12 +176,15 @@ def run(
             settings.progress,
         )
         splits = outer_splits(data.targets, data.sources, folds, split, settings.seed)
+        if not splits:
+            raise SystemExit(
+                f"no source has >= {MIN_SOURCE_RECORDS} records with >= {MIN_TRAIN_RECORDS} others left to train on"
+            )
         for variant in variants:
             variant_settings = replace(settings, branches=VARIANTS[variant])
             per_fold, rows, probabilities, thresholds = [], [], [], []
             for train, test, name in splits:
-                scores, fold_probabilities = held_out_scores(data, variant_settings, train, test)
-                fold_thresholds = scores.pop("_thresholds")
+                scores, fold_probabilities, fold_thresholds = held_out_scores(data, variant_settings, train, test)
                 per_fold.append({"split": name, **scores})
                 rows.append(test)
                 probabilities.append(fold_probabilities)
