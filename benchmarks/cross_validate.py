@@ -1,15 +1,21 @@
 #!/usr/bin/env python
-"""K-fold cross-validated Challenge metric, AUROC and F-measure per lead set and per branch variant.
+"""K-fold cross-validated Challenge metric, AUROC and F-measure per lead set, branch variant and source.
 
 Usage:
     python benchmarks/cross_validate.py --data DIR [--folds 5] [--lead-sets 12 6 4 3 2]
-        [--variants both raw features] [--out results.json]
+        [--variants both raw features] [--split kfold|sources] [--out results.json]
     python benchmarks/cross_validate.py --real      # the real shared records (PTB-XL sample + Challenge sample)
 
-Each fold's held-out records are scored by a network trained on the other folds, with its
-validation records (for early stopping and threshold tuning) taken from those training folds
-only, so no held-out record influences its own prediction. Folds are stratified by class and
-source (:func:`ecgdata.splits.stratified_kfold`) and shared by every variant and lead set.
+Each outer fold's held-out records are scored by what ``training_code`` would train on the other
+folds (:func:`training.folds.train_ensemble`: with the ``folds`` setting k > 1, k inner networks
+whose thresholds are tuned on their inner out-of-fold predictions; with k = 1 one network early-
+stopped and threshold-tuned on an inner validation split), so no held-out record influences its
+own prediction. Outer folds are stratified by class and source (:func:`ecgdata.splits.stratified_kfold`)
+and shared by every variant and lead set; ``--split sources`` instead holds out one source at a
+time (leave-one-source-out: what happens on a hospital the model never saw). Settings come from
+``ECG_SETTINGS`` as for training. Besides the mean ± SD over outer folds, the pooled held-out
+predictions are scored per source, and the same predictions are scored under other threshold
+strategies (tuned on the same inner predictions) and decision rules.
 Variants: ``both`` = raw + fiducial + tabular branches, ``raw`` = raw signal only,
 ``features`` = fiducial + tabular (the PQRST branches without the raw signal).
 """
@@ -22,52 +28,124 @@ import logging
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import torch
 
 import models
-from ecgdata.splits import stratified_kfold, train_val_split
+from ecgdata.splits import stratified_kfold
 from ecgio.leads import LEAD_SETS
 from ecgsignal.config import SignalConfig
 from training.data import LeadSetData, lead_set_data, read_dataset_index
 from training.device import resolve_device
+from training.ensemble import MeanProbability
 from training.evaluation import evaluate_probabilities
+from training.folds import TrainedEnsemble, train_ensemble
 from training.inference import predict_records
 from training.settings import Settings, default_cache_dir
-from training.thresholds import tune
-from training.trainer import record_inputs, train_network
+from training.tasks import get_task
+from training.thresholds import DECISION_RULES, tune
+from training.trainer import record_inputs
 
 VARIANTS = {"both": ("raw", "fiducial", "tabular"), "raw": ("raw",), "features": ("fiducial", "tabular")}
 LEAD_SETS_BY_SIZE = {len(leads): leads for leads in LEAD_SETS}
-#: Threshold strategies scored on the same held-out predictions (tuned on the same inner validation records).
+#: Threshold strategies scored on the same held-out predictions (tuned on the same inner predictions).
 COMPARED_THRESHOLDS = (("per_class", 0), ("per_class", 3), ("global", 0), ("global_then_per_class", 3), ("fixed", 0))
+#: A source needs this many held-out records for its own line (fewer are pooled into the overall score only).
+MIN_SOURCE_RECORDS = 5
+#: Leave-one-source-out holds a source out only when at least this many records of other sources remain to train.
+MIN_TRAIN_RECORDS = 50
 log = logging.getLogger("cross_validate")
 
 
-def held_out_scores(
-    data: LeadSetData, settings: Settings, train: np.ndarray, test: np.ndarray, groups: list[str]
-) -> dict[str, float]:
-    """Train on ``train`` (inner validation split from it), score ``test``."""
-    inner_train, inner_val = train_val_split(
-        data.targets[train], [groups[i] for i in train], settings.val_fraction, settings.seed
-    )
-    trained = train_network(data, settings, train[inner_train], train[inner_val])
-    network = models.build(trained.architecture, **trained.model_kwargs)
-    network.load_state_dict(trained.state_dict)
+def inner_folds(data: LeadSetData, settings: Settings, train: np.ndarray) -> list[set[str]]:
+    """The inner folds (by name) of the outer training records, as ``training_code`` would make them."""
+    task = get_task(settings.task)
+    targets, groups = data.targets[train], [data.sources[i] for i in train]
+    names = [data.names[i] for i in train]
+    if settings.folds == 1:
+        _, val = task.split(targets, groups, settings.val_fraction, settings.seed)
+        return [{names[i] for i in val}]
+    return [{names[i] for i in val} for _, val in task.kfold(targets, groups, settings.folds, settings.seed)]
+
+
+def predict(trained: TrainedEnsemble, data: LeadSetData, rows: np.ndarray, settings: Settings) -> np.ndarray:
+    """The ensemble's probabilities for ``rows``, as the predictor computes them."""
+    network = MeanProbability([_member_network(trained, i) for i in range(len(trained.members))])
     device = resolve_device(settings.device)
     values, present = data.features()
     tabular = trained.scaler.transform(values, present, data.ages, data.sexes)
-    probabilities = predict_records(network.to(device), record_inputs(data, test, tabular), device)
-    scores = evaluate_probabilities(data.targets[test], probabilities, trained.thresholds)
-    out = {**scores, "train_seconds": trained.seconds, "best_epoch": trained.best_epoch}
-    val_labels = data.targets[train[inner_val]]
+    items = record_inputs(data, rows, tabular)
+    return predict_records(network.to(device), items, device, aggregation=settings.window_aggregation)
+
+
+def _member_network(trained: TrainedEnsemble, i: int) -> torch.nn.Module:
+    network = models.build(trained.architecture, **trained.model_kwargs)
+    network.load_state_dict(trained.members[i].state_dict)
+    return network
+
+
+def held_out_scores(
+    data: LeadSetData, settings: Settings, train: np.ndarray, test: np.ndarray
+) -> tuple[dict[str, float], np.ndarray, np.ndarray]:
+    """Train on ``train`` (inner folds from it), score ``test``; returns the scores, the test probabilities and
+    the thresholds."""
+    task = get_task(settings.task)
+    trained = train_ensemble(data, settings, inner_folds(data, settings, train), task, rows=train)
+    probabilities = predict(trained, data, test, settings)
+    labels = data.targets[test]
+    scores = evaluate_probabilities(labels, probabilities, trained.thresholds, settings.decision_rule)
+    out = {
+        **scores,
+        "train_seconds": trained.seconds,
+        "best_epoch": float(np.mean([m.best_epoch for m in trained.members])),
+        "inner_challenge_metric": trained.validation["challenge_metric"],
+    }
+    inner_labels = data.targets[trained.oof_rows]
     for strategy, min_positives in COMPARED_THRESHOLDS:
-        thresholds = tune(val_labels, trained.val_probabilities, strategy, min_positives)
-        other = evaluate_probabilities(data.targets[test], probabilities, thresholds)
+        thresholds = tune(inner_labels, trained.oof_probabilities, strategy, min_positives)
+        other = evaluate_probabilities(labels, probabilities, thresholds, settings.decision_rule)
         out[f"challenge_metric[{strategy},min{min_positives}]"] = other["challenge_metric"]
-        out[f"f_measure[{strategy},min{min_positives}]"] = other["f_measure"]
+    for rule in DECISION_RULES:
+        other = evaluate_probabilities(labels, probabilities, trained.thresholds, rule)
+        out[f"challenge_metric[rule={rule}]"] = other["challenge_metric"]
+    return out, probabilities, trained.thresholds
+
+
+def per_source(
+    data: LeadSetData, rows: np.ndarray, probabilities: np.ndarray, thresholds: np.ndarray, settings: Settings
+) -> dict[str, dict[str, float]]:
+    """Scores of the pooled held-out predictions per source (each record at its own fold's thresholds)."""
+    out: dict[str, dict[str, float]] = {}
+    sources = np.array([data.sources[i] for i in rows])
+    groups: list[tuple[str, np.ndarray]] = [("all", np.ones(len(rows), bool))]
+    groups += [(source, sources == source) for source in sorted(set(sources))]
+    for source, chosen in groups:
+        if chosen.sum() < MIN_SOURCE_RECORDS and source != "all":
+            continue
+        labels = data.targets[rows[chosen]]
+        outputs_at = thresholds[chosen]
+        scores = evaluate_probabilities(labels, probabilities[chosen], outputs_at, settings.decision_rule)
+        out[source] = {"records": float(chosen.sum()), **scores}
+    return out
+
+
+def outer_splits(data_targets: np.ndarray, sources: Sequence[str], folds: int, split: str, seed: int):
+    """(train, test) index pairs: stratified k-fold, or one per source with enough records."""
+    if split == "kfold":
+        return [
+            (train, test, f"fold {k + 1}")
+            for k, (train, test) in enumerate(stratified_kfold(data_targets, sources, folds, seed))
+        ]
+    sources = np.asarray(sources)
+    out = []
+    for source in sorted(set(sources)):
+        test = np.flatnonzero(sources == source)
+        if len(test) >= MIN_SOURCE_RECORDS and len(sources) - len(test) >= MIN_TRAIN_RECORDS:
+            out.append((np.flatnonzero(sources != source), test, f"held-out source {source}"))
     return out
 
 
@@ -81,11 +159,13 @@ def summarise(per_fold: list[dict[str, float]]) -> dict[str, float]:
     return out
 
 
-def run(data_dir: Path, folds: int, lead_sizes: list[int], variants: list[str], settings: Settings) -> dict:
+def run(
+    data_dir: Path, folds: int, lead_sizes: list[int], variants: list[str], settings: Settings, split: str = "kfold"
+) -> dict:
     table = read_dataset_index(data_dir, settings.progress)
-    splits = stratified_kfold(table.targets, table.sources, folds, settings.seed)
     config = SignalConfig.from_dict(settings.signal)
-    results: dict = {"records": len(table), "folds": folds, "settings": settings.to_dict(), "results": {}}
+    results: dict = {"records": len(table), "folds": folds, "split": split, "settings": settings.to_dict()}
+    results["results"] = {}
     for size in lead_sizes:
         data = lead_set_data(
             table,
@@ -95,42 +175,65 @@ def run(data_dir: Path, folds: int, lead_sizes: list[int], variants: list[str], 
             settings.n_jobs,
             settings.progress,
         )
-        row_of = {name: i for i, name in enumerate(data.names)}
-        group_of = dict(zip(table.records, table.sources))
-        data_groups = [group_of[name] for name in data.names]
+        splits = outer_splits(data.targets, data.sources, folds, split, settings.seed)
+        if not splits:
+            raise SystemExit(
+                f"no source has >= {MIN_SOURCE_RECORDS} records with >= {MIN_TRAIN_RECORDS} others left to train on"
+            )
         for variant in variants:
             variant_settings = replace(settings, branches=VARIANTS[variant])
-            per_fold = []
-            for k, (train, test) in enumerate(splits):
-                train_rows = np.array([row_of[table.records[i]] for i in train if table.records[i] in row_of])
-                test_rows = np.array([row_of[table.records[i]] for i in test if table.records[i] in row_of])
-                scores = held_out_scores(data, variant_settings, train_rows, test_rows, data_groups)
-                per_fold.append(scores)
+            per_fold, rows, probabilities, thresholds = [], [], [], []
+            for train, test, name in splits:
+                scores, fold_probabilities, fold_thresholds = held_out_scores(data, variant_settings, train, test)
+                per_fold.append({"split": name, **scores})
+                rows.append(test)
+                probabilities.append(fold_probabilities)
+                thresholds.append(np.broadcast_to(fold_thresholds, fold_probabilities.shape))
                 log.info(
-                    "%d leads, %s, fold %d: challenge %.3f AUROC %.3f F %.3f",
+                    "%d leads, %s, %s: challenge %.3f AUROC %.3f F %.3f",
                     size,
                     variant,
-                    k + 1,
+                    name,
                     scores["challenge_metric"],
                     scores["auroc"],
                     scores["f_measure"],
                 )
-            summary = summarise(per_fold)
-            results["results"][f"{size}-lead/{variant}"] = {"summary": summary, "folds": per_fold}
-            print(
-                f"{size:>2}-lead {variant:<8} challenge {summary['challenge_metric']:.3f}±{summary['challenge_metric_sd']:.3f}"
-                f"  AUROC {summary['auroc']:.3f}±{summary['auroc_sd']:.3f}"
-                f"  F {summary['f_measure']:.3f}±{summary['f_measure_sd']:.3f}"
-                f"  train {summary['train_seconds']:.0f} s/fold",
-                flush=True,
+            summary = summarise([{k: v for k, v in fold.items() if k != "split"} for fold in per_fold])
+            sources = per_source(
+                data, np.concatenate(rows), np.concatenate(probabilities), np.concatenate(thresholds), variant_settings
             )
-            compared = "  ".join(
-                f"{key[len('challenge_metric') :]} {value:.3f}"
-                for key, value in summary.items()
-                if key.startswith("challenge_metric[") and not key.endswith("_sd")
-            )
-            print(f"    thresholds (challenge metric): {compared}", flush=True)
+            results["results"][f"{size}-lead/{variant}"] = {"summary": summary, "folds": per_fold, "sources": sources}
+            report(size, variant, summary, per_fold, sources, split)
     return results
+
+
+def report(size: int, variant: str, summary: dict, per_fold: list[dict], sources: dict, split: str) -> None:
+    """The lines a user reads: mean ± SD over outer folds, the compared rules, and the per-source scores."""
+    print(
+        f"{size:>2}-lead {variant:<8} challenge {summary['challenge_metric']:.3f}±{summary['challenge_metric_sd']:.3f}"
+        f"  AUROC {summary['auroc']:.3f}±{summary['auroc_sd']:.3f}"
+        f"  F {summary['f_measure']:.3f}±{summary['f_measure_sd']:.3f}"
+        f"  (inner estimate {summary['inner_challenge_metric']:.3f})"
+        f"  train {summary['train_seconds']:.0f} s/fold",
+        flush=True,
+    )
+    compared = "  ".join(
+        f"{key[len('challenge_metric') :]} {value:.3f}"
+        for key, value in summary.items()
+        if key.startswith("challenge_metric[") and not key.endswith("_sd")
+    )
+    print(f"    compared (challenge metric): {compared}", flush=True)
+    if split == "sources":
+        for fold in per_fold:
+            print(
+                f"    {fold['split']}: challenge {fold['challenge_metric']:.3f} AUROC {fold['auroc']:.3f}", flush=True
+            )
+    for source, scores in sources.items():
+        print(
+            f"    source {source:<18} {int(scores['records']):>4} records: challenge {scores['challenge_metric']:.3f}"
+            f"  AUROC {scores['auroc']:.3f}  F {scores['f_measure']:.3f}",
+            flush=True,
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -142,6 +245,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--lead-sets", type=int, nargs="+", default=[12, 6, 4, 3, 2], choices=sorted(LEAD_SETS_BY_SIZE))
     parser.add_argument("--variants", nargs="+", default=["both"], choices=sorted(VARIANTS))
+    parser.add_argument(
+        "--split",
+        choices=["kfold", "sources"],
+        default="kfold",
+        help="outer split: stratified k-fold, or leave-one-source-out",
+    )
     parser.add_argument("--out", type=Path, help="write all per-fold numbers as JSON here")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -153,10 +262,10 @@ def main(argv: list[str] | None = None) -> int:
     else:
         data_dir = args.data
     started = time.perf_counter()
-    results = run(data_dir, args.folds, args.lead_sets, args.variants, settings)
+    results = run(data_dir, args.folds, args.lead_sets, args.variants, settings, args.split)
     results["seconds"] = round(time.perf_counter() - started, 1)
     if args.out:
-        args.out.write_text(json.dumps(results, indent=2))
+        args.out.write_text(json.dumps(results, indent=2, default=float))
     print(f"cross-validation done in {results['seconds']:.0f} s")
     return 0
 

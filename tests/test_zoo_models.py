@@ -406,11 +406,11 @@ def test_asymmetric_loss_reduces_to_bce_and_drops_easy_negatives():
     logits, targets = _logits_and_targets()
     bce = F.binary_cross_entropy_with_logits(logits, targets.float())
     assert torch.allclose(AsymmetricLoss(0.0, 0.0, 0.0)(logits, targets), bce, atol=1e-5)
-    easy_negative = AsymmetricLoss()(torch.tensor([[-3.5]]), torch.tensor([[0.0]]))  # p = 0.029 < margin
+    easy_negative = AsymmetricLoss()(torch.tensor([[-3.5]]), torch.tensor([[0.0]]))  # p = 0.029 < clip
     assert easy_negative.item() == 0.0
     assert AsymmetricLoss()(torch.tensor([[2.0]]), torch.tensor([[0.0]])).item() > 0
     with pytest.raises(ValueError):
-        AsymmetricLoss(margin=1.0)
+        AsymmetricLoss(clip=1.0)
 
 
 # ---- lead images (seed 002's image route) -----------------------------------------------------------

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,8 @@ class LeadSetData:
     sexes: list[str | None]
     store: Any  # ecgcache.PreparedStore; record(i) -> Prepared
     store_rows: np.ndarray  # row in the store of each record
+    sources: list[str] = field(default_factory=list)  # each record's source (ecgdata.index.source_of)
+    fs: float = 250.0  # the rate of the windows (the signal layer's)
 
     def __len__(self) -> int:
         return len(self.names)
@@ -97,4 +99,6 @@ def lead_set_data(
         sexes=[table.sexes[i] for i in keep],
         store=store,
         store_rows=np.array([row_of[table.records[i]] for i in keep], dtype=np.int64),
+        sources=[table.sources[i] for i in keep],
+        fs=float(config.fs),
     )

@@ -12,6 +12,7 @@ import numpy as np
 
 from scoring.classes import scored_classes, scoring_weights
 from scoring.metric import ChallengeMetric, auc, f_measure
+from training.thresholds import decide
 
 #: outputs (N, C) bool -> score, for labels fixed beforehand (cheap to call for many threshold vectors).
 OutputScore = Callable[[np.ndarray], float]
@@ -22,9 +23,13 @@ def challenge_scorer(labels: np.ndarray) -> OutputScore:
     return ChallengeMetric(labels, scoring_weights(), scored_classes())
 
 
-def evaluate_probabilities(labels: np.ndarray, probabilities: np.ndarray, thresholds: np.ndarray) -> dict[str, float]:
-    """Challenge metric, macro AUROC/AUPRC and F-measure of probabilities at given thresholds."""
-    outputs = probabilities >= thresholds
+def evaluate_probabilities(
+    labels: np.ndarray, probabilities: np.ndarray, thresholds: np.ndarray, rule: str = "threshold"
+) -> dict[str, float]:
+    """Challenge metric, macro AUROC/AUPRC and F-measure of probabilities decided at ``thresholds`` by ``rule``
+    (:func:`training.thresholds.decide`)."""
+
+    outputs = decide(probabilities, thresholds, rule)
     auroc, auprc, _, _ = auc(labels, probabilities)
     return {
         "challenge_metric": challenge_scorer(labels)(outputs),

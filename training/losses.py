@@ -1,14 +1,23 @@
-"""Losses for heavily imbalanced multi-label targets.
+"""Losses for heavily imbalanced multi-label targets, each with an optional per-element mask.
 
 Scored classes range from ~30% of records (sinus rhythm) to well under 1% (e.g. Brady, PRWP), so
 plain BCE learns to predict "absent" for the rare ones. Positive terms are up-weighted by the
 square root of the negative/positive ratio (the square root tempers the weight of the very rarest
 classes, whose few positives are also the noisiest labels), capped at ``max_pos_weight``.
-Focal loss (seed 004) and asymmetric loss (DSAIL_SNU, 2nd in CinC 2021) are the alternatives the
-seeds and the field trained with.
+
+Two alternatives attack the same imbalance from the other side, by shrinking the loss of the many
+easy negatives: focal loss (Lin et al. 2017: every term scaled by (1 - p_t)^gamma) and the
+asymmetric loss (Ridnik et al. 2021: a stronger focusing exponent for negatives and a probability
+margin below which a negative costs nothing, which also forgives missing labels).
+
+The mask (same shape as the targets, 1 = counts) lets a record leave out of its loss the classes
+its source never annotates (:mod:`training.labels`): there a 0 means "not looked for", not "absent".
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -25,63 +34,114 @@ def positive_weights(targets: np.ndarray, max_weight: float = 10.0) -> np.ndarra
     return np.clip(ratio, 1.0, max_weight).astype(np.float32)
 
 
-def weighted_bce(targets: np.ndarray, max_weight: float = 10.0, device: str | torch.device = "cpu") -> nn.Module:
-    """BCE-with-logits with :func:`positive_weights` computed on the training targets."""
-    weight = torch.as_tensor(positive_weights(targets, max_weight), device=device)
-    return nn.BCEWithLogitsLoss(pos_weight=weight)
+def _masked_mean(terms: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """Mean over the elements that count (all when ``mask`` is None)."""
+    if mask is None:
+        return terms.mean()
+    mask = mask.to(terms.dtype)
+    return (terms * mask).sum() / mask.sum().clamp_min(1.0)
+
+
+class MaskedBCE(nn.Module):
+    """BCE-with-logits with per-class positive weights; masked elements do not count."""
+
+    pos_weight: torch.Tensor
+
+    def __init__(self, pos_weight: torch.Tensor) -> None:
+        super().__init__()
+        self.register_buffer("pos_weight", pos_weight)
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        terms = F.binary_cross_entropy_with_logits(logits, target, pos_weight=self.pos_weight, reduction="none")
+        return _masked_mean(terms, mask)
 
 
 class FocalLoss(nn.Module):
-    """Binary focal loss per label, −α·w·(1−p_t)^γ·log p_t, averaged over labels and records.
+    """Focal loss: BCE scaled by (1 - p_t)^gamma, so labels the network already gets right carry
+    little gradient.
 
-    Seed 004 trained with it (α = 0.434, γ = 2.135, plus class weights): the (1−p_t)^γ factor
-    shrinks the loss of labels the network already gets right, so the rare positives and the hard
-    negatives carry the gradient. α here multiplies every term, as the seed states it (not
-    RetinaNet's α for positives / 1−α for negatives); ``pos_weight`` (C,) multiplies the positive
-    terms, as in :func:`weighted_bce`.
+    ``alpha`` (None: 1) multiplies every term, as seed 004 states it (it trained with α = 0.434,
+    γ = 2.135 and class weights: ``loss_kwargs`` ``{"alpha": 0.434, "gamma": 2.135}``, or
+    :func:`focal_loss`); ``pos_weight`` (C,) multiplies the positive terms, as in BCE.
     """
 
-    def __init__(self, alpha: float = 0.434, gamma: float = 2.135, pos_weight: torch.Tensor | None = None) -> None:
+    pos_weight: torch.Tensor
+
+    def __init__(self, alpha: float | None = None, gamma: float = 2.0, pos_weight: torch.Tensor | None = None) -> None:
         super().__init__()
-        if alpha <= 0 or gamma < 0:
+        if (alpha is not None and alpha <= 0) or gamma < 0:
             raise ValueError(f"focal loss needs alpha > 0 and gamma >= 0, got alpha={alpha}, gamma={gamma}")
-        self.alpha, self.gamma = float(alpha), float(gamma)
-        self.pos_weight: torch.Tensor
+        self.alpha, self.gamma = (1.0 if alpha is None else float(alpha)), float(gamma)
         self.register_buffer("pos_weight", pos_weight if pos_weight is not None else torch.ones(0))
 
-    def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        targets = targets.to(logits.dtype)
-        log_p = F.logsigmoid(logits)
-        log_not_p = F.logsigmoid(-logits)
-        log_pt = targets * log_p + (1 - targets) * log_not_p
+    def forward(self, logits: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        target = target.to(logits.dtype)
+        log_pt = target * F.logsigmoid(logits) + (1 - target) * F.logsigmoid(-logits)
         modulator = (1 - log_pt.exp()).clamp(min=0).pow(self.gamma)
-        weight = 1 + targets * (self.pos_weight - 1) if self.pos_weight.numel() else torch.ones_like(targets)
-        return -(self.alpha * weight * modulator * log_pt).mean()
+        terms = -self.alpha * modulator * log_pt
+        if self.pos_weight.numel():
+            terms = terms * (1 + target * (self.pos_weight - 1))
+        return _masked_mean(terms, mask)
 
 
 class AsymmetricLoss(nn.Module):
-    """Asymmetric loss (Ridnik et al. 2021), the variant DSAIL_SNU (2nd in CinC 2021) trained with.
+    """Asymmetric loss (Ridnik et al. 2021; DSAIL_SNU, 2nd in CinC 2021, trained with a variant):
+    positives focused with ``gamma_pos``, negatives with ``gamma_neg`` on a probability shifted down
+    by ``clip`` (a negative predicted below ``clip`` costs nothing)."""
 
-    Positives: −(1−p)^γ+·log p; negatives: −p_m^γ−·log(1−p_m) with p_m = max(p − margin, 0).
-    Easy negatives, which dominate 26 mostly-absent labels, are down-weighted (γ− > γ+) and those
-    below the margin are dropped, without touching the positives' gradient.
-    """
-
-    def __init__(self, gamma_pos: float = 0.0, gamma_neg: float = 4.0, margin: float = 0.05) -> None:
+    def __init__(self, gamma_pos: float = 0.0, gamma_neg: float = 4.0, clip: float = 0.05, eps: float = 1e-6) -> None:
         super().__init__()
-        if gamma_pos < 0 or gamma_neg < 0 or not 0 <= margin < 1:
+        if gamma_pos < 0 or gamma_neg < 0 or not 0 <= clip < 1:
             raise ValueError(
-                f"asymmetric loss needs gammas >= 0 and 0 <= margin < 1, got {gamma_pos}, {gamma_neg}, {margin}"
+                f"asymmetric loss needs gammas >= 0 and 0 <= clip < 1, got {gamma_pos}, {gamma_neg}, {clip}"
             )
-        self.gamma_pos, self.gamma_neg, self.margin = float(gamma_pos), float(gamma_neg), float(margin)
+        self.gamma_pos, self.gamma_neg, self.clip, self.eps = float(gamma_pos), float(gamma_neg), float(clip), eps
 
-    def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        targets = targets.to(logits.dtype)
+    def forward(self, logits: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        target = target.to(logits.dtype)
         p = torch.sigmoid(logits)
-        shifted = (p - self.margin).clamp(min=0)
-        positive = (1 - p).pow(self.gamma_pos) * F.logsigmoid(logits)
-        negative = shifted.pow(self.gamma_neg) * torch.log((1 - shifted).clamp(min=1e-8))
-        return -(targets * positive + (1 - targets) * negative).mean()
+        p_neg = (p - self.clip).clamp_min(0.0) if self.clip > 0 else p
+        positive = target * (1 - p).pow(self.gamma_pos) * torch.log(p.clamp_min(self.eps))
+        negative = (1 - target) * p_neg.pow(self.gamma_neg) * torch.log((1 - p_neg).clamp_min(self.eps))
+        return _masked_mean(-(positive + negative), mask)
+
+
+def _bce(targets: np.ndarray, max_weight: float, **kwargs: Any) -> nn.Module:
+    return MaskedBCE(torch.as_tensor(positive_weights(targets, max_weight)), **kwargs)
+
+
+def _focal(targets: np.ndarray, max_weight: float, **kwargs: Any) -> nn.Module:
+    return FocalLoss(**kwargs)
+
+
+def _asymmetric(targets: np.ndarray, max_weight: float, **kwargs: Any) -> nn.Module:
+    return AsymmetricLoss(**kwargs)
+
+
+#: The ``loss`` setting -> builder(training targets, max_pos_weight, **loss_kwargs).
+LOSSES: dict[str, Callable[..., nn.Module]] = {"bce": _bce, "focal": _focal, "asymmetric": _asymmetric}
+
+
+def make_loss(
+    name: str,
+    targets: np.ndarray,
+    max_weight: float = 10.0,
+    device: str | torch.device = "cpu",
+    kwargs: dict[str, Any] | None = None,
+) -> nn.Module:
+    """The loss called ``name``, fitted to the training targets where it needs them; bad ``kwargs`` are a
+    ValueError naming the loss."""
+    if name not in LOSSES:
+        raise ValueError(f"unknown loss {name!r}; expected one of {sorted(LOSSES)}")
+    try:
+        return LOSSES[name](targets, max_weight, **(kwargs or {})).to(device)
+    except TypeError as error:
+        raise ValueError(f"loss {name!r}: bad loss_kwargs ({error})") from None
+
+
+def weighted_bce(targets: np.ndarray, max_weight: float = 10.0, device: str | torch.device = "cpu") -> nn.Module:
+    """BCE-with-logits with :func:`positive_weights` computed on the training targets."""
+    return make_loss("bce", targets, max_weight, device)
 
 
 def focal_loss(

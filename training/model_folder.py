@@ -46,7 +46,8 @@ log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
 FORMAT = "ecg-leads-model"
-FORMAT_VERSION = 1
+#: 2: a lead set's weights file holds an ensemble (``members`` networks, training.ensemble); 1 held one network.
+FORMAT_VERSION = 2
 LOCK = ".lock"
 STAGING_PREFIX = ".partial-"
 #: No network of this package comes near this; a manifest naming a bigger file (a device, a disk image) is wrong.
@@ -197,7 +198,8 @@ def read_manifest(folder: str | Path) -> dict[str, Any]:
     if manifest.get("format") != FORMAT or manifest.get("format_version") != FORMAT_VERSION:
         raise ModelFolderError(
             f"{path}: incompatible model format {manifest.get('format')!r} v{manifest.get('format_version')!r}"
-            f" (expected {FORMAT!r} v{FORMAT_VERSION})"
+            f" (expected {FORMAT!r} v{FORMAT_VERSION}); it was written by another version of this package:"
+            " retrain it with this one"
         )
     models = manifest.get("models")
     if not models or not isinstance(models, dict) or not all(isinstance(e, dict) for e in models.values()):

@@ -21,14 +21,15 @@ from typing import Any
 import numpy as np
 import torch
 
-import models
 from ecgio.leads import canonical_lead, sort_leads
 from ecgsignal.config import SignalConfig
 from ecgsignal.pipeline import prepare
 from training.device import apply_threads, resolve_device
-from training.inference import predict_records
+from training.ensemble import build_ensemble
+from training.inference import check_aggregation, predict_records
 from training.model_folder import ModelFolderError, incomplete_reason, load_weights, read_manifest
 from training.tabular import TabularScaler
+from training.thresholds import decide
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,8 @@ class Predictor:
     config: SignalConfig
     classes: tuple[str, ...]
     device: torch.device
+    decision_rule: str = "threshold"
+    window_aggregation: str = "mean"
 
     def probabilities(
         self, signal: np.ndarray, fs: float, age: float = float("nan"), sex: str | None = None
@@ -55,12 +58,12 @@ class Predictor:
         prepared = prepare(signal, fs, self.leads, self.config)
         tabular = self.scaler.transform(prepared.features[None], prepared.feature_present[None], np.array([age]), [sex])
         item = (prepared.windows, prepared.fiducials, tabular[0])
-        probabilities = predict_records(self.network, [item], self.device)[0]
+        probabilities = predict_records(self.network, [item], self.device, aggregation=self.window_aggregation)[0]
         return np.clip(np.nan_to_num(probabilities, nan=0.0), 0.0, 1.0)
 
     def labels(self, probabilities: np.ndarray) -> np.ndarray:
-        """Binary decisions at the tuned thresholds."""
-        return (np.asarray(probabilities) >= self.thresholds).astype(int)
+        """Binary decisions at the tuned thresholds, by the model's decision rule."""
+        return decide(probabilities, self.thresholds, self.decision_rule).astype(int)
 
 
 def choose_entry(available: dict[str, dict[str, Any]], leads: Sequence[str]) -> tuple[str, bool]:
@@ -109,9 +112,13 @@ def load_predictor(folder: str | Path, leads: Sequence[str], device: str = "auto
         log.warning(fallback_warning(folder, leads, entry["leads"]))
     apply_threads(threads)
     try:
-        network = models.build(entry["architecture"], **entry["model_kwargs"])
+        network = build_ensemble(entry["architecture"], entry["model_kwargs"], int(entry["members"]))
         network.load_state_dict(load_weights(folder, entry))
         config = SignalConfig.from_dict(manifest["signal_config"])
+        decision_rule = str(manifest["settings"].get("decision_rule", "threshold"))
+        aggregation = str(manifest["settings"].get("window_aggregation", "mean"))
+        decide(np.zeros(1), np.zeros(1), decision_rule)  # unknown rules fail here, not on the first record
+        check_aggregation(aggregation)
     except ModelFolderError:
         raise
     except (KeyError, RuntimeError, TypeError, ValueError) as error:
@@ -125,4 +132,6 @@ def load_predictor(folder: str | Path, leads: Sequence[str], device: str = "auto
         config=config,
         classes=tuple(manifest["classes"]),
         device=torch_device,
+        decision_rule=decision_rule,
+        window_aggregation=aggregation,
     )

@@ -35,7 +35,7 @@ class Settings:
     branches: tuple[str, ...] = ("raw", "fiducial", "tabular")
     model_kwargs: dict[str, Any] = field(default_factory=dict)
     lead_sets: tuple[tuple[str, ...], ...] = LEAD_SETS
-    epochs: int = 40
+    epochs: int = 15  # with folds = 3: chosen by cross-validation, and 3 networks per lead set fit the time budget
     batch_size: int = 32
     learning_rate: float = 3e-3
     weight_decay: float = 1e-2
@@ -45,7 +45,14 @@ class Settings:
     max_pos_weight: float = 10.0
     threshold_strategy: str = "global_then_per_class"
     threshold_min_positives: int = 3
-    augment: bool = True
+    augment: bool | tuple[str, ...] = True  # True: amplitude + noise; or names from training.augment.AUGMENTATIONS
+    folds: int = 3  # 1: one training/validation split; k > 1: k networks per lead set (out-of-fold thresholds, mean-probability ensemble)
+    early_stopping: str = "metric"  # "metric" (tuned validation metric), "smoothed" (its 3-epoch mean), "loss", "none"
+    loss: str = "bce"  # "bce", "focal", "asymmetric" (training.losses.LOSSES)
+    loss_kwargs: dict[str, Any] = field(default_factory=dict)
+    mask_unannotated: bool = False  # classes a record's source never annotates leave its loss
+    decision_rule: str = "top_if_empty"  # "threshold", "top_if_empty" (training.thresholds.DECISION_RULES)
+    window_aggregation: str = "mean"  # per-record from window probabilities: "mean", "max", "top<k>"
     seed: int = 0
     device: str = "auto"
     threads: int = 0  # torch intra-op threads, training and inference; 0: see training.device.default_threads
@@ -70,7 +77,34 @@ class Settings:
             cleaned["branches"] = tuple(cleaned["branches"])
         if "lead_sets" in cleaned:
             cleaned["lead_sets"] = tuple(tuple(leads) for leads in cleaned["lead_sets"])
-        return replace(cls(), **cleaned)
+        if isinstance(cleaned.get("augment"), list):
+            cleaned["augment"] = tuple(cleaned["augment"])
+        settings = replace(cls(), **cleaned)
+        settings.check(source)
+        return settings
+
+    def check(self, source: str = "settings") -> None:
+        """Refuse values no part of training knows, naming the setting, before any record is read."""
+        from training.augment import augmentations
+        from training.inference import check_aggregation
+        from training.losses import LOSSES
+        from training.thresholds import DECISION_RULES
+
+        choices = {
+            "early_stopping": (self.early_stopping, ("metric", "smoothed", "loss", "none")),
+            "loss": (self.loss, tuple(LOSSES)),
+            "decision_rule": (self.decision_rule, DECISION_RULES),
+        }
+        for name, (value, allowed) in choices.items():
+            if value not in allowed:
+                raise SettingsError(f"{source}: setting {name!r} is {value!r}; expected one of {list(allowed)}")
+        if not isinstance(self.folds, int) or self.folds < 1:
+            raise SettingsError(f"{source}: setting 'folds' is {self.folds!r}; expected a whole number >= 1")
+        try:
+            augmentations(self.augment)
+            check_aggregation(self.window_aggregation)
+        except ValueError as error:
+            raise SettingsError(f"{source}: {error}") from None
 
     @classmethod
     def from_env(cls) -> Settings:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ecgdata.splits import record_split
+from ecgdata.splits import record_split, stratified_kfold
 from training.errors import TrainingDataError
 from training.thresholds import Scorer
 
@@ -29,8 +29,11 @@ log = logging.getLogger(__name__)
 #: Below this many positives a class is too rare to learn; training goes on, with a warning naming it.
 MIN_POSITIVES_TO_LEARN = 5
 
-Evaluate = Callable[[np.ndarray, np.ndarray, np.ndarray], dict[str, float]]
+#: (labels, probabilities, thresholds[, decision rule]) -> named scores.
+Evaluate = Callable[..., dict[str, float]]
 Split = Callable[[np.ndarray, Sequence[str] | None, float, int], tuple[np.ndarray, np.ndarray]]
+#: (targets, groups, k, seed) -> k (train indices, validation indices) pairs, every record validated once.
+KFold = Callable[[np.ndarray, Sequence[str] | None, int, int], list[tuple[np.ndarray, np.ndarray]]]
 
 
 @dataclass(frozen=True)
@@ -41,7 +44,8 @@ class Task:
     short names for messages; ``targets(index)`` gives (N, C) bool targets of a dataset index;
     ``evaluate(labels, probabilities, thresholds)`` returns named scores, among them ``metric``,
     which early stopping and threshold tuning maximise through ``scorer``; ``split(targets,
-    groups, val_fraction, seed)`` gives (train, validation) indices.
+    groups, val_fraction, seed)`` gives (train, validation) indices and ``kfold(targets, groups, k, seed)``
+    k such pairs (the ``folds`` setting).
     """
 
     name: str
@@ -52,6 +56,7 @@ class Task:
     scorer: Scorer
     evaluate: Evaluate
     split: Split = record_split
+    kfold: KFold = stratified_kfold
 
     def check_targets(self, targets: np.ndarray, min_positives: int = MIN_POSITIVES_TO_LEARN) -> None:
         """Refuse targets with fewer than two classes that have positives; warn about the too-rare ones."""

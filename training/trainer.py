@@ -1,11 +1,15 @@
-"""The training loop: one network for one lead set, early-stopped and threshold-tuned on validation records.
+"""The training loop: one network for one lead set, early-stopped on validation records.
 
 Each epoch sees every training record once, through one randomly chosen window (long records
-thus contribute a different stretch each epoch). After each epoch the validation records are
-scored with all their windows, thresholds are tuned on them and the task's metric at those
-thresholds decides early stopping; the best epoch's weights and thresholds are kept. What the
-classes are, how they are scored and how records are split is the task's business
-(:mod:`training.tasks`); devices and threads are :mod:`training.device`'s.
+thus contribute a different stretch each epoch), augmented on the fly (:mod:`training.augment`).
+After each epoch the validation records are scored with all their windows; the ``early_stopping``
+setting picks what decides the best epoch: the task's metric at thresholds tuned on those records
+(``metric``), its mean over the last three epochs (``smoothed``: one lucky epoch on a small split
+no longer wins), the validation loss (``loss``) or nothing (``none``: the last epoch of a fixed
+count). The best epoch's weights, thresholds and
+validation probabilities are kept. What the classes are, how they are scored and how records are
+split is the task's business (:mod:`training.tasks`); devices and threads are
+:mod:`training.device`'s; k-fold ensembles are :mod:`training.folds`'.
 """
 
 from __future__ import annotations
@@ -22,16 +26,21 @@ import torch
 
 import models
 from ecglog.progress import progress as progress_bar
+from training.augment import augment_signals, augmentations, mixup
 from training.data import LeadSetData
 from training.device import resolve_device, seed_everything
+from training.errors import SettingsError
 from training.inference import RecordInput, autocast, predict_records
-from training.losses import weighted_bce
+from training.labels import annotation_mask
+from training.losses import make_loss
 from training.settings import Settings
 from training.tabular import TabularScaler
 from training.tasks import Task, get_task
 from training.thresholds import tune
 
 log = logging.getLogger(__name__)
+#: ``early_stopping="smoothed"`` ranks epochs by the mean metric of this many epochs (the last ones).
+SMOOTHING = 3
 
 
 @dataclass
@@ -64,20 +73,15 @@ def _batches(order: np.ndarray, batch_size: int) -> Iterator[np.ndarray]:
 
 
 def _gather(
-    data: LeadSetData, rows: np.ndarray, rng: np.random.Generator, augment: bool
+    data: LeadSetData, rows: np.ndarray, rng: np.random.Generator, augment: tuple[str, ...], fs: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    """One random window per record: signals (B, L, T) and fiducial channels (B, C, T)."""
+    """One random window per record, augmented: signals (B, L, T) and fiducial channels (B, C, T)."""
     signals, fiducials = [], []
     for i in rows:
         signal, fiducial = data.window(i, int(rng.integers(data.num_windows(i))))
         signals.append(signal)
         fiducials.append(fiducial)
-    signal = np.stack(signals)
-    if augment:
-        # Gain differences between devices and electrode placement, and small noise.
-        signal = signal * rng.uniform(0.8, 1.2, size=(len(rows), signal.shape[1], 1)).astype(np.float32)
-        signal = signal + rng.normal(0.0, 0.05, size=signal.shape).astype(np.float32)
-    return signal, np.stack(fiducials)
+    return augment_signals(np.stack(signals), np.stack(fiducials), augment, rng, fs)
 
 
 def record_inputs(data: LeadSetData, rows: Sequence[int] | np.ndarray, tabular: np.ndarray) -> Iterator[RecordInput]:
@@ -96,12 +100,15 @@ class _Fit:
     criterion: torch.nn.Module
     grad_scaler: torch.amp.GradScaler
     device: torch.device
+    augment: tuple[str, ...]
+    fs: float
+    mask: np.ndarray | None  # (N, C) classes counted in each record's loss; None: all
 
 
 def _setup(
     data: LeadSetData, settings: Settings, train_rows: np.ndarray, num_tabular: int
 ) -> tuple[_Fit, dict[str, Any]]:
-    """Network (sized from the data), AdamW with a one-cycle schedule, weighted loss, AMP scaler."""
+    """Network (sized from the data), AdamW with a one-cycle schedule, the loss of the settings, AMP scaler."""
     device = resolve_device(settings.device)
     first_signal, first_fiducials = data.window(int(train_rows[0]), 0)
     model_kwargs = {
@@ -118,9 +125,17 @@ def _setup(
     schedule = torch.optim.lr_scheduler.OneCycleLR(
         optimizer, max_lr=settings.learning_rate, total_steps=settings.epochs * steps_per_epoch, pct_start=0.2
     )
-    criterion = weighted_bce(data.targets[train_rows], settings.max_pos_weight, device)
+    try:
+        criterion = make_loss(
+            settings.loss, data.targets[train_rows], settings.max_pos_weight, device, settings.loss_kwargs
+        )
+    except ValueError as error:
+        raise SettingsError(str(error)) from None
     grad_scaler = torch.amp.GradScaler(device.type, enabled=device.type == "cuda")
-    return _Fit(network, optimizer, schedule, criterion, grad_scaler, device), model_kwargs
+    mask = annotation_mask(data.sources, data.targets) if settings.mask_unannotated and data.sources else None
+    fs = float(data.fs or 250.0)
+    fit = _Fit(network, optimizer, schedule, criterion, grad_scaler, device, augmentations(settings.augment), fs, mask)
+    return fit, model_kwargs
 
 
 def _train_epoch(
@@ -135,12 +150,18 @@ def _train_epoch(
     fit.network.train()
     losses = []
     for rows in _batches(rng.permutation(train_rows), settings.batch_size):
-        signal, fiducials = _gather(data, rows, rng, settings.augment)
-        batch = [torch.from_numpy(a).to(fit.device) for a in (signal, fiducials, tabular[rows])]
-        target = torch.from_numpy(data.targets[rows].astype(np.float32)).to(fit.device)
+        signal, fiducials = _gather(data, rows, rng, fit.augment, fit.fs)
+        arrays = [signal, fiducials, tabular[rows], data.targets[rows].astype(np.float32)]
+        mask = None if fit.mask is None else fit.mask[rows]
+        if "mixup" in fit.augment:
+            arrays, partner, _ = mixup(arrays, rng)
+            mask = None if mask is None else mask & mask[partner]
+        batch = [torch.from_numpy(np.ascontiguousarray(a)).to(fit.device) for a in arrays[:3]]
+        target = torch.from_numpy(arrays[3]).to(fit.device)
+        weights = None if mask is None else torch.from_numpy(mask).to(fit.device)
         fit.optimizer.zero_grad(set_to_none=True)
         with autocast(fit.device):
-            loss = fit.criterion(fit.network(*batch).float(), target)
+            loss = fit.criterion(fit.network(*batch).float(), target, weights)
         fit.grad_scaler.scale(loss).backward()
         fit.grad_scaler.unscale_(fit.optimizer)
         torch.nn.utils.clip_grad_norm_(fit.network.parameters(), 5.0)
@@ -151,37 +172,65 @@ def _train_epoch(
     return float(np.mean(losses))
 
 
+def validation_loss(labels: np.ndarray, probabilities: np.ndarray) -> float:
+    """Unweighted mean binary cross-entropy of record probabilities: what ``early_stopping="loss"`` minimises."""
+    p = np.clip(np.asarray(probabilities, np.float64), 1e-6, 1 - 1e-6)
+    y = np.asarray(labels, bool)
+    return float(-np.mean(np.where(y, np.log(p), np.log1p(-p))))
+
+
+def _better(scores: dict[str, float], best: dict[str, Any], rule: str, metric: str) -> bool:
+    """Whether this epoch beats the best so far under the ``early_stopping`` rule."""
+    if "scores" not in best:
+        return True
+    if rule == "loss":
+        return scores["val_loss"] < best["scores"]["val_loss"]
+    if rule == "smoothed":
+        return scores["smoothed_metric"] > best["scores"]["smoothed_metric"]
+    if rule == "none":
+        return True
+    return scores[metric] > best["scores"][metric]
+
+
 def train_network(
     data: LeadSetData,
     settings: Settings,
     train_rows: np.ndarray,
     val_rows: np.ndarray,
     task: Task | None = None,
+    scaler: TabularScaler | None = None,
 ) -> TrainedNetwork:
-    """Fit one network on ``train_rows``, early-stopped and threshold-tuned on ``val_rows`` for ``task``
-    (default: the ``task`` setting)."""
+    """Fit one network on ``train_rows``, early-stopped (``early_stopping`` setting) and threshold-tuned on
+    ``val_rows`` for ``task`` (default: the ``task`` setting); ``scaler`` (default: fitted on ``train_rows``)
+    standardises the tabular input."""
     task = task or get_task(settings.task)
     started = time.perf_counter()
     seed_everything(settings.seed)
     rng = np.random.default_rng(settings.seed)
     values, present = data.features()
-    scaler = TabularScaler.fit(values[train_rows], present[train_rows])
+    scaler = scaler or TabularScaler.fit(values[train_rows], present[train_rows])
     tabular = scaler.transform(values, present, data.ages, data.sexes)
     fit, model_kwargs = _setup(data, settings, train_rows, scaler.num_inputs)
     val_labels = data.targets[val_rows]
     name = "-".join(data.leads)
-    best: dict[str, Any] = {"metric": -np.inf}
+    best: dict[str, Any] = {"epoch": 0}
     history: list[dict[str, float]] = []
     bar = progress_bar(
         range(settings.epochs), desc=f"train {name}", unit="epoch", enabled=settings.progress, leave=False
     )
     for epoch in bar:
         loss = _train_epoch(fit, data, train_rows, tabular, rng, settings)
-        probabilities = predict_records(fit.network, record_inputs(data, val_rows, tabular), fit.device)
+        probabilities = predict_records(
+            fit.network, record_inputs(data, val_rows, tabular), fit.device, aggregation=settings.window_aggregation
+        )
         thresholds = tune(
             val_labels, probabilities, settings.threshold_strategy, settings.threshold_min_positives, task.scorer
         )
-        scores = task.evaluate(val_labels, probabilities, thresholds)
+        scores = task.evaluate(val_labels, probabilities, thresholds, settings.decision_rule)
+        scores["val_loss"] = validation_loss(val_labels, probabilities)
+        if settings.early_stopping == "smoothed":
+            recent = [entry[task.metric] for entry in history[-(SMOOTHING - 1) :]] + [scores[task.metric]]
+            scores["smoothed_metric"] = float(np.mean(recent))
         history.append({"epoch": epoch + 1, "loss": loss, **scores})
         log.info(
             "%s epoch %d: loss %.4f, validation %s",
@@ -191,9 +240,8 @@ def train_network(
             ", ".join(f"{key} {value:.3f}" for key, value in scores.items()),
         )
         bar.set_postfix(loss=f"{loss:.3f}", metric=f"{scores[task.metric]:.3f}")
-        if scores[task.metric] > best["metric"]:
+        if _better(scores, best, settings.early_stopping, task.metric):
             best = {
-                "metric": scores[task.metric],
                 "epoch": epoch + 1,
                 "thresholds": thresholds,
                 "scores": scores,

@@ -1,7 +1,8 @@
 """``training_code`` behind team_code.py: one network per lead set, written into the model folder.
 
-The split into training and validation records is made once, on the task's targets, so every
-lead set's network is validated on the same records (their reduced-lead versions). The run holds
+The folds (``folds`` = 1: one training/validation split) are made once, on the task's targets, so
+every lead set's networks are validated on the same records (their reduced-lead versions); each
+lead set's k networks are stored as one ensemble weights file (:mod:`training.folds`). The run holds
 the model folder's lock, trains into a staging folder and commits only a complete, verified
 model: whatever stops it (bad data, a full disk, kill -9), the folder keeps the model it had
 (see :mod:`training.model_folder`). Data a model cannot be learned from is refused before any
@@ -29,12 +30,12 @@ from ecgdata.index import DatasetIndex
 from ecgsignal.config import SignalConfig
 from scoring.classes import class_names
 from training import model_folder
-from training.data import LeadSetData, lead_set_data, read_dataset_index
+from training.data import lead_set_data, read_dataset_index
 from training.device import apply_threads
 from training.errors import SettingsError
+from training.folds import TrainedEnsemble, fold_names, train_ensemble
 from training.settings import Settings, default_cache_dir
 from training.tasks import Task, get_task
-from training.trainer import TrainedNetwork, train_network
 
 log = logging.getLogger(__name__)
 #: Fault-injection tests set this to a point name (see :func:`checkpoint`) to be killed there with SIGKILL.
@@ -56,20 +57,23 @@ def checkpoint(name: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-def manifest_entry(trained: TrainedNetwork, files: dict[str, str]) -> dict[str, Any]:
-    """The manifest's record of one trained lead set."""
+def manifest_entry(trained: TrainedEnsemble, files: dict[str, str]) -> dict[str, Any]:
+    """The manifest's record of one trained lead set (its ``members`` networks in one weights file)."""
     return {
         "leads": list(trained.leads),
         **files,
         "architecture": trained.architecture,
         "model_kwargs": trained.model_kwargs,
+        "members": len(trained.members),
         "tabular": trained.scaler.to_dict(),
         "thresholds": [float(t) for t in trained.thresholds],
         "validation": {k: float(v) for k, v in trained.validation.items()},
-        "history": trained.history,
+        "validation_records": len(trained.oof_rows),
+        "history": [member.history for member in trained.members],
         "best_epoch": trained.best_epoch,
-        "train_records": trained.train_records,
-        "val_records": trained.val_records,
+        "member_best_epochs": [member.best_epoch for member in trained.members],
+        "train_records": int(np.median([member.train_records for member in trained.members])),
+        "val_records": int(np.median([member.val_records for member in trained.members])),
         "seconds": round(trained.seconds, 1),
     }
 
@@ -89,16 +93,6 @@ def base_manifest(settings: Settings, config: SignalConfig, task: Task) -> dict[
         "signal_config": config.to_dict(),
         "models": {},
     }
-
-
-def rows_of(data: LeadSetData, names: set[str]) -> np.ndarray:
-    return np.array([i for i, name in enumerate(data.names) if name in names], dtype=np.int64)
-
-
-def split_names(table: DatasetIndex, targets: np.ndarray, settings: Settings, task: Task) -> tuple[set[str], set[str]]:
-    """One split of the records (the task's: stratified by class and source), shared by every lead set."""
-    train, val = task.split(targets, table.sources, settings.val_fraction, settings.seed)
-    return {table.records[i] for i in train}, {table.records[i] for i in val}
 
 
 def signal_config(settings: Settings) -> SignalConfig:
@@ -160,23 +154,28 @@ def _train_into(
     staging: Path, table: DatasetIndex, targets: np.ndarray, settings: Settings, config: SignalConfig, task: Task
 ) -> dict[str, Any]:
     """Train every lead set into ``staging`` and write its complete manifest there."""
-    train_names, val_names = split_names(table, targets, settings, task)
-    log.info("%d records: %d for training, %d for validation", len(table), len(train_names), len(val_names))
+    try:
+        folds = fold_names(table, targets, settings, task)
+    except ValueError as error:
+        raise SettingsError(f"setting 'folds': {error}") from None
+    sizes = ", ".join(str(len(fold)) for fold in folds)
+    log.info("%d records in %d fold(s) of %s validation records", len(table), settings.folds, sizes)
     manifest = base_manifest(settings, config, task)
     cache_dir = usable_cache_dir(settings.cache_dir or default_cache_dir())
     with logging_redirect_tqdm():  # log lines above the progress bars, not through them
         for leads in settings.lead_sets:
             checkpoint("before_prepare")
             data = lead_set_data(table, leads, config, cache_dir, settings.n_jobs, settings.progress, targets)
-            trained = train_network(data, settings, rows_of(data, train_names), rows_of(data, val_names), task)
+            trained = train_ensemble(data, settings, folds, task)
             files = model_folder.save_weights(staging, tuple(leads), trained.state_dict)
             manifest["models"]["-".join(leads)] = manifest_entry(trained, files)
             checkpoint("after_lead_set")
             v = trained.validation
             log.info(
-                "%d-lead network: best epoch %d, validation %s (%.0f s)",
+                "%d-lead network(s): best epoch %d, %s %s (%.0f s)",
                 len(leads),
                 trained.best_epoch,
+                "out-of-fold" if len(folds) > 1 else "validation",
                 ", ".join(f"{key} {value:.3f}" for key, value in v.items()),
                 trained.seconds,
             )
