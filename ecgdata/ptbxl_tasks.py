@@ -28,7 +28,7 @@ from __future__ import annotations
 import csv
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -88,6 +88,27 @@ class PTBXLTask:
     def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         """(signal float32 (12, N) mV, targets bool (C,)) of record ``index``."""
         return self.record(index).signal, self.targets[index]
+
+    def subset(self, rows: np.ndarray) -> PTBXLTask:
+        """The same task over records ``rows`` only (in that order), its split parts renumbered."""
+        rows = np.asarray(rows, dtype=np.int64)
+        new_index = {int(old): new for new, old in enumerate(rows)}
+
+        def part(indices: np.ndarray) -> np.ndarray:
+            return np.asarray(sorted(new_index[int(i)] for i in indices if int(i) in new_index), dtype=np.int64)
+
+        return replace(
+            self,
+            ecg_ids=self.ecg_ids[rows],
+            paths=tuple(self.paths[i] for i in rows),
+            targets=self.targets[rows],
+            strat_fold=self.strat_fold[rows],
+            train=part(self.train),
+            validation=part(self.validation),
+            test=part(self.test),
+            ages=None if self.ages is None else self.ages[rows],
+            sexes=tuple(self.sexes[i] for i in rows) if self.sexes else (),
+        )
 
 
 def _statement_rows(ptbxl_dir: str | Path) -> list[dict[str, str]]:
