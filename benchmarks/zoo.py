@@ -284,15 +284,19 @@ def _ptbxl_split(
     from training.task_data import ptbxl_lead_set_data
 
     loaded = load_task(folder, task, args.rate, split)
+    if rows == "all":  # a test folder: all its records (of test_folds), in one part
+        chosen = np.arange(len(loaded))
+        if test_folds:
+            chosen = chosen[np.isin(loaded.strat_fold, test_folds)]
+        loaded = replace(
+            loaded.subset(chosen), train=np.arange(len(chosen)), validation=np.arange(0), test=np.arange(0)
+        )
     if args.max_records:
-        parts = (loaded.train, loaded.validation, loaded.test) if rows != "all" else (np.arange(len(loaded)),)
+        parts = tuple(part for part in (loaded.train, loaded.validation, loaded.test) if part.size)
         loaded = loaded.subset(np.sort(np.concatenate(_subsample(parts, args.max_records, args.seed))))
     prepared = ptbxl_lead_set_data(loaded, leads, SignalConfig(), args.cache_dir, args.jobs, False)
     if rows == "all":
-        everything = np.arange(len(prepared.data))
-        if test_folds:
-            everything = everything[np.isin([int(f) for f in prepared.folds], test_folds)]
-        return Split(prepared.data, everything, everything, everything)
+        return Split(prepared.data, prepared.train, prepared.train, prepared.train)
     return Split(prepared.data, prepared.train, prepared.validation, prepared.test)
 
 
