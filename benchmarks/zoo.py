@@ -120,9 +120,9 @@ def score_cell(
 
 def _settings(args: argparse.Namespace, architecture: str, ptbxl: bool) -> Settings:
     """The trainer's defaults, with the run's epochs/seed, and what the architecture itself declares."""
-    network_class = type(
-        models.build(architecture, num_leads=1, num_fiducial=0, num_tabular=0, num_classes=2, branches=["raw"])
-    )
+    # The class, not an instance (image_vgg alone would allocate 285 M parameters); the registry has no
+    # public lookup of a class by name.
+    network_class = models.registry._REGISTRY[architecture]
     values: dict[str, Any] = {
         "architecture": architecture,
         "epochs": args.epochs,
