@@ -252,6 +252,8 @@ def table_rows(out: Path, test_source: str) -> list[dict[str, Any]]:
                 "second": test["second_interval"][0],
                 "second_low": test["second_interval"][1],
                 "second_high": test["second_interval"][2],
+                "auprc": test["scores"].get("auprc", float("nan")),
+                "f_measure": test["scores"].get("f_measure", float("nan")),
                 "params": training["params"],
                 "train_seconds": training["seconds"],
                 "epochs_run": training["epochs_run"],

@@ -31,7 +31,10 @@ _CHALLENGE_SEED001 = {"12": "-.28", "6": "-.44", "4": "-.33", "3": "-.31", "2": 
 
 
 def published(task: str, architecture: str, leads: int) -> str:
-    """The source's own number for this row, with its source, or '' when the docs give none."""
+    """The source's own number for this row, with its source, or '' when the docs give none (the PTB-XL
+    numbers are all 12-lead)."""
+    if task != "challenge2021" and int(leads) != 12:
+        return ""
     if task in _BENCHMARK_AUC.get(architecture, {}):
         return f"AUC {_BENCHMARK_AUC[architecture][task]} ({_BENCHMARK})"
     if task == "superdiagnostic" and architecture == "imle_net":
@@ -45,8 +48,8 @@ def published(task: str, architecture: str, leads: int) -> str:
 
 COLUMNS = (
     "task", "leads", "architecture", "metric", "score", "low", "high", "second_metric", "second", "second_low",
-    "second_high", "params", "train_seconds", "epochs_run", "best_epoch", "infer_ms_per_record", "train_records",
-    "test_records", "test_source", "published",
+    "second_high", "auprc", "f_measure", "params", "train_seconds", "epochs_run", "best_epoch",
+    "infer_ms_per_record", "train_records", "test_records", "test_source", "published",
 )  # fmt: skip
 
 
@@ -67,15 +70,16 @@ def write_csv(rows: Sequence[dict[str, Any]], path: Path) -> None:
 def markdown(rows: Sequence[dict[str, Any]]) -> str:
     """The table as Markdown: score [95 % interval], second metric, size and cost, published number."""
     lines = [
-        "| task | leads | architecture | score [95 % CI] | second [95 % CI] | params | train s | epochs (best) |"
-        " ms/record | published (other data) |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| task | leads | architecture | score [95 % CI] | second [95 % CI] | AUPRC | F | params | train s |"
+        " epochs (best) | ms/record | published (other data) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         lines.append(
             f"| {row['task']} | {row['leads']} | `{row['architecture']}` | {row['metric']} {_number(row['score'])}"
             f" [{_number(row['low'])}, {_number(row['high'])}] | {row['second_metric']} {_number(row['second'])}"
-            f" [{_number(row['second_low'])}, {_number(row['second_high'])}] | {row['params']:,} |"
+            f" [{_number(row['second_low'])}, {_number(row['second_high'])}] | {_number(row['auprc'])} |"
+            f" {_number(row['f_measure'])} | {row['params']:,} |"
             f" {_number(row['train_seconds'], 0)} | {row['epochs_run']} ({row['best_epoch']}) |"
             f" {_number(row['infer_ms_per_record'], 1)} | {row['published'] or ''} |"
         )
