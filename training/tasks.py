@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -113,7 +114,71 @@ def challenge2021() -> Task:
     )
 
 
-#: Task name (the ``task`` setting) -> its builder.
+def _ecg_id(name: str) -> int | None:
+    """ecg_id of a PTB-XL record name: ``HR00001`` (Challenge copy) or ``00001_lr``/``00001_hr`` (PTB-XL's own)."""
+    stem = name[2:] if name.startswith("HR") else name.split("_", 1)[0]
+    return int(stem) if stem.isdigit() else None
+
+
+def fold_split(validation_folds: tuple[int, ...]) -> Split:
+    """A split by PTB-XL's ``strat_fold``: ``groups`` are the records' folds (as text); records in
+    ``validation_folds`` validate, every other record trains (the test fold is left out beforehand)."""
+
+    def split(
+        targets: np.ndarray, groups: Sequence[str] | None, val_fraction: float, seed: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        if groups is None:
+            raise TrainingDataError("a PTB-XL fold split needs each record's strat_fold as its group")
+        folds = np.asarray([int(g) for g in groups])
+        validation = np.isin(folds, validation_folds)
+        return np.flatnonzero(~validation), np.flatnonzero(validation)
+
+    return split
+
+
+def ptbxl_task(name: str, ptbxl_dir: str | Path, split: str = "recommended") -> Task:
+    """PTB-XL benchmark task ``name`` (``all``, ``diagnostic``, ``subdiagnostic``, ``superdiagnostic``,
+    ``form``, ``rhythm``; labels and classes as :mod:`ecgdata.ptbxl_tasks` defines them, from the
+    folder's ``scp_statements.csv`` and ``ptbxl_database.csv``).
+
+    Early stopping maximises macro AUROC; decision thresholds maximise the sample-centric F whose
+    maximum over thresholds is Fmax (:mod:`scoring.ptbxl`); the split is by ``strat_fold`` (validation:
+    fold 9 for ``recommended``, 7 for ``sample``). ``targets(index)`` looks records up by ecg_id, so
+    it works on PTB-XL's own files and on their Challenge copies (``HRnnnnn``); a record the database
+    does not label in this task gets an all-false row.
+    """
+    from ecgdata.ptbxl import read_database
+    from ecgdata.ptbxl_tasks import SPLITS, row_labels, statement_labels, task_classes
+    from scoring.ptbxl import evaluate_ptbxl, sample_f1
+
+    labels = statement_labels(ptbxl_dir, name)
+    classes = task_classes(labels, name)
+    column_of = {label: k for k, label in enumerate(classes)}
+    by_id = {row.ecg_id: row_labels(row, labels) for row in read_database(ptbxl_dir)}
+
+    def targets(index: DatasetIndex) -> np.ndarray:
+        out = np.zeros((len(index.records), len(classes)), dtype=bool)
+        for i, record in enumerate(index.records):
+            ecg_id = _ecg_id(record)
+            for label in by_id.get(ecg_id, set()) if ecg_id is not None else set():
+                out[i, column_of[label]] = True
+        return out
+
+    if split not in SPLITS:
+        raise KeyError(f"unknown PTB-XL split {split!r}; known: {', '.join(SPLITS)}")
+    return Task(
+        name=f"ptbxl_{name}",
+        classes=classes,
+        labels=classes,
+        targets=targets,
+        metric="macro_auroc",
+        scorer=sample_f1,
+        evaluate=evaluate_ptbxl,
+        split=fold_split(SPLITS[split][1]),
+    )
+
+
+#: Task name (the ``task`` setting) -> its builder. PTB-XL tasks need their folder: :func:`ptbxl_task`.
 TASKS: dict[str, Callable[[], Task]] = {"challenge2021": challenge2021}
 
 
