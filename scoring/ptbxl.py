@@ -116,12 +116,15 @@ def bootstrap(
     return Interval(float(metric(labels, scores)), low, high, n, n - int(finite.size))
 
 
-def evaluate_ptbxl(labels: np.ndarray, probabilities: np.ndarray, thresholds: np.ndarray) -> dict[str, float]:
-    """Macro AUROC, Fmax, macro AUPRC, and sample-centric F and macro F-measure at the given thresholds."""
+def evaluate_ptbxl(
+    labels: np.ndarray, probabilities: np.ndarray, thresholds: np.ndarray, outputs: np.ndarray | None = None
+) -> dict[str, float]:
+    """Macro AUROC, Fmax, macro AUPRC, and sample-centric F and macro F-measure of the decisions
+    (``outputs``, bool; default: ``probabilities >= thresholds``)."""
     from scoring.metric import f_measure
 
     labels, probabilities = _check(labels, probabilities)
-    outputs = probabilities >= np.asarray(thresholds)
+    outputs = probabilities >= np.asarray(thresholds) if outputs is None else np.asarray(outputs, bool)
     auroc, auprc, _, _ = auc(labels, probabilities)
     return {
         "macro_auroc": float(auroc),

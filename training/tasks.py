@@ -150,6 +150,7 @@ def ptbxl_task(name: str, ptbxl_dir: str | Path, split: str = "recommended") -> 
     from ecgdata.ptbxl import read_database
     from ecgdata.ptbxl_tasks import SPLITS, row_labels, statement_labels, task_classes
     from scoring.ptbxl import evaluate_ptbxl, sample_f1
+    from training.thresholds import decide
 
     labels = statement_labels(ptbxl_dir, name)
     classes = task_classes(labels, name)
@@ -173,7 +174,9 @@ def ptbxl_task(name: str, ptbxl_dir: str | Path, split: str = "recommended") -> 
         targets=targets,
         metric="macro_auroc",
         scorer=sample_f1,
-        evaluate=evaluate_ptbxl,
+        evaluate=lambda labels, probabilities, thresholds, rule="threshold": evaluate_ptbxl(
+            labels, probabilities, thresholds, decide(probabilities, thresholds, rule)
+        ),
         split=fold_split(SPLITS[split][1]),
     )
 
