@@ -137,25 +137,29 @@ def integrated_gradients(
     return attribution, float(change)
 
 
-def attention_module(network: torch.nn.Module) -> torch.nn.Module | None:
-    """The attention pooling over time of the network's raw-signal branch, if it has one."""
+def attention_modules(network: torch.nn.Module) -> list[torch.nn.Module]:
+    """The attention poolings over time of the raw-signal branch: one per network, or one per member
+    of an ensemble (``members.<i>.raw...``)."""
     from models.blocks import AttentionPool
 
+    found: list[torch.nn.Module] = []
     for name, module in network.named_modules():
-        if isinstance(module, AttentionPool) and name.split(".")[0] == "raw":
-            return module
-    return None
+        parts = name.split(".")
+        branch = parts[2] if parts[0] == "members" and len(parts) > 2 else parts[0]
+        if isinstance(module, AttentionPool) and branch == "raw":
+            found.append(module)
+    return found
 
 
 def attention_weights(network: torch.nn.Module, inputs: Sequence[torch.Tensor], length: int) -> np.ndarray:
     """The raw branch's attention over time per window (W, length), stretched to the window's samples.
 
     The pooling layer returns only its weighted mean, so a forward hook recomputes its weights
-    from the sequence it received with its own ``project`` and ``score`` layers. 1 = uniform
-    attention. ValueError when the network has no such layer.
+    from the sequence it received with its own ``project`` and ``score`` layers; an ensemble's
+    members' weights are averaged. 1 = uniform attention. ValueError when the network has no such layer.
     """
-    module = attention_module(network)
-    if module is None:
+    modules = attention_modules(network)
+    if not modules:
         raise ValueError(f"{type(network).__name__} has no attention pooling over the raw signal")
     captured: list[torch.Tensor] = []
 
@@ -163,13 +167,14 @@ def attention_weights(network: torch.nn.Module, inputs: Sequence[torch.Tensor], 
         scores = layer.score(torch.tanh(layer.project(args[0]))).squeeze(-1)
         captured.append(torch.softmax(scores, dim=1))
 
-    handle = module.register_forward_hook(keep)
+    handles = [module.register_forward_hook(keep) for module in modules]
     try:
         with torch.no_grad():
             network(*inputs)
     finally:
-        handle.remove()
-    weights = captured[0].float().cpu().numpy()  # (W, T')
+        for handle in handles:
+            handle.remove()
+    weights = torch.stack(captured).mean(dim=0).float().cpu().numpy()  # (W, T')
     steps = weights.shape[1]
     index = np.minimum((np.arange(length) * steps) // length, steps - 1)
     return weights[:, index] * steps
@@ -270,6 +275,7 @@ def shading(explanation: Explanation, leads: Sequence[str], num_samples: int, fs
 __all__ = [
     "METHODS",
     "Explanation",
+    "attention_modules",
     "attention_weights",
     "default_target",
     "explain_record",

@@ -47,6 +47,16 @@ def _series(history: list[dict[str, Any]], key: str) -> tuple[np.ndarray, np.nda
     return np.array([row["epoch"] for row in rows], dtype=float), np.array([row[key] for row in rows], dtype=float)
 
 
+def _member_histories(entry: dict[str, Any]) -> list[tuple[list[dict[str, Any]], Any]]:
+    """(history, chosen epoch) of each network of a lead set: one for a single split, k for a k-fold
+    ensemble (whose manifest keeps a list of histories and ``member_best_epochs``)."""
+    history = entry.get("history") or []
+    if history and isinstance(history[0], list):
+        bests = entry.get("member_best_epochs") or [None] * len(history)
+        return list(zip(history, bests))
+    return [(history, entry.get("best_epoch"))]
+
+
 def training_figure(models: dict[str, dict[str, Any]], title: str = "", dpi: int = 150) -> Figure:
     """Loss, validation Challenge metric (chosen epoch ringed) and thresholds, one colour per lead set."""
     fig = Figure(figsize=(11.0, 7.0), dpi=dpi, layout="constrained")
@@ -61,17 +71,17 @@ def training_figure(models: dict[str, dict[str, Any]], title: str = "", dpi: int
         colour = colours[index % len(colours)]
         leads = list(entry.get("leads", []))
         label = f"{len(leads)} leads" + (f" ({key})" if len(leads) < 12 else "")
-        history = entry.get("history") or []
-        epochs, loss = _series(history, "loss")
-        loss_ax.plot(epochs, loss, marker="o", markersize=3, color=colour, label=label)
-        epochs, metric = _series(history, "challenge_metric")
-        metric_ax.plot(epochs, metric, marker="o", markersize=3, color=colour, label=label)
-        best = entry.get("best_epoch")
-        if isinstance(best, int) and best in epochs:
-            value = float(metric[list(epochs).index(best)])
-            metric_ax.plot(
-                [float(best)], [value], marker="o", markersize=11, markerfacecolor="none", color=colour, mew=1.6
-            )
+        for member, (history, best) in enumerate(_member_histories(entry)):
+            member_label = label if member == 0 else None
+            epochs, loss = _series(history, "loss")
+            loss_ax.plot(epochs, loss, marker="o", markersize=3, color=colour, label=member_label)
+            epochs, metric = _series(history, "challenge_metric")
+            metric_ax.plot(epochs, metric, marker="o", markersize=3, color=colour, label=member_label)
+            if isinstance(best, int) and best in epochs:
+                value = float(metric[list(epochs).index(best)])
+                metric_ax.plot(
+                    [float(best)], [value], marker="o", markersize=11, markerfacecolor="none", color=colour, mew=1.6
+                )
         thresholds = np.asarray(entry.get("thresholds", []), dtype=float)
         if thresholds.size == x.size:
             threshold_ax.scatter(x + offsets[index], thresholds, s=14, color=colour, label=label)
