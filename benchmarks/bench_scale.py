@@ -18,10 +18,10 @@ For each N, a Challenge-like training set of N distinct records is made with
   0.2 s) during that lead set.
 
 The projected wall time of a full default training of the five lead sets on the Challenge's
-88,253 records is: for each lead set, preparation (88,253 / measured rate) + epochs x (training
-records / training rate + validation records / validation rate), with the default split
-(80 / 20) and ``--epochs`` epochs (default 25: early stopping typically ends there; the
-maximum is 40). Lead sets that were not measured are projected from the nearest measured one
+88,253 records is: for each lead set, preparation (88,253 / measured rate) + folds x epochs x
+(training records / training rate + validation records / validation rate), with the default
+``folds`` and ``epochs`` settings (k-fold: each network trains on (k-1)/k of the records and
+validates on the rest; one split: 80 / 20). Lead sets that were not measured are projected from the nearest measured one
 scaled by lead count for the cache, and taken as equal in speed (the per-record cost is dominated
 by the shared parts). Results go to ``DIR/scale.json`` and ``DIR/scale.md``.
 """
@@ -151,19 +151,25 @@ def measure(headers: list[Path], leads: tuple[str, ...], cache: Path, jobs: int,
     }
 
 
-def projection(rows: list[dict], jobs: int, epochs: int) -> dict[str, float]:
-    """Projected hours and cache GB of a full default training (five lead sets, 88,253 records)."""
+def projection(rows: list[dict], jobs: int, epochs: int, folds: int) -> dict[str, float]:
+    """Projected hours and cache GB of a full default training (five lead sets, 88,253 records).
+
+    Per lead set: preparation, then ``folds`` networks x ``epochs`` epochs, each epoch over the
+    network's training records (``(folds - 1) / folds`` of all; 80 % for one split) and a
+    validation pass over the rest.
+    """
     largest = max(r["records"] for r in rows)
     at_largest = [r for r in rows if r["records"] == largest]
+    train_share = 0.8 if folds == 1 else (folds - 1) / folds
     hours, cache_gb = 0.0, 0.0
     for leads in LEAD_SETS:
         nearest = min(at_largest, key=lambda r: abs(r["leads"] - len(leads)))
         prepare = CHALLENGE_RECORDS / (nearest["prepare_rate_per_worker"] * jobs)
-        per_epoch = 0.8 * CHALLENGE_RECORDS / nearest["train_records_per_s"]
-        per_epoch += 0.2 * CHALLENGE_RECORDS / nearest["val_records_per_s"]
-        hours += (prepare + epochs * per_epoch) / 3600
+        per_epoch = train_share * CHALLENGE_RECORDS / nearest["train_records_per_s"]
+        per_epoch += (1 - train_share) * CHALLENGE_RECORDS / nearest["val_records_per_s"]
+        hours += (prepare + folds * epochs * per_epoch) / 3600
         cache_gb += nearest["cache_bytes_per_record"] * len(leads) / nearest["leads"] * CHALLENGE_RECORDS / 1e9
-    return {"hours": hours, "cache_gb": cache_gb, "from_records": largest}
+    return {"hours": hours, "cache_gb": cache_gb, "from_records": largest, "folds": folds, "epochs": epochs}
 
 
 def markdown(rows: list[dict], projected: dict[str, float], args: argparse.Namespace, device: str) -> str:
@@ -181,8 +187,9 @@ def markdown(rows: list[dict], projected: dict[str, float], args: argparse.Names
         )
     lines += [
         "",
-        f"projected full default training (5 lead sets, {CHALLENGE_RECORDS} records, {args.epochs} epochs, "
-        f"rates at N={projected['from_records']}): {projected['hours']:.1f} h, cache {projected['cache_gb']:.1f} GB",
+        f"projected full default training (5 lead sets, {CHALLENGE_RECORDS} records, {projected['folds']} fold "
+        f"network(s) x {projected['epochs']} epochs, rates at N={projected['from_records']}): "
+        f"{projected['hours']:.1f} h, cache {projected['cache_gb']:.1f} GB",
     ]
     return "\n".join(lines)
 
@@ -193,7 +200,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 5000])
     parser.add_argument("--lead-sets", type=int, nargs="+", default=[12, 2], choices=[12, 6, 4, 3, 2])
     parser.add_argument("--steps", type=int, default=40, help="training steps timed per lead set")
-    parser.add_argument("--epochs", type=int, default=25, help="epochs assumed in the projection")
+    parser.add_argument("--epochs", type=int, default=None, help="epochs in the projection (default: the setting)")
+    parser.add_argument(
+        "--folds", type=int, default=None, help="fold networks in the projection (default: the setting)"
+    )
     parser.add_argument("--jobs", type=int, default=2, help="preparation workers")
     parser.add_argument("--device", default="auto")
     args = parser.parse_args(argv)
@@ -209,7 +219,10 @@ def main(argv: list[str] | None = None) -> int:
             row = measure(headers, by_count[count], args.work / f"cache-{size}-{count}", args.jobs, args.steps, device)
             rows.append(row)
             log.info("%s", json.dumps(row))
-    projected = projection(rows, args.jobs, args.epochs)
+    from training.settings import Settings
+
+    defaults = Settings()
+    projected = projection(rows, args.jobs, args.epochs or defaults.epochs, args.folds or defaults.folds)
     text = markdown(rows, projected, args, device)
     (args.work / "scale.json").write_text(json.dumps({"rows": rows, "projection": projected}, indent=2))
     (args.work / "scale.md").write_text(text + "\n")

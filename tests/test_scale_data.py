@@ -39,3 +39,23 @@ def test_written_records_are_distinct_labelled_and_named_by_source(tmp_path, cin
     assert index.targets.any(axis=1).mean() > 0.8  # the real records' labels came along
     record = read_record(headers[0])
     assert record.signal.shape[0] == 12 and np.isfinite(record.signal).all()
+
+
+def test_projection_counts_fold_networks_epochs_and_preparation():
+    from benchmarks.bench_scale import CHALLENGE_RECORDS, projection
+
+    row = {
+        "records": 100,
+        "leads": 12,
+        "prepare_rate_per_worker": 10.0,
+        "cache_bytes_per_record": 1e5,
+        "train_records_per_s": 100.0,
+        "val_records_per_s": 200.0,
+    }
+    one = projection([row], jobs=2, epochs=10, folds=1)
+    expected = 5 * (CHALLENGE_RECORDS / 20 + 10 * (0.8 * CHALLENGE_RECORDS / 100 + 0.2 * CHALLENGE_RECORDS / 200))
+    assert abs(one["hours"] - expected / 3600) < 1e-9
+    three = projection([row], jobs=2, epochs=10, folds=3)
+    per_epoch = 2 / 3 * CHALLENGE_RECORDS / 100 + 1 / 3 * CHALLENGE_RECORDS / 200
+    assert abs(three["hours"] - 5 * (CHALLENGE_RECORDS / 20 + 30 * per_epoch) / 3600) < 1e-9
+    assert abs(three["cache_gb"] - 1e5 * (12 + 6 + 4 + 3 + 2) / 12 * CHALLENGE_RECORDS / 1e9) < 1e-9
