@@ -49,8 +49,10 @@ class Progress(Generic[T]):
         enabled: bool = True,
         leave: bool = True,
         terminal: bool | None = None,
+        may_stop_early: bool = False,
     ) -> None:
         self.iterable, self.desc, self.unit, self.enabled = iterable, desc, unit, enabled
+        self.may_stop_early = may_stop_early
         if total is None and hasattr(iterable, "__len__"):
             total = len(iterable)  # type: ignore[arg-type]
         self.total = total
@@ -63,7 +65,8 @@ class Progress(Generic[T]):
         if enabled and (is_terminal() if terminal is None else terminal):
             from tqdm.auto import tqdm
 
-            self._bar = tqdm(iterable, desc=desc, total=total, unit=unit, leave=leave)
+            bar_desc = f"{desc} (at most)" if may_stop_early else desc
+            self._bar = tqdm(iterable, desc=bar_desc, total=total, unit=unit, leave=leave)
 
     def __iter__(self) -> Iterator[T]:
         if self._bar is not None:
@@ -91,7 +94,8 @@ class Progress(Generic[T]):
             parts[0] += f" ({100.0 * self.count / self.total:.0f}%)"
         parts.append(f"{rate:.1f} {self.unit}/s")
         if self.total and rate > 0 and self.count < self.total:
-            parts.append(f"{(self.total - self.count) / rate:.0f} s left")
+            left = f"{(self.total - self.count) / rate:.0f} s left"
+            parts.append(f"at most {left} (may stop early)" if self.may_stop_early else left)
         if self.postfix:
             parts.append(self.postfix)
         return ", ".join(parts)
@@ -113,6 +117,10 @@ def progress(
     unit: str = "it",
     enabled: bool = True,
     leave: bool = True,
+    may_stop_early: bool = False,
 ) -> Progress[T]:
-    """Shorthand for :class:`Progress` (same arguments)."""
-    return Progress(iterable, desc=desc, total=total, unit=unit, enabled=enabled, leave=leave)
+    """Shorthand for :class:`Progress` (same arguments). ``may_stop_early``: ``total`` is only an upper
+    bound (early stopping), so the time left is reported as at most that."""
+    return Progress(
+        iterable, desc=desc, total=total, unit=unit, enabled=enabled, leave=leave, may_stop_early=may_stop_early
+    )

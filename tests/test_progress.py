@@ -24,3 +24,14 @@ def test_disabled_progress_is_silent(caplog, monkeypatch):
     caplog.set_level(logging.INFO, logger="progress")
     assert list(Progress(iter([1, 2]), desc="quiet", enabled=False, terminal=False)) == [1, 2]
     assert not caplog.records
+
+
+def test_early_stopping_loops_report_an_upper_bound(caplog, monkeypatch):
+    monkeypatch.setenv("ECG_PROGRESS_SECONDS", "0")
+    caplog.set_level(logging.INFO, logger="progress")
+    bar = Progress(range(4), desc="train", unit="epoch", terminal=False, may_stop_early=True)
+    for epoch in bar:
+        if epoch == 1:
+            break
+    first = caplog.records[0].getMessage()
+    assert "at most" in first and "may stop early" in first

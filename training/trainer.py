@@ -216,7 +216,12 @@ def train_network(
     best: dict[str, Any] = {"epoch": 0}
     history: list[dict[str, float]] = []
     bar = progress_bar(
-        range(settings.epochs), desc=f"train {name}", unit="epoch", enabled=settings.progress, leave=False
+        range(settings.epochs),
+        desc=f"train {name}",
+        unit="epoch",
+        enabled=settings.progress,
+        leave=False,
+        may_stop_early=settings.early_stopping != "none",
     )
     for epoch in bar:
         loss = _train_epoch(fit, data, train_rows, tabular, rng, settings)
