@@ -27,6 +27,13 @@ def test_busy_machine_leaves_other_jobs_their_cores(monkeypatch, caplog):
     assert device.default_threads() == 3
 
 
-def test_busy_cores_reads_the_load_average(monkeypatch):
+def test_busy_cores_counts_other_runnable_tasks_now(monkeypatch, tmp_path):
+    loadavg = tmp_path / "loadavg"
+    loadavg.write_text("3.90 2.00 1.00 3/120 4242\n")  # 3 runnable, one of them this reader
+    monkeypatch.setattr(device, "LOADAVG", loadavg)
+    assert device.busy_cores(samples=2) == 2
+    loadavg.write_text("3.90 2.00 1.00 1/120 4242\n")  # the minute's load lingers; nothing else runs now
+    assert device.busy_cores(samples=2) == 0
+    monkeypatch.setattr(device, "LOADAVG", tmp_path / "absent")
     monkeypatch.setattr(device.os, "getloadavg", lambda: (2.6, 1.0, 1.0))
     assert device.busy_cores() == 3

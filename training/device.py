@@ -13,6 +13,7 @@ import functools
 import logging
 import math
 import os
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,6 +25,7 @@ log = logging.getLogger(__name__)
 #: More intra-op threads than this rarely speeds up networks of this size and costs other jobs.
 MAX_THREADS = 8
 CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
+LOADAVG = Path("/proc/loadavg")
 
 
 def available_cores() -> int:
@@ -41,8 +43,19 @@ def available_cores() -> int:
     return max(1, cores)
 
 
-def busy_cores() -> int:
-    """Cores other jobs keep busy: the 1-minute load average, rounded (0 where the platform has none)."""
+def busy_cores(samples: int = 5) -> int:
+    """Cores other jobs keep busy right now: the runnable tasks of ``/proc/loadavg`` less this reader,
+    averaged over a few samples 20 ms apart (the load averages lag by a minute and would count the work
+    that just ended, e.g. our own training before inference); the 1-minute load average elsewhere."""
+    counts = []
+    try:
+        for k in range(samples):
+            if k:
+                time.sleep(0.02)
+            counts.append(int(LOADAVG.read_text().split()[3].split("/")[0]) - 1)
+        return max(0, round(sum(counts) / len(counts)))
+    except (OSError, ValueError, IndexError):
+        pass
     try:
         return max(0, round(os.getloadavg()[0]))
     except (AttributeError, OSError):
