@@ -28,7 +28,7 @@ import numpy as np
 from ecgio import RecordError, find_records, read_header
 from ecgio.files import atomic_write
 from ecglog.progress import progress as progress_bar
-from scoring.classes import ABBREVIATIONS, labels_to_targets, scored_classes
+from scoring.classes import ABBREVIATIONS, DIAGNOSES, labels_to_targets, scored_classes
 
 log = logging.getLogger(__name__)
 
@@ -107,21 +107,25 @@ class DatasetIndex:
         """A text table: scored classes (rows) by source (columns), with record totals."""
         counts = self.class_counts()
         sources = list(counts)
-        header = ["class", "code"] + sources + ["total"]
+        header = ["class", "code"] + sources + ["total", "diagnosis"]
         rows = [header]
         sources_array = np.asarray(self.sources, dtype=object)
-        rows.append(["records", ""] + [str(int(np.sum(sources_array == s))) for s in sources] + [str(len(self))])
+        rows.append(["records", ""] + [str(int(np.sum(sources_array == s))) for s in sources] + [str(len(self)), ""])
         for k, (abbreviation, codes) in enumerate(zip(ABBREVIATIONS, scored_classes())):
             values = [int(counts[s][k]) for s in sources]
-            rows.append([abbreviation, "|".join(sorted(codes))] + [str(v) for v in values] + [str(sum(values))])
+            row = [abbreviation, "|".join(sorted(codes))] + [str(v) for v in values] + [str(sum(values))]
+            rows.append(row + [DIAGNOSES[k]])
         rows.append(
             ["no scored class", ""]
             + [str(int(np.sum(~self.targets[sources_array == s].any(axis=1)))) for s in sources]
-            + [str(int(np.sum(~self.targets.any(axis=1))))]
+            + [str(int(np.sum(~self.targets.any(axis=1)))), ""]
         )
         widths = [max(len(row[c]) for row in rows) for c in range(len(header))]
         lines = [
-            "  ".join(cell.ljust(w) if c < 2 else cell.rjust(w) for c, (cell, w) in enumerate(zip(row, widths)))
+            "  ".join(
+                cell.ljust(w) if c < 2 or c == len(header) - 1 else cell.rjust(w)
+                for c, (cell, w) in enumerate(zip(row, widths))
+            ).rstrip()
             for row in rows
         ]
         if self.skipped:

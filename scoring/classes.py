@@ -50,6 +50,36 @@ ABBREVIATIONS: tuple[str, ...] = (
     "TInv",
 )
 
+#: The diagnoses the 26 scored classes stand for, in weights.csv order (for people; files keep the codes).
+DIAGNOSES: tuple[str, ...] = (
+    "atrial fibrillation",
+    "atrial flutter",
+    "bundle branch block",
+    "bradycardia",
+    "left bundle branch block",
+    "right bundle branch block",
+    "1st degree av block",
+    "incomplete right bundle branch block",
+    "left axis deviation",
+    "left anterior fascicular block",
+    "prolonged pr interval",
+    "low qrs voltages",
+    "prolonged qt interval",
+    "nonspecific intraventricular conduction disorder",
+    "sinus rhythm",
+    "premature atrial contraction",
+    "pacing rhythm",
+    "poor R wave progression",
+    "premature ventricular contractions",
+    "Q wave abnormal",
+    "right axis deviation",
+    "sinus arrhythmia",
+    "sinus bradycardia",
+    "sinus tachycardia",
+    "T wave abnormal",
+    "T wave inversion",
+)
+
 
 def read_weights(path: str | Path = WEIGHTS_FILE) -> tuple[list[frozenset[str]], np.ndarray]:
     """Parse a Challenge weights file: (classes as sets of codes, weight matrix rows=labels, cols=outputs).

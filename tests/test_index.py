@@ -158,11 +158,13 @@ def test_report_counts_per_source(cinc_dir):
         )
         assert counts[source][stach] == expected
     lines = {line.split()[0]: line.split() for line in index.report().splitlines()}
-    assert lines["class"][2:] == ["PTB-XL", "Georgia", "Ningbo", "total"]
+    assert lines["class"][2:] == ["PTB-XL", "Georgia", "Ningbo", "total", "diagnosis"]
     assert lines["records"][1:] == ["5", "10", "10", "25"]
-    assert lines["STach"][2:] == [str(int(counts[s][stach])) for s in counts] + [
+    assert lines["STach"][2:6] == [str(int(counts[s][stach])) for s in counts] + [
         str(int(index.targets[:, stach].sum()))
     ]
+    assert " ".join(lines["STach"][6:]) == "sinus tachycardia"  # people read names beside the codes
+    assert " ".join(lines["NSIVCB"][6:]) == "nonspecific intraventricular conduction disorder"
 
 
 def test_cli_prints_the_report(cinc_dir, tmp_path, capsys):
