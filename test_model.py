@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import fcntl
 import logging
 import os
 import sys
@@ -44,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from ecgio.errors import RecordError
+from ecgio.files import LockHeld, exclusive_lock
 from ecgio.header import Header, parse_header
 from ecgio.leads import sort_leads
 from ecgio.record import find_records, load_raw
@@ -118,17 +118,14 @@ def outputs_lock(output_directory: str) -> Iterator[None]:
     """Hold an exclusive lock on ``OUTPUTS/.lock`` for the run, so two runs never mix their outputs."""
     os.makedirs(output_directory, exist_ok=True)
     path = os.path.join(output_directory, LOCK_NAME)
-    with open(path, "a") as handle:
+    with contextlib.ExitStack() as stack:
         try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+            stack.enter_context(exclusive_lock(path))
+        except LockHeld:
             raise SetupError(
                 f"{output_directory}: another test_model run is writing into this folder (it holds {path})"
             ) from None
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+        yield
 
 
 @dataclass

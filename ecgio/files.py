@@ -11,6 +11,8 @@ share a temporary name.
 from __future__ import annotations
 
 import contextlib
+import errno
+import fcntl
 import os
 import stat
 import tempfile
@@ -84,4 +86,46 @@ def contained_file(folder: str | Path, name: str, max_bytes: int | None = None) 
     return path
 
 
-__all__ = ["FILE_MODE", "atomic_open", "atomic_write", "atomic_write_with", "contained_file"]
+class LockHeld(RuntimeError):
+    """Another process holds the lock; ``holder`` is its process id as it wrote it (or a phrase)."""
+
+    def __init__(self, path: Path, holder: str) -> None:
+        super().__init__(f"{path}: held by process {holder}")
+        self.path, self.holder = path, holder
+
+
+@contextlib.contextmanager
+def exclusive_lock(path: str | Path) -> Iterator[Path]:
+    """Hold an exclusive ``flock`` on ``path`` (created) for the ``with`` block, or fail at once.
+
+    Two runs writing one model or outputs folder must not wait for each other silently, nor mix
+    their files: the second gets :class:`LockHeld` naming the first's process id, which the holder
+    writes into the file. Closing the descriptor releases the lock, also when the process is killed.
+    Creating or opening the file may raise ``OSError``.
+    """
+    path = Path(path)
+    handle = os.open(path, os.O_RDWR | os.O_CREAT, FILE_MODE)
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as error:
+            if error.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise
+            holder = os.pread(handle, 32, 0).decode(errors="replace").strip() or "unknown"
+            raise LockHeld(path, holder) from None
+        os.ftruncate(handle, 0)
+        os.pwrite(handle, str(os.getpid()).encode(), 0)
+        yield path
+    finally:
+        os.close(handle)
+
+
+__all__ = [
+    "FILE_MODE",
+    "LockHeld",
+    "atomic_open",
+    "atomic_write",
+    "atomic_write_with",
+    "contained_file",
+    "exclusive_lock",
+]

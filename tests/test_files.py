@@ -77,3 +77,13 @@ def test_contained_file_rejects_links_out_devices_fifos_and_big_files(tmp_path):
     with pytest.raises(RecordError, match="missing"):
         files.contained_file(folder, "absent.dat")
     assert files.contained_file(folder, "ok.dat", max_bytes=50) == folder / "ok.dat"
+
+
+def test_exclusive_lock_refuses_a_second_holder_and_names_the_first(tmp_path):
+    lock = tmp_path / ".lock"
+    with files.exclusive_lock(lock):
+        with pytest.raises(files.LockHeld) as held, files.exclusive_lock(lock):
+            pass
+        assert held.value.holder == str(os.getpid())
+    with files.exclusive_lock(lock):  # released on exit
+        pass

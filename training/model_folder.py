@@ -24,8 +24,6 @@ system, also where MODEL is a mount point (the Challenge's Docker layout).
 from __future__ import annotations
 
 import contextlib
-import errno
-import fcntl
 import hashlib
 import io
 import json
@@ -39,7 +37,7 @@ from typing import Any
 import torch
 
 from ecgio.errors import RecordError
-from ecgio.files import atomic_write, contained_file
+from ecgio.files import LockHeld, atomic_write, contained_file, exclusive_lock
 from training.errors import ModelFolderError
 
 log = logging.getLogger(__name__)
@@ -78,28 +76,18 @@ def locked(folder: str | Path) -> Iterator[Path]:
     """Create ``folder`` if needed and hold its lock for the ``with`` block; a clear error when another
     process holds it or the folder cannot be written."""
     folder = Path(folder)
-    path = folder / LOCK
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        handle = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as error:
-        raise ModelFolderError(f"{folder}: cannot create or write the model folder ({error.strerror})") from None
-    try:
+    with contextlib.ExitStack() as stack:
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as error:
-            if error.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                raise
-            holder = os.pread(handle, 32, 0).decode(errors="replace").strip() or "another process"
+            folder.mkdir(parents=True, exist_ok=True)
+            stack.enter_context(exclusive_lock(folder / LOCK))
+        except LockHeld as held:
             raise ModelFolderError(
-                f"{folder}: another training (process {holder}) is writing this model folder; wait for it to"
+                f"{folder}: another training (process {held.holder}) is writing this model folder; wait for it to"
                 " finish or train into another folder"
             ) from None
-        os.ftruncate(handle, 0)
-        os.pwrite(handle, str(os.getpid()).encode(), 0)
+        except OSError as error:
+            raise ModelFolderError(f"{folder}: cannot create or write the model folder ({error.strerror})") from None
         yield folder
-    finally:
-        os.close(handle)  # releases the lock, also when the process is killed
 
 
 def staging_folder(folder: Path) -> Path:
