@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -33,3 +34,13 @@ def ptbxl_dir() -> Path:
 def cinc_headers() -> list[Path]:
     """Every header of the Challenge sample, for parametrised tests (empty when the data is absent)."""
     return sorted(CINC_SAMPLE.glob("*.hea")) if CINC_SAMPLE.is_dir() else []
+
+
+def copy_records(source: Path, out: Path) -> Path:
+    """A copy of the Challenge records (``.hea`` + ``.mat``) of ``source`` in ``out`` (created), so a test may
+    add, damage or edit files without touching ../shared; returns ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    for path in source.iterdir():
+        if path.suffix in {".hea", ".mat"}:
+            shutil.copy2(path, out / path.name)
+    return out

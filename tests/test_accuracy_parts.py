@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn as nn
+from conftest import copy_records
 
 from ecgdata.index import build_index
 from training import model_folder
@@ -263,11 +264,7 @@ def kfold_model(cinc_dir: Path, tmp_path_factory) -> Path:
     """Two folds, focal loss, every augmentation, source masks, loss-based stopping, top_if_empty: trained on
     the 25 real Challenge records."""
     work = tmp_path_factory.mktemp("kfold")
-    data = work / "data"
-    data.mkdir()
-    for path in cinc_dir.iterdir():
-        if path.suffix in {".hea", ".mat"}:
-            shutil.copy2(path, data / path.name)
+    data = copy_records(cinc_dir, work / "data")
     settings = Settings.from_dict(
         {
             **TINY,

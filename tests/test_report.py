@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import copy_records
 from matplotlib.image import imread
 
 import evaluate_model
@@ -58,11 +59,7 @@ RECORD = "E07500"  # Georgia, sinus bradycardia, 12 leads at 500 Hz
 @pytest.fixture(scope="session")
 def report_data(cinc_dir: Path, tmp_path_factory) -> Path:
     """A copy of the 25 real Challenge records."""
-    out = tmp_path_factory.mktemp("report_data")
-    for path in cinc_dir.iterdir():
-        if path.suffix in {".hea", ".mat"}:
-            shutil.copy2(path, out / path.name)
-    return out
+    return copy_records(cinc_dir, tmp_path_factory.mktemp("report_data"))
 
 
 @pytest.fixture(scope="session")

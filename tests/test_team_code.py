@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scipy.io
+from conftest import copy_records
 
 import helper_code
 import team_code
@@ -46,11 +47,7 @@ def tiny_settings(tmp: Path, **changes) -> Settings:
 @pytest.fixture(scope="module")
 def data_dir(cinc_dir: Path, tmp_path_factory) -> Path:
     """A copy of the real Challenge sample (so tests may add files beside it)."""
-    out = tmp_path_factory.mktemp("data")
-    for path in cinc_dir.iterdir():
-        if path.suffix in {".hea", ".mat"}:
-            shutil.copy2(path, out / path.name)
-    return out
+    return copy_records(cinc_dir, tmp_path_factory.mktemp("data"))
 
 
 @pytest.fixture(scope="module")

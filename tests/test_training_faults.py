@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import copy_records
 
 import team_code
 from training import model_folder
@@ -44,12 +45,7 @@ def work(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def data_dir(cinc_dir: Path, work: Path) -> Path:
-    out = work / "data"
-    out.mkdir()
-    for path in cinc_dir.iterdir():
-        if path.suffix in {".hea", ".mat"}:
-            shutil.copy2(path, out / path.name)
-    return out
+    return copy_records(cinc_dir, work / "data")
 
 
 @pytest.fixture(scope="module")
