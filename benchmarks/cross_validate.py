@@ -23,6 +23,7 @@ Variants: ``both`` = raw + fiducial + tabular branches, ``raw`` = raw signal onl
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import logging
 import sys
@@ -50,7 +51,12 @@ from training.tasks import get_task
 from training.thresholds import DECISION_RULES, tune
 from training.trainer import record_inputs
 
-VARIANTS = {"both": ("raw", "fiducial", "tabular"), "raw": ("raw",), "features": ("fiducial", "tabular")}
+#: Settings each variant changes (everything else from ``ECG_SETTINGS`` or the defaults).
+VARIANTS: dict[str, dict] = {
+    "both": {"branches": ("raw", "fiducial", "tabular")},
+    "raw": {"branches": ("raw",)},
+    "features": {"branches": ("fiducial", "tabular")},
+}
 LEAD_SETS_BY_SIZE = {len(leads): leads for leads in LEAD_SETS}
 #: Threshold strategies scored on the same held-out predictions (tuned on the same inner predictions).
 COMPARED_THRESHOLDS = (("per_class", 0), ("per_class", 3), ("global", 0), ("global_then_per_class", 3), ("fixed", 0))
@@ -83,20 +89,21 @@ def predict(trained: TrainedEnsemble, data: LeadSetData, rows: np.ndarray, setti
 
 
 def _member_network(trained: TrainedEnsemble, i: int) -> torch.nn.Module:
-    network = models.build(trained.architecture, **trained.model_kwargs)
-    network.load_state_dict(trained.members[i].state_dict)
-    return network
+    return _member_network_from(trained, trained.members[i].state_dict)
 
 
 def held_out_scores(
-    data: LeadSetData, settings: Settings, train: np.ndarray, test: np.ndarray
+    data: LeadSetData, settings: Settings, train: np.ndarray, test: np.ndarray, save: Path | None = None
 ) -> tuple[dict[str, float], np.ndarray, np.ndarray]:
     """Train on ``train`` (inner folds from it), score ``test``; returns the scores, the test probabilities and
-    the thresholds."""
+    the thresholds. ``save``: an ``.npz`` file for the held-out and inner out-of-fold predictions (what
+    ``benchmarks/fusion_report.py`` combines and analyses without training again)."""
     task = get_task(settings.task)
     trained = train_ensemble(data, settings, inner_folds(data, settings, train), task, rows=train)
     probabilities = predict(trained, data, test, settings)
     labels = data.targets[test]
+    if save is not None:
+        save_fold(save, data, trained, test, probabilities)
     scores = evaluate_probabilities(labels, probabilities, trained.thresholds, settings.decision_rule)
     out = {
         **scores,
@@ -113,6 +120,51 @@ def held_out_scores(
         other = evaluate_probabilities(labels, probabilities, trained.thresholds, rule)
         out[f"challenge_metric[rule={rule}]"] = other["challenge_metric"]
     return out, probabilities, trained.thresholds
+
+
+def save_fold(
+    path: Path, data: LeadSetData, trained: TrainedEnsemble, test: np.ndarray, probabilities: np.ndarray
+) -> None:
+    """One outer fold's predictions: held-out (``test_*``) and the inner out-of-fold ones (``oof_*``)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(
+        path,
+        test_names=np.asarray(data.names)[test],
+        test_sources=np.asarray(data.sources)[test],
+        test_labels=data.targets[test],
+        test_probabilities=probabilities,
+        thresholds=trained.thresholds,
+        oof_names=np.asarray(data.names)[trained.oof_rows],
+        oof_labels=data.targets[trained.oof_rows],
+        oof_probabilities=trained.oof_probabilities,
+        branch_shares=branch_shares(trained),
+    )
+
+
+def branch_shares(trained: TrainedEnsemble) -> np.ndarray:
+    """How much of the fused head's first layer reads each branch, per member: the share of the squared
+    weight norm of the input columns of each branch of ``dual_crnn`` (order raw, fiducial, tabular;
+    absent branches 0), each branch's column norm scaled by its embedding width so a wide branch is not
+    favoured by its width alone. Empty for other architectures."""
+    if trained.architecture != "dual_crnn":
+        return np.zeros((0, 3))
+    shares = []
+    for member in trained.members:
+        network = _member_network_from(trained, member.state_dict)
+        weight = network.head[1].weight.detach().numpy()  # (hidden, width)
+        widths = [network.raw.out_dim if "raw" in network.branches else 0]
+        widths.append(network.fiducial.out_dim if "fiducial" in network.branches else 0)
+        widths.append(network.tabular[-2].out_features if "tabular" in network.branches else 0)
+        bounds = np.cumsum([0, *widths])
+        norms = [float(np.mean(weight[:, a:b] ** 2)) if b > a else 0.0 for a, b in itertools.pairwise(bounds)]
+        shares.append(np.asarray(norms) / max(sum(norms), 1e-12))
+    return np.asarray(shares)
+
+
+def _member_network_from(trained: TrainedEnsemble, state: dict) -> torch.nn.Module:
+    network = models.build(trained.architecture, **trained.model_kwargs)
+    network.load_state_dict(state)
+    return network
 
 
 def per_source(
@@ -133,12 +185,14 @@ def per_source(
     return out
 
 
-def outer_splits(data_targets: np.ndarray, sources: Sequence[str], folds: int, split: str, seed: int):
-    """(train, test) index pairs: stratified k-fold, or one per source with enough records."""
+def outer_splits(data_targets: np.ndarray, sources: Sequence[str], folds: int, split: str, seed: int, repeats: int = 1):
+    """(train, test, name) triples: stratified k-fold (``repeats`` times, each with its own seed), or one per
+    source with enough records."""
     if split == "kfold":
         return [
-            (train, test, f"fold {k + 1}")
-            for k, (train, test) in enumerate(stratified_kfold(data_targets, sources, folds, seed))
+            (train, test, f"repeat {r + 1} fold {k + 1}" if repeats > 1 else f"fold {k + 1}")
+            for r in range(repeats)
+            for k, (train, test) in enumerate(stratified_kfold(data_targets, sources, folds, seed + r))
         ]
     sources = np.asarray(sources)
     out = []
@@ -160,11 +214,24 @@ def summarise(per_fold: list[dict[str, float]]) -> dict[str, float]:
 
 
 def run(
-    data_dir: Path, folds: int, lead_sizes: list[int], variants: list[str], settings: Settings, split: str = "kfold"
+    data_dir: Path,
+    folds: int,
+    lead_sizes: list[int],
+    variants: list[str],
+    settings: Settings,
+    split: str = "kfold",
+    repeats: int = 1,
+    save: Path | None = None,
 ) -> dict:
     table = read_dataset_index(data_dir, settings.progress)
     config = SignalConfig.from_dict(settings.signal)
-    results: dict = {"records": len(table), "folds": folds, "split": split, "settings": settings.to_dict()}
+    results: dict = {
+        "records": len(table),
+        "folds": folds,
+        "repeats": repeats,
+        "split": split,
+        "settings": settings.to_dict(),
+    }
     results["results"] = {}
     for size in lead_sizes:
         data = lead_set_data(
@@ -175,16 +242,19 @@ def run(
             settings.n_jobs,
             settings.progress,
         )
-        splits = outer_splits(data.targets, data.sources, folds, split, settings.seed)
+        splits = outer_splits(data.targets, data.sources, folds, split, settings.seed, repeats)
         if not splits:
             raise SystemExit(
                 f"no source has >= {MIN_SOURCE_RECORDS} records with >= {MIN_TRAIN_RECORDS} others left to train on"
             )
         for variant in variants:
-            variant_settings = replace(settings, branches=VARIANTS[variant])
+            variant_settings = replace(settings, **VARIANTS[variant])
             per_fold, rows, probabilities, thresholds = [], [], [], []
             for train, test, name in splits:
-                scores, fold_probabilities, fold_thresholds = held_out_scores(data, variant_settings, train, test)
+                target = None if save is None else save / f"{size}-lead" / variant / (name.replace(" ", "-") + ".npz")
+                scores, fold_probabilities, fold_thresholds = held_out_scores(
+                    data, variant_settings, train, test, target
+                )
                 per_fold.append({"split": name, **scores})
                 rows.append(test)
                 probabilities.append(fold_probabilities)
@@ -251,7 +321,11 @@ def main(argv: list[str] | None = None) -> int:
         default="kfold",
         help="outer split: stratified k-fold, or leave-one-source-out",
     )
+    parser.add_argument("--repeats", type=int, default=1, help="repeat the k-fold split with seeds seed, seed+1, ...")
     parser.add_argument("--out", type=Path, help="write all per-fold numbers as JSON here")
+    parser.add_argument(
+        "--save", type=Path, help="folder for each fold's held-out and inner out-of-fold predictions (.npz)"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = replace(Settings.from_env(), progress=False)
@@ -262,7 +336,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         data_dir = args.data
     started = time.perf_counter()
-    results = run(data_dir, args.folds, args.lead_sets, args.variants, settings, args.split)
+    results = run(data_dir, args.folds, args.lead_sets, args.variants, settings, args.split, args.repeats, args.save)
     results["seconds"] = round(time.perf_counter() - started, 1)
     if args.out:
         args.out.write_text(json.dumps(results, indent=2, default=float))
