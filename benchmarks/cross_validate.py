@@ -17,7 +17,9 @@ time (leave-one-source-out: what happens on a hospital the model never saw). Set
 predictions are scored per source, and the same predictions are scored under other threshold
 strategies (tuned on the same inner predictions) and decision rules.
 Variants: ``both`` = raw + fiducial + tabular branches, ``raw`` = raw signal only,
-``features`` = fiducial + tabular (the PQRST branches without the raw signal).
+``features`` = fiducial + tabular (the PQRST branches without the raw signal), ``both_dropout`` and
+``both_aux`` = both with branch dropout 0.3 or auxiliary per-branch losses (weight 0.5),
+``stacked`` = ``fusion: stacked`` (raw and PQRST networks mixed by out-of-fold weights).
 """
 
 from __future__ import annotations
@@ -44,9 +46,10 @@ from training.data import LeadSetData, lead_set_data, read_dataset_index
 from training.device import resolve_device
 from training.ensemble import MeanProbability
 from training.evaluation import evaluate_probabilities
-from training.folds import TrainedEnsemble, train_ensemble
+from training.folds import TrainedEnsemble
 from training.inference import predict_records
 from training.settings import Settings, default_cache_dir
+from training.stacking import train_lead_set
 from training.tasks import get_task
 from training.thresholds import DECISION_RULES, tune
 from training.trainer import record_inputs
@@ -56,6 +59,9 @@ VARIANTS: dict[str, dict] = {
     "both": {"branches": ("raw", "fiducial", "tabular")},
     "raw": {"branches": ("raw",)},
     "features": {"branches": ("fiducial", "tabular")},
+    "both_dropout": {"branches": ("raw", "fiducial", "tabular"), "model_kwargs": {"branch_dropout": 0.3}},
+    "both_aux": {"branches": ("raw", "fiducial", "tabular"), "model_kwargs": {"auxiliary_loss": 0.5}},
+    "stacked": {"fusion": "stacked"},
 }
 LEAD_SETS_BY_SIZE = {len(leads): leads for leads in LEAD_SETS}
 #: Threshold strategies scored on the same held-out predictions (tuned on the same inner predictions).
@@ -99,7 +105,7 @@ def held_out_scores(
     the thresholds. ``save``: an ``.npz`` file for the held-out and inner out-of-fold predictions (what
     ``benchmarks/fusion_report.py`` combines and analyses without training again)."""
     task = get_task(settings.task)
-    trained = train_ensemble(data, settings, inner_folds(data, settings, train), task, rows=train)
+    trained = train_lead_set(data, settings, inner_folds(data, settings, train), task, rows=train)
     probabilities = predict(trained, data, test, settings)
     labels = data.targets[test]
     if save is not None:

@@ -122,7 +122,7 @@ def _settings(args: argparse.Namespace, architecture: str, ptbxl: bool) -> Setti
     """The trainer's defaults, with the run's epochs/seed, and what the architecture itself declares."""
     # The class, not an instance (image_vgg alone would allocate 285 M parameters); the registry has no
     # public lookup of a class by name.
-    network_class = models.registry._REGISTRY[architecture]
+    network_class = models.registry.architecture(architecture)
     values: dict[str, Any] = {
         "architecture": architecture,
         "epochs": args.epochs,

@@ -139,14 +139,12 @@ def integrated_gradients(
 
 def attention_modules(network: torch.nn.Module) -> list[torch.nn.Module]:
     """The attention poolings over time of the raw-signal branch: one per network, or one per member
-    of an ensemble (``members.<i>.raw...``)."""
+    of an ensemble (``members.<i>.raw...``, a stack's ``members.<i>.parts.<g>.raw...``)."""
     from models.blocks import AttentionPool
 
     found: list[torch.nn.Module] = []
     for name, module in network.named_modules():
-        parts = name.split(".")
-        branch = parts[2] if parts[0] == "members" and len(parts) > 2 else parts[0]
-        if isinstance(module, AttentionPool) and branch == "raw":
+        if isinstance(module, AttentionPool) and "raw" in name.split("."):
             found.append(module)
     return found
 

@@ -6,6 +6,7 @@ Importing a module registers its architectures: the project's ``dual_crnn``, the
 ``xresnet1d101``. docs/architectures.md says what each is and where it comes from.
 """
 
+from models import branch_stack as _branch_stack  # noqa: F401
 from models import dual_branch as _dual_branch  # noqa: F401  (registers its architecture)
 from models import image_route as _image_route  # noqa: F401
 from models import imle_net as _imle_net  # noqa: F401

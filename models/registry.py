@@ -33,8 +33,13 @@ def available() -> tuple[str, ...]:
     return tuple(sorted(_REGISTRY))
 
 
-def build(name: str, **kwargs: Any) -> nn.Module:
-    """Instantiate a registered architecture; unknown names list what exists."""
+def architecture(name: str) -> type[nn.Module]:
+    """The class registered under ``name`` (to inspect its constructor); unknown names list what exists."""
     if name not in _REGISTRY:
         raise KeyError(f"unknown architecture {name!r}; available: {', '.join(available())}")
-    return _REGISTRY[name](**kwargs)
+    return _REGISTRY[name]
+
+
+def build(name: str, **kwargs: Any) -> nn.Module:
+    """Instantiate a registered architecture; unknown names list what exists."""
+    return architecture(name)(**kwargs)

@@ -65,10 +65,10 @@ def test_every_architecture_follows_the_constructor_contract():
     import inspect
     import json
 
-    from models.registry import _REGISTRY
+    from models.registry import architecture
 
     for name in models.available():
-        parameters = inspect.signature(_REGISTRY[name].__init__).parameters
+        parameters = inspect.signature(architecture(name).__init__).parameters
         assert list(parameters)[1:6] == ["num_leads", "num_fiducial", "num_tabular", "num_classes", "branches"], name
         assert parameters["num_classes"].default == 26, name
         defaults = {k: p.default for k, p in parameters.items() if p.default is not inspect.Parameter.empty}

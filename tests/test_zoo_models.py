@@ -470,10 +470,10 @@ def test_default_input_rate_is_the_signal_layers_rate():
     import inspect
 
     from ecgsignal.config import SignalConfig
-    from models.registry import _REGISTRY
+    from models.registry import architecture
 
     for name in ZOO:
-        parameters = inspect.signature(_REGISTRY[name].__init__).parameters
+        parameters = inspect.signature(architecture(name).__init__).parameters
         if "input_fs" in parameters:
             assert parameters["input_fs"].default == SignalConfig().fs, name
 

@@ -48,6 +48,13 @@ class TrainedEnsemble:
     oof_rows: np.ndarray  # the records the out-of-fold predictions are of (rows of the LeadSetData)
     oof_probabilities: np.ndarray
     seconds: float
+    parts: list[TrainedEnsemble] | None = None  # fusion "stacked": the groups' own ensembles
+    stack_weights: np.ndarray | None = None  # fusion "stacked": (groups, classes) mixing weights
+
+    @property
+    def networks(self) -> list[TrainedNetwork]:
+        """Every network trained for this lead set (a stack's parts' networks, else the members)."""
+        return [network for part in self.parts for network in part.members] if self.parts else list(self.members)
 
     @property
     def state_dict(self) -> dict[str, torch.Tensor]:

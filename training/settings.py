@@ -33,6 +33,9 @@ class Settings:
     task: str = "challenge2021"
     architecture: str = "dual_crnn"
     branches: tuple[str, ...] = ("raw", "fiducial", "tabular")
+    fusion: str = "joint"  # "joint": one network over ``branches``; "stacked": one per ``stack_groups`` group, mixed
+    stack_groups: tuple[tuple[str, ...], ...] = (("raw",), ("fiducial", "tabular"))
+    stack_weights: str = "global"  # "global", "per_class" (training.stacking.WEIGHT_RULES)
     model_kwargs: dict[str, Any] = field(default_factory=dict)
     lead_sets: tuple[tuple[str, ...], ...] = LEAD_SETS
     epochs: int = 15  # with folds = 3: chosen by cross-validation, and 3 networks per lead set fit the time budget
@@ -75,6 +78,8 @@ class Settings:
         cleaned = dict(values)
         if "branches" in cleaned:
             cleaned["branches"] = tuple(cleaned["branches"])
+        if "stack_groups" in cleaned:
+            cleaned["stack_groups"] = tuple(tuple(group) for group in cleaned["stack_groups"])
         if "lead_sets" in cleaned:
             cleaned["lead_sets"] = tuple(tuple(leads) for leads in cleaned["lead_sets"])
         if isinstance(cleaned.get("augment"), list):
@@ -88,18 +93,26 @@ class Settings:
         from training.augment import augmentations
         from training.inference import check_aggregation
         from training.losses import LOSSES
+        from training.stacking import WEIGHT_RULES
         from training.thresholds import DECISION_RULES
 
         choices = {
             "early_stopping": (self.early_stopping, ("metric", "smoothed", "loss", "none")),
             "loss": (self.loss, tuple(LOSSES)),
             "decision_rule": (self.decision_rule, DECISION_RULES),
+            "fusion": (self.fusion, ("joint", "stacked")),
+            "stack_weights": (self.stack_weights, WEIGHT_RULES),
         }
         for name, (value, allowed) in choices.items():
             if value not in allowed:
                 raise SettingsError(f"{source}: setting {name!r} is {value!r}; expected one of {list(allowed)}")
         if not isinstance(self.folds, int) or self.folds < 1:
             raise SettingsError(f"{source}: setting 'folds' is {self.folds!r}; expected a whole number >= 1")
+        if self.fusion == "stacked" and (len(self.stack_groups) < 2 or any(not group for group in self.stack_groups)):
+            raise SettingsError(
+                f"{source}: setting 'stack_groups' is {[list(g) for g in self.stack_groups]}; 'fusion: stacked'"
+                " needs at least two non-empty groups of branches"
+            )
         try:
             augmentations(self.augment)
             check_aggregation(self.window_aggregation)

@@ -162,6 +162,7 @@ def _train_epoch(
         fit.optimizer.zero_grad(set_to_none=True)
         with autocast(fit.device):
             loss = fit.criterion(fit.network(*batch).float(), target, weights)
+            loss = loss + _auxiliary_loss(fit, target, weights)
         fit.grad_scaler.scale(loss).backward()
         fit.grad_scaler.unscale_(fit.optimizer)
         torch.nn.utils.clip_grad_norm_(fit.network.parameters(), 5.0)
@@ -170,6 +171,16 @@ def _train_epoch(
         fit.schedule.step()
         losses.append(float(loss.detach()))
     return float(np.mean(losses))
+
+
+def _auxiliary_loss(fit: _Fit, target: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor | float:
+    """A network's own extra loss terms: ``auxiliary_logits`` (set by its last training forward) scored by the
+    same criterion, mean over them, times its ``auxiliary_loss_weight``; 0 for networks without them."""
+    weight = float(getattr(fit.network, "auxiliary_loss_weight", 0.0))
+    logits = getattr(fit.network, "auxiliary_logits", None)
+    if weight <= 0 or not logits:
+        return 0.0
+    return weight * torch.stack([fit.criterion(extra.float(), target, weights) for extra in logits]).mean()
 
 
 def validation_loss(labels: np.ndarray, probabilities: np.ndarray) -> float:

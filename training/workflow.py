@@ -33,8 +33,9 @@ from training import model_folder
 from training.data import lead_set_data, read_dataset_index
 from training.device import apply_threads
 from training.errors import SettingsError
-from training.folds import TrainedEnsemble, fold_names, train_ensemble
+from training.folds import TrainedEnsemble, fold_names
 from training.settings import Settings, default_cache_dir
+from training.stacking import train_lead_set
 from training.tasks import Task, get_task
 
 log = logging.getLogger(__name__)
@@ -58,8 +59,9 @@ def checkpoint(name: str) -> None:
 
 
 def manifest_entry(trained: TrainedEnsemble, files: dict[str, str]) -> dict[str, Any]:
-    """The manifest's record of one trained lead set (its ``members`` networks in one weights file)."""
-    return {
+    """The manifest's record of one trained lead set (its ``members`` networks in one weights file; the
+    histories and best epochs are of every network trained, a stack's parts' included)."""
+    entry: dict[str, Any] = {
         "leads": list(trained.leads),
         **files,
         "architecture": trained.architecture,
@@ -69,13 +71,16 @@ def manifest_entry(trained: TrainedEnsemble, files: dict[str, str]) -> dict[str,
         "thresholds": [float(t) for t in trained.thresholds],
         "validation": {k: float(v) for k, v in trained.validation.items()},
         "validation_records": len(trained.oof_rows),
-        "history": [member.history for member in trained.members],
+        "history": [network.history for network in trained.networks],
         "best_epoch": trained.best_epoch,
-        "member_best_epochs": [member.best_epoch for member in trained.members],
+        "member_best_epochs": [network.best_epoch for network in trained.networks],
         "train_records": int(np.median([member.train_records for member in trained.members])),
         "val_records": int(np.median([member.val_records for member in trained.members])),
         "seconds": round(trained.seconds, 1),
     }
+    if trained.stack_weights is not None:
+        entry["stack_weights"] = [[round(float(w), 4) for w in row] for row in trained.stack_weights]
+    return entry
 
 
 def base_manifest(settings: Settings, config: SignalConfig, task: Task) -> dict[str, Any]:
@@ -166,7 +171,7 @@ def _train_into(
         for leads in settings.lead_sets:
             checkpoint("before_prepare")
             data = lead_set_data(table, leads, config, cache_dir, settings.n_jobs, settings.progress, targets)
-            trained = train_ensemble(data, settings, folds, task)
+            trained = train_lead_set(data, settings, folds, task)
             files = model_folder.save_weights(staging, tuple(leads), trained.state_dict)
             manifest["models"]["-".join(leads)] = manifest_entry(trained, files)
             checkpoint("after_lead_set")
