@@ -236,7 +236,7 @@ def test_interrupted_training_leaves_the_old_model_as_it_was(
     folder = tmp_path / "model"
     shutil.copytree(trained, folder)  # a finished earlier run in the same folder
     before = _snapshot(folder)
-    real_train = workflow.train_ensemble
+    real_train = workflow.train_lead_set
     calls = {"n": 0}
 
     def dies_on_second_lead_set(*args, **kwargs):
@@ -245,7 +245,7 @@ def test_interrupted_training_leaves_the_old_model_as_it_was(
             raise KeyboardInterrupt("killed")
         return real_train(*args, **kwargs)
 
-    monkeypatch.setattr(workflow, "train_ensemble", dies_on_second_lead_set)
+    monkeypatch.setattr(workflow, "train_lead_set", dies_on_second_lead_set)
     settings = tiny_settings(tmp_path, lead_sets=(("I", "II"), ("I", "II", "V2")), seed=3)
     with pytest.raises(KeyboardInterrupt):
         train_all(data_dir, folder, settings)
