@@ -120,8 +120,7 @@ def score_cell(
 
 def _settings(args: argparse.Namespace, architecture: str, ptbxl: bool) -> Settings:
     """The trainer's defaults, with the run's epochs/seed, and what the architecture itself declares."""
-    # The class, not an instance (image_vgg alone would allocate 285 M parameters); the registry has no
-    # public lookup of a class by name.
+    # The class, not an instance (image_vgg alone would allocate 285 M parameters).
     network_class = models.registry.architecture(architecture)
     values: dict[str, Any] = {
         "architecture": architecture,
@@ -138,6 +137,10 @@ def _settings(args: argparse.Namespace, architecture: str, ptbxl: bool) -> Setti
         values["batch_size"] = args.batch_size
     if getattr(network_class, "LEARNING_RATE", None):
         values["learning_rate"] = float(network_class.LEARNING_RATE)
+    declared_loss = dict(getattr(network_class, "LOSS", None) or {})
+    if declared_loss:  # the loss the seed trained with (e.g. seed 004's focal loss with its alpha and gamma)
+        values["loss"] = declared_loss.pop("name")
+        values["loss_kwargs"] = declared_loss
     if ptbxl:
         # The ``task`` setting names registered tasks only; the PTB-XL task object is passed to the
         # trainer and recorded in result.json's "task".

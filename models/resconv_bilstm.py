@@ -55,7 +55,7 @@ class ResidualConvBlock(nn.Module):
 class ResConvBiLSTMAttention(nn.Module):
     """Seed 004's network; ``forward`` returns logits, the attention over time is kept for inspection."""
 
-    #: The loss the seed trained with (for a trainer that reads it; ours uses weighted BCE unless told).
+    #: The loss the seed trained with: the zoo benchmark trains this architecture with it (settings `loss`).
     LOSS: ClassVar[dict[str, Any]] = {"name": "focal", "alpha": 0.434, "gamma": 2.135}
     #: The seed's (tuner-derived) learning rate.
     LEARNING_RATE = 4.67e-4

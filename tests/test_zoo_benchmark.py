@@ -71,3 +71,12 @@ def test_zoo_rejects_unknown_names(tmp_path):
         zoo.parse_args(["--out", str(tmp_path), "--archs", "no_such_network"])
     with pytest.raises(SystemExit):
         zoo.parse_args(["--out", str(tmp_path), "--tasks", "superdiag"])
+
+
+def test_zoo_trains_each_architecture_with_its_declared_loss(tmp_path):
+    """Seed 004 trained with focal loss (alpha 0.434, gamma 2.135): its zoo row must too; others keep BCE."""
+    args = zoo.parse_args(["--out", str(tmp_path), "--archs", "resconv_bilstm_attn", "resnet1d_wang"])
+    seed004 = zoo._settings(args, "resconv_bilstm_attn", ptbxl=True)
+    assert seed004.loss == "focal" and seed004.loss_kwargs == {"alpha": 0.434, "gamma": 2.135}
+    assert seed004.learning_rate == pytest.approx(4.67e-4)
+    assert zoo._settings(args, "resnet1d_wang", ptbxl=True).loss == "bce"
