@@ -48,6 +48,7 @@ STACKS = {
     "stacked": ("global", ("raw", "features")),
     "stacked_per_class": ("per_class", ("raw", "features")),
     "stacked3": ("global", ("raw", "features", "both")),
+    "stacked_features_both": ("global", ("features", "both")),
 }
 SINGLE = ("raw", "features")
 
@@ -104,7 +105,8 @@ def stacked_fold(folds: dict[str, dict[str, np.ndarray]], rule: str, settings: S
     mixed = mix(oof, weights)
     thresholds = tune(first["oof_labels"], mixed, settings.threshold_strategy, settings.threshold_min_positives)
     test = mix([arrays["test_probabilities"] for arrays in folds.values()], weights)
-    return {**first, "test_probabilities": test, "thresholds": thresholds, "weights": weights}
+    parts = {key: value for key, value in first.items() if key != "branch_shares"}  # a part's head, not the stack's
+    return {**parts, "test_probabilities": test, "thresholds": thresholds, "weights": weights}
 
 
 def lead_set_report(folder: Path, settings: Settings) -> dict[str, object]:
@@ -175,7 +177,7 @@ def print_report(size: int, report: dict) -> None:
     print("|---|---|---|---|---|---|---|---|")
     for name, s in variants.items():
         print(
-            f"| {name} | {s['challenge_metric']:.3f} ± {s['challenge_metric_sd']:.3f} | {_paired(s, 'challenge_metric')} "
+            f"| {name} | {s['folds']} | {s['challenge_metric']:.3f} ± {s['challenge_metric_sd']:.3f} | {_paired(s, 'challenge_metric')} "
             f"| {s['auroc']:.3f} ± {s['auroc_sd']:.3f} | {_paired(s, 'auroc')} | {s['oracle_challenge_metric']:.3f} "
             f"| {s['ece']:.3f} | {s['brier']:.4f} |"
         )
