@@ -21,10 +21,10 @@ How records are classified (the same files and failures either way; the numbers 
   is not our ``training.predictor.Predictor``.
 - **batched** (our team_code and its Predictor): records go through the pipeline in chunks of
   ``max(64, N)`` records, in order. Reading and preparing a record (conditioning, delineation,
-  features: nearly all of its time) runs in K worker processes (``--workers``, else ``ECG_WORKERS``,
-  default 1: in this process) while this process runs the network on the previous chunk, its
-  windows in batches of about N windows (``--batch``, default 16) with records of the same lead set.
-  At most two chunks of prepared records are held, so memory does not grow with the folder.
+  features) runs in K worker processes (``--workers``, else ``ECG_WORKERS``, default 1: in this
+  process) while this process runs the network on the previous chunk, its windows in batches of
+  about N windows (``--batch``, default 16) with records of the same lead set. At most two chunks
+  of prepared records are held, so memory does not grow with the folder.
 
 The batched path makes the checks and the errors of ``run_model`` (:mod:`training.record_inputs`).
 Its numbers depend on ``--batch`` (which records share a network call changes float32 rounding: at
@@ -331,6 +331,7 @@ def _pipeline(run: _Run, header_files: list[str], workers: Any, batch: int) -> I
 def _run_batched(run: _Run, header_files: list[str], workers: int, batch: int, show_progress: bool) -> None:
     from training.prepare_workers import PrepareWorkers
 
+    workers = min(workers, len(header_files))  # no idle processes to start; the numbers do not depend on it
     LOG.info("batched: %d worker process(es) preparing records, network batches of about %d windows", workers, batch)
     with PrepareWorkers(workers) as pool:
         records = _pipeline(run, header_files, pool, batch)

@@ -1,12 +1,13 @@
-"""From a record to the network's input, without torch: the part of inference worth spreading over processes.
+"""From a record to the network's input, without torch: the part of inference that worker processes run.
 
-Reading a record, conditioning, delineating and measuring it take nearly all of a record's time;
-the network is a small share and runs best on windows of many records at once. So test_model
-prepares records with these functions (in worker processes when asked, see
-:mod:`training.prepare_workers`) and runs the network on batches in its own process
-(``Predictor.probabilities_batch``). Nothing here imports torch, so a worker starts fast and
-stays small. ``team_code.run_model`` makes its checks through :func:`checked_recording` too, so a
-record fails with the same message whichever path classifies it.
+Reading a record, conditioning, delineating and measuring it cost about as much CPU as the network
+on a 10-s record, and far more on a long one (a 30-min record is delineated whole; the network sees
+at most 8 windows of it), while the network runs several times cheaper per record on windows of
+many records at once. So test_model prepares records with these functions, in worker processes when
+asked (:mod:`training.prepare_workers`), and runs the network on batches in its own process
+(``Predictor.probabilities_batch``). Nothing here imports torch, so a worker starts fast and stays
+small. ``team_code.run_model`` makes its checks through :func:`checked_recording` too, so a record
+fails with the same message whichever path classifies it.
 """
 
 from __future__ import annotations
