@@ -268,3 +268,25 @@ def test_a_worker_killed_by_a_record_costs_only_that_record(model_dir: Path, cin
             assert item is not None and reason == "", reason
             expected = prepare_input(model.preparer, header.read_text(), load_raw(header)[0])
             np.testing.assert_array_equal(item[0], expected[0])
+
+
+def test_a_network_failing_on_one_record_of_a_batch_fails_only_that_record() -> None:
+    class Fussy:
+        """Fails any batch holding the record whose tabular row is NaN, as a network could (out of memory...)."""
+
+        classes = ("a", "b")
+
+        def probabilities_batch(self, items, batch):
+            if any(np.isnan(tabular).any() for _, _, tabular in items):
+                raise RuntimeError("cannot run this batch")
+            return np.full((len(items), 2), 0.25, dtype=np.float32)
+
+        def labels(self, probabilities):
+            return (probabilities > 0.5).astype(int)
+
+    model = Fussy()
+    records = [tester._Record(f"r{i}.hea", f"r{i}", model=model) for i in range(3)]
+    items = [(np.zeros((1, 2, 4)), np.zeros((1, 1, 4)), np.full(3, np.nan if i == 1 else 0.0)) for i in range(3)]
+    tester._classify(list(zip(records, items, strict=True)), 16)
+    assert [r.error for r in records] == [None, "RuntimeError: cannot run this batch", None]
+    assert records[0].outputs == (["a", "b"], [0, 0], [np.float32(0.25)] * 2) == records[2].outputs
