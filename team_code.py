@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ecgio.header import parse_header
 from ecgio.record import to_millivolts
 from training.settings import Settings
 
@@ -52,18 +51,11 @@ def run_model(model: Predictor, header: str, recording: np.ndarray) -> tuple[lis
     writes empty outputs for it instead of a confident answer.
     """
     from ecgio.errors import RecordError
-    from ecgio.limits import check_signal_length, check_usable, max_samples
     from ecgsignal.pipeline import UnusableSignalError
+    from training.record_inputs import checked_recording
 
-    parsed = parse_header(header)
+    recording, parsed = checked_recording(header, recording)
     name = parsed.record_name
-    check_usable(parsed, name)
-    recording = np.asarray(recording)
-    if recording.ndim != 2 or recording.shape[0] != len(parsed.leads):
-        raise ValueError(f"{name}: recording has shape {recording.shape}, header lists {len(parsed.leads)} leads")
-    if recording.size > max_samples():
-        raise RecordError(name, f"recording has {recording.size} samples, more than the {max_samples()} allowed")
-    check_signal_length(recording.shape[1], parsed.fs, name)
     signal = to_millivolts(recording, parsed, model.leads)
     try:
         probabilities = model.probabilities(signal, parsed.fs, parsed.age, parsed.sex)

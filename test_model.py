@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Run a trained model on every record of a folder, as the PhysioNet/CinC Challenge 2021 does.
 
-Usage: python test_model.py MODEL DATA OUTPUTS
+Usage: python test_model.py MODEL DATA OUTPUTS [--batch N] [--workers K]
 
 For each record ``X.hea`` under DATA (subfolders included, as training finds them) it writes
 ``OUTPUTS/<same subfolder>/X.csv`` in the format of ``helper_code.save_outputs``.
@@ -13,12 +13,32 @@ Each header is read and parsed once (:mod:`ecgio`, the package's one header gram
 gives the lead set that chooses the model, and the checks made before any signal is read (files
 inside the data folder, bounded size, a usable rate and length).
 
+How records are classified (the same files and failures either way; the numbers are discussed below):
+
+- **record by record** (the official loop): read the recording, ``run_model``, write. Used whenever
+  the ``team_code.py`` that Python imports is not the one beside this script (another team's code,
+  the Challenge harness case), for a lead set whose model failed to load, and for any model that
+  is not our ``training.predictor.Predictor``.
+- **batched** (our team_code and its Predictor): records go through the pipeline in chunks of
+  ``max(64, N)`` records, in order. Reading and preparing a record (conditioning, delineation,
+  features) runs in K worker processes (``--workers``, else ``ECG_WORKERS``, default 1: in this
+  process) while this process runs the network on the previous chunk, its windows in batches of
+  about N windows (``--batch``, default 16) with records of the same lead set. At most two chunks
+  of prepared records are held, so memory does not grow with the folder.
+
+The batched path makes the checks and the errors of ``run_model`` (:mod:`training.record_inputs`).
+Its numbers depend on ``--batch`` (which records share a network call changes float32 rounding: at
+most 1.5e-7 on the 25 real records) but not on ``--workers``: any K writes byte-identical files
+(given the same torch thread count, e.g. ``ECG_THREADS=1``). ``--batch 1`` runs each record alone
+through the network and writes exactly what the record-by-record loop writes; with larger batches
+a label could differ only for a probability within that rounding of its threshold.
+
 Beyond the official script:
 
 - fail fast, with one ``error:`` line and exit status 2, when MODEL is missing or empty, when DATA
   is missing or holds no header, or when another test_model run is writing into OUTPUTS (an
   exclusive lock on ``OUTPUTS/.lock``);
-- a progress bar and a summary line (records, failures, seconds);
+- a progress bar and a summary line (records, failures, seconds, records per second);
 - a record that cannot be read or run (missing or damaged signal, bad header, no usable signal, a
   model that raises) is logged as an error naming the file and still gets an output file with
   empty lists, exactly what the official script writes for a failed record;
@@ -54,11 +74,16 @@ ENVIRONMENT_HELP = """environment:
   ECG_SETTINGS=FILE   JSON settings file (its device and threads apply to inference too)
   ECG_THREADS=N       torch threads (default: the free cores of this process, at most 8)
   ECG_DEVICE=NAME     auto (CUDA when present), cpu or cuda
-  ECG_MAX_SAMPLES=N   largest record accepted, in samples over all leads (default 24,000,000)"""
+  ECG_MAX_SAMPLES=N   largest record accepted, in samples over all leads (default 24,000,000)
+  ECG_WORKERS=K       worker processes preparing records (default 1; --workers overrides it)"""
 
 LOG = logging.getLogger("test_model")
 LOCK_NAME = ".lock"
 MANIFEST = "manifest.json"
+WORKERS_ENV = "ECG_WORKERS"
+#: Windows per network batch (``Predictor.probabilities_batch``); records per pipeline chunk (at least).
+DEFAULT_BATCH = 16
+CHUNK_RECORDS = 64
 
 LoadModel = Callable[[str, Sequence[str]], Any]
 RunModel = Callable[[Any, str, Any], tuple[Sequence[Any], Sequence[Any], Sequence[Any]]]
@@ -78,10 +103,16 @@ class RunSummary:
     seconds: float = 0.0
     lead_sets: list[tuple[str, ...]] = field(default_factory=list)
 
+    @property
+    def rate(self) -> float:
+        """Records per second of wall time, start to end (finding records and loading models included)."""
+        return self.records / self.seconds if self.seconds > 0 else 0.0
+
     def line(self) -> str:
         unwritten = f", {len(self.unwritten)} output(s) not written" if self.unwritten else ""
         return (
             f"Done: {self.records} records, {len(self.failures)} failed{unwritten}, {self.seconds:.1f} s "
+            f"at {self.rate:.2f} records/s "
             f"({len(self.lead_sets)} lead set(s): {'; '.join(','.join(s) for s in self.lead_sets)})."
         )
 
@@ -182,36 +213,130 @@ def _output_file(output_directory: str, data_directory: str, header_file: str) -
     return os.path.join(output_directory, str(relative))
 
 
-def _process(
-    header_file: str,
-    data_directory: str,
-    output_directory: str,
-    models: _Models,
-    run_model: RunModel,
-    summary: RunSummary,
-) -> None:
-    """One record, start to end: its failure (or its output's) goes into the summary, never further."""
-    record_id = Path(header_file).stem
+@dataclass
+class _Run:
+    """One run: where records come from and go, the models, team_code's ``run_model``, what happened."""
+
+    data_directory: str
+    output_directory: str
+    models: _Models
+    run_model: RunModel
+    summary: RunSummary
+
+
+@dataclass
+class _Record:
+    """One record on its way through a run: its outputs or why it failed, or (batched) its preparation in
+    flight and the model that will classify it."""
+
+    header_file: str
+    record_id: str
+    outputs: tuple = ([], [], [])
+    error: str | None = None
+    model: Any = None
+    job: Any = None
+
+
+def _batchable(model: Any) -> bool:
+    from training.predictor import Predictor  # only on the batched path, where team_code imported it already
+
+    return isinstance(model, Predictor)
+
+
+def _start(run: _Run, header_file: str, workers: Any = None) -> _Record:
+    """Read the header, then classify the record now, or (batched, given ``workers``) hand it to the workers."""
+    record = _Record(header_file, Path(header_file).stem)
     try:
         text, header = _read_header(header_file)
-        record_id = header.record_name or record_id
-        if sort_leads(header.leads) not in summary.lead_sets:
-            summary.lead_sets.append(sort_leads(header.leads))
-        outputs = _run_one(header_file, text, header, models, run_model)
+        record.record_id = header.record_name or record.record_id
+        leads = sort_leads(header.leads)
+        if leads not in run.summary.lead_sets:
+            run.summary.lead_sets.append(leads)
+        model = run.models.get(leads) if workers is not None else None
+        if _batchable(model):
+            record.model, record.job = model, workers.submit(header_file, text, header, model.preparer)
+        else:
+            record.outputs = _run_one(header_file, text, header, run.models, run.run_model)
     except Exception as error:  # one bad record (or a model failing on it) never stops the run
-        LOG.error("%s failed: %s", header_file, _reason(error))
-        summary.failures.append((header_file, _reason(error)))
-        outputs = ([], [], [])
-    output_file = _output_file(output_directory, data_directory, header_file)
+        record.error = _reason(error)
+    return record
+
+
+def _save(run: _Run, record: _Record) -> None:
+    """Report a failed record, and write its output file (empty lists when it failed); an output that cannot
+    be written is that record's failure, never the run's."""
+    summary = run.summary
+    if record.error is not None:
+        LOG.error("%s failed: %s", record.header_file, record.error)
+        summary.failures.append((record.header_file, record.error))
+        record.outputs = ([], [], [])
+    output_file = _output_file(run.output_directory, run.data_directory, record.header_file)
     try:
         os.makedirs(os.path.dirname(output_file), exist_ok=True)
-        save_outputs(output_file, record_id, *outputs)
+        save_outputs(output_file, record.record_id, *record.outputs)
     except OSError as error:
         reason = f"cannot write output ({error.strerror or error})"
         LOG.error("%s: %s", output_file, reason)
         summary.unwritten.append((output_file, reason))
-        if not summary.failures or summary.failures[-1][0] != header_file:
-            summary.failures.append((header_file, f"{output_file}: {reason}"))
+        if record.error is None:
+            summary.failures.append((record.header_file, f"{output_file}: {reason}"))
+
+
+def _classify(group: list[tuple[_Record, Any]], batch: int) -> None:
+    """Run one model's network over its prepared records in batches; when a batch fails, each record is
+    run alone, so that only a record the network fails on fails."""
+    model = group[0][0].model
+    try:
+        rows = model.probabilities_batch([item for _, item in group], batch)
+    except Exception as error:
+        LOG.warning("a batch of %d records failed (%s); running them one at a time", len(group), _reason(error))
+        rows = None
+    for k, (record, item) in enumerate(group):
+        try:
+            probabilities = rows[k] if rows is not None else model.probabilities_batch([item], batch)[0]
+            record.outputs = (list(model.classes), list(model.labels(probabilities)), list(probabilities))
+        except Exception as error:
+            record.error = _reason(error)
+
+
+def _finish(chunk: list[_Record], workers: Any, batch: int) -> list[_Record]:
+    """Collect a chunk's prepared records and classify them, each model over its own records in order."""
+    groups: dict[int, list[tuple[_Record, Any]]] = {}
+    for record in chunk:
+        if record.job is None:
+            continue
+        item, reason = workers.result(record.job)
+        record.job = None
+        if item is None:
+            record.error = reason
+        else:
+            groups.setdefault(id(record.model), []).append((record, item))
+    for group in groups.values():
+        _classify(group, batch)
+    return chunk
+
+
+def _pipeline(run: _Run, header_files: list[str], workers: Any, batch: int) -> Iterator[_Record]:
+    """Every record in order, classified: the workers prepare one chunk while the network runs on the one
+    before, so at most two chunks of prepared records exist at a time."""
+    size = max(CHUNK_RECORDS, batch)
+    previous: list[_Record] = []
+    for start in range(0, len(header_files), size):
+        current = [_start(run, header_file, workers) for header_file in header_files[start : start + size]]
+        yield from _finish(previous, workers, batch)
+        previous = current
+    yield from _finish(previous, workers, batch)
+
+
+def _run_batched(run: _Run, header_files: list[str], workers: int, batch: int, show_progress: bool) -> None:
+    from training.prepare_workers import PrepareWorkers
+
+    workers = min(workers, len(header_files))  # no idle processes to start; the numbers do not depend on it
+    LOG.info("batched: %d worker process(es) preparing records, network batches of about %d windows", workers, batch)
+    with PrepareWorkers(workers) as pool:
+        records = _pipeline(run, header_files, pool, batch)
+        for record in progress_bar(records, desc="test", unit="rec", total=len(header_files), enabled=show_progress):
+            _save(run, record)
 
 
 def run_folder(
@@ -221,12 +346,18 @@ def run_folder(
     load_model: LoadModel,
     run_model: RunModel,
     show_progress: bool = True,
+    batched: bool = False,
+    workers: int = 1,
+    batch: int = DEFAULT_BATCH,
 ) -> RunSummary:
     """Write ``output_directory/<subfolder>/<record>.csv`` for every header under ``data_directory``.
 
     ``load_model`` and ``run_model`` are team_code's functions (injected, so this works and is
-    tested without a team_code.py). Raises FileNotFoundError for a missing or empty data folder
-    and :class:`SetupError` when another run holds the outputs folder.
+    tested without a team_code.py). With ``batched`` (they are this package's), records whose model
+    is our Predictor are prepared by ``workers`` processes and classified in batches of about
+    ``batch`` windows; the others, and every record without ``batched``, go through ``run_model``
+    one by one. Raises FileNotFoundError for a missing or empty data folder and :class:`SetupError`
+    when another run holds the outputs folder.
     """
     start = time.perf_counter()
     print("Finding header and recording files...")
@@ -235,20 +366,31 @@ def run_folder(
         raise FileNotFoundError(f"{data_directory}: no header files (.hea): no data was provided")
     with outputs_lock(output_directory):
         print("Loading models...")
-        models = _Models(model_directory, load_model)
+        run = _Run(data_directory, output_directory, _Models(model_directory, load_model), run_model, RunSummary())
+        run.summary.records = len(header_files)
         print("Running model...")
-        summary = RunSummary(records=len(header_files))
-        for header_file in progress_bar(header_files, desc="test", unit="rec", enabled=show_progress):
-            _process(header_file, data_directory, output_directory, models, run_model, summary)
+        if batched:
+            _run_batched(run, header_files, workers, batch, show_progress)
+        else:
+            LOG.info("record by record through team_code.run_model")
+            for header_file in progress_bar(header_files, desc="test", unit="rec", enabled=show_progress):
+                _save(run, _start(run, header_file))
+    summary = run.summary
     summary.lead_sets.sort(key=lambda s: (-len(s), s))
     summary.seconds = time.perf_counter() - start
     return summary
 
 
+def _positive(text: str) -> int:
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return int(text)
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="Run the trained model on every record of DATA and write OUTPUTS/<record>.csv.",
-        usage="python test_model.py MODEL DATA OUTPUTS",
+        usage="python test_model.py MODEL DATA OUTPUTS [--batch N] [--workers K]",
         epilog=ENVIRONMENT_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -256,25 +398,62 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("data_directory", help="folder of records (.hea + .mat or .dat; subfolders searched)")
     parser.add_argument("output_directory", help="folder for the output files (created)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--batch",
+        type=_positive,
+        default=DEFAULT_BATCH,
+        metavar="N",
+        help=f"windows per network batch (default {DEFAULT_BATCH}; 1: each record alone, as run_model does)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=_positive,
+        default=None,
+        metavar="K",
+        help=f"worker processes reading and preparing records (default ${WORKERS_ENV}, else 1: this process)",
+    )
     return parser.parse_args(argv)
+
+
+def worker_count(option: int | None) -> int:
+    """``--workers``, else ``ECG_WORKERS``, else 1; a malformed ``ECG_WORKERS`` is a :class:`SetupError`."""
+    if option is not None:
+        return option
+    text = os.environ.get(WORKERS_ENV, "").strip()
+    if not text:
+        return 1
+    try:
+        return _positive(text)
+    except argparse.ArgumentTypeError as error:
+        raise SetupError(f"{WORKERS_ENV}={text!r}: {error}") from None
+
+
+def is_this_packages(team_code: Any) -> bool:
+    """Whether the imported team_code is the one beside this script (so its models may be batched)."""
+    path = getattr(team_code, "__file__", None)
+    return bool(path) and Path(path).resolve() == Path(__file__).resolve().with_name("team_code.py")
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
+        workers = worker_count(args.workers)
         check_model_folder(args.model_directory)
         if not find_header_files(args.data_directory):
             raise SetupError(f"{args.data_directory}: no header files (.hea): no data was provided")
-        from team_code import load_model, run_model  # only when run: helper and scorer work without it
+        import team_code  # only when run: helper and scorer work without it
 
         summary = run_folder(
             args.model_directory,
             args.data_directory,
             args.output_directory,
-            load_model,
-            run_model,
+            team_code.load_model,
+            team_code.run_model,
             show_progress=not args.quiet,
+            batched=is_this_packages(team_code),
+            workers=workers,
+            batch=args.batch,
         )
     except (SetupError, FileNotFoundError, NotADirectoryError, PermissionError) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -23,15 +23,19 @@ import torch
 
 from ecgio.leads import canonical_lead, sort_leads
 from ecgsignal.config import SignalConfig
-from ecgsignal.pipeline import prepare
 from training.device import apply_threads, resolve_device
 from training.ensemble import build_ensemble
-from training.inference import check_aggregation, predict_records
+from training.inference import RecordInput, check_aggregation, predict_records
 from training.model_folder import ModelFolderError, incomplete_reason, load_weights, read_manifest
+from training.record_inputs import RecordPreparer
 from training.tabular import TabularScaler
 from training.thresholds import decide
 
 log = logging.getLogger(__name__)
+
+#: Windows per network call in :meth:`Predictor.probabilities_batch` (whole records are added until a
+#: batch holds at least this many, so a batch never exceeds it by more than one record's windows).
+DEFAULT_BATCH_WINDOWS = 16
 
 
 @dataclass
@@ -48,17 +52,35 @@ class Predictor:
     decision_rule: str = "threshold"
     window_aggregation: str = "mean"
 
+    @property
+    def preparer(self) -> RecordPreparer:
+        """Everything but the network: what worker processes need to prepare records for it."""
+        return RecordPreparer(self.leads, self.config, self.scaler)
+
     def probabilities(
         self, signal: np.ndarray, fs: float, age: float = float("nan"), sex: str | None = None
     ) -> np.ndarray:
         """(num_classes,) probabilities for a (len(self.leads), N) signal in mV, rows in ``self.leads`` order."""
-        signal = np.asarray(signal, dtype=np.float32)
-        if signal.ndim != 2 or signal.shape[0] != len(self.leads):
-            raise ValueError(f"signal has shape {signal.shape}; expected ({len(self.leads)}, samples) for {self.leads}")
-        prepared = prepare(signal, fs, self.leads, self.config)
-        tabular = self.scaler.transform(prepared.features[None], prepared.feature_present[None], np.array([age]), [sex])
-        item = (prepared.windows, prepared.fiducials, tabular[0])
-        probabilities = predict_records(self.network, [item], self.device, aggregation=self.window_aggregation)[0]
+        return self.probabilities_batch([self.preparer.prepare(signal, fs, age, sex)])[0]
+
+    def probabilities_batch(
+        self, items: Sequence[RecordInput], batch_windows: int = DEFAULT_BATCH_WINDOWS
+    ) -> np.ndarray:
+        """(len(items), num_classes) probabilities of prepared records (``RecordPreparer.prepare``).
+
+        The windows of consecutive records share network calls of at least ``batch_windows`` windows
+        (records are never split, so a call holds fewer than ``batch_windows`` + one record's windows,
+        at most 8 for the default settings even on 30-min records). A record's probabilities depend
+        on which records share its batch only by float32 rounding (below 1e-6); ``batch_windows=1``
+        runs each record alone, exactly as :meth:`probabilities` does.
+        """
+        if not items:
+            return np.zeros((0, len(self.classes)), dtype=np.float32)
+        if batch_windows < 1:
+            raise ValueError(f"batch_windows must be at least 1, got {batch_windows}")
+        probabilities = predict_records(
+            self.network, items, self.device, batch_size=batch_windows, aggregation=self.window_aggregation
+        )
         return np.clip(np.nan_to_num(probabilities, nan=0.0), 0.0, 1.0)
 
     def labels(self, probabilities: np.ndarray) -> np.ndarray:
