@@ -164,7 +164,7 @@ def _files(folder: Path) -> dict[str, bytes]:
 def test_workers_and_batches_write_the_files_of_the_one_process_run(
     model_dir: Path, mixed_dir: Path, tmp_path: Path
 ) -> None:
-    one = _run(model_dir, mixed_dir, tmp_path / "one", "--workers", "1")
+    one = _run(model_dir, mixed_dir, tmp_path / "one", "--workers", "1", "--batch", "16")
     two = _run(model_dir, mixed_dir, tmp_path / "two", "--workers", "2", "--batch", "16")
     for run in (one, two):
         assert run.returncode == 0, run.stderr
