@@ -51,6 +51,8 @@ def test_one_process_helpers_change_nothing():
     array = np.ones((3, 26), np.float32)
     assert distributed.gather_rows(array) is array
     assert distributed.mean(0.25) == 0.25 and distributed.everywhere(False, "x") is False
+    flags = np.array([True, False])
+    assert distributed.on_every_rank(flags, "x") is flags
     assert distributed.broadcast({"a": 1}, "x") == {"a": 1} and distributed.on_main(lambda: 5, "five") == 5
     rng = np.random.default_rng(0)
     assert distributed.rank_rng(rng, 0) is rng
@@ -216,6 +218,7 @@ def _worker(out: Path) -> None:
         except (ValueError, DistributedError) as error:
             failure = f"{type(error).__name__}: {error}"
         first_shard = distributed.shard_batch(np.arange(10)).tolist()
+        flags = distributed.on_every_rank(np.array([True, launch.rank == 0, True, False]), "the test flags")
         result = {
             "history": trained.history,
             "best_epoch": trained.best_epoch,
@@ -226,6 +229,7 @@ def _worker(out: Path) -> None:
             "gathered": gathered.tolist(),
             "failure": failure,
             "shard": first_shard,
+            "flags": flags.tolist(),
         }
         atomic_write(out / f"rank{launch.rank}.json", json.dumps(result))
 
@@ -251,6 +255,7 @@ def test_two_ranks_agree_on_every_decision(tmp_path: Path):
     assert second["failure"].startswith("DistributedError: rank 1 of 2: rank 0 failed to produce a failing step")
     assert "boom on rank 0" in second["failure"]
     assert first["shard"] == [0, 1, 2, 3, 4] and second["shard"] == [5, 6, 7, 8, 9]
+    assert first["flags"] == second["flags"] == [True, False, True, False]
     print(f"two ranks on synthetic records: {time.perf_counter() - started:.1f} s")
 
 

@@ -103,7 +103,9 @@ def lead_set_data(
     _prepare_share(table, leads, config, cache, n_jobs, progress)
     store = prepare_folder(table.paths, leads, config, cache, n_jobs, progress)
     row_of = {name: row for row, name in enumerate(store.names)}
-    keep = [i for i, name in enumerate(table.records) if name in row_of]
+    prepared = np.array([name in row_of for name in table.records], dtype=bool)
+    # Ranks must train on the same records (a failure that only some ranks met, e.g. a transient read error).
+    keep = np.flatnonzero(distributed.on_every_rank(prepared, "which records each rank could prepare")).tolist()
     if len(keep) < len(table.records):
         log.warning(
             "%d of %d records could not be prepared and are left out",

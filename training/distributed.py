@@ -253,13 +253,20 @@ def gather_rows(array: np.ndarray, what: str = "the ranks' rows") -> np.ndarray:
     return np.concatenate([part.numpy()[: int(count)] for part, count in zip(parts, counts)])
 
 
+def on_every_rank(flags: np.ndarray, what: str) -> np.ndarray:
+    """Elementwise: whether each of ``flags`` (a bool vector of the same length everywhere) holds on every
+    rank. For what must be the same on all ranks even where each rank's own view differs: the records
+    prepared, a cache folder one machine cannot write."""
+    if _GROUP is None:
+        return flags
+    return np.asarray(gather_rows(np.asarray(flags, dtype=bool)[None, :], what).all(axis=0))
+
+
 def everywhere(flag: bool, what: str) -> bool:
-    """Whether ``flag`` holds on every rank: for choices that decide which collectives follow, which must
-    then be the same on all ranks even where each rank's own view differs (a cache folder one machine
-    cannot write)."""
+    """Whether ``flag`` holds on every rank (choices that decide which collectives follow)."""
     if _GROUP is None:
         return flag
-    return bool(gather_rows(np.array([flag], dtype=bool), what).all())
+    return bool(on_every_rank(np.array([flag]), what)[0])
 
 
 def mean(value: float, what: str = "the ranks' values") -> float:
@@ -374,6 +381,7 @@ __all__ = [
     "is_main",
     "launch_from_env",
     "mean",
+    "on_every_rank",
     "on_main",
     "rank",
     "rank_device",
