@@ -20,6 +20,7 @@ from ecgcache import prepare_folder
 from ecgdata.index import DatasetIndex, build_index
 from ecgio import RecordError
 from ecgsignal.config import SignalConfig
+from training import distributed
 from training.errors import TrainingDataError
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,26 @@ def read_dataset_index(data_directory: str | Path, progress: bool = True) -> Dat
     return table
 
 
+def _prepare_share(
+    table: DatasetIndex, leads: tuple[str, ...], config: SignalConfig, cache: Path | None, n_jobs: int, progress: bool
+) -> None:
+    """Under torchrun: every rank prepares every K-th record (interleaved, so each share mixes the folder's
+    sources and lengths alike) into the shared cache, and all wait until every share is there; the full
+    :func:`prepare_folder` that follows then only finds and verifies. Nothing in one process. Without a cache
+    folder (each rank would get its own temporary one) every rank prepares all records itself. Across
+    machines the cache folder must be one shared file system for the shares to help; on separate disks each
+    machine's ranks prepare the other machines' shares again (correct, only slower)."""
+    if not distributed.active():
+        return
+    if not distributed.everywhere(cache is not None, "whether each rank can write the feature cache"):
+        log.warning("a rank has no writable feature cache: every rank prepares all %d records", len(table.paths))
+        return
+    assert cache is not None
+    share = table.paths[distributed.rank() :: distributed.world_size()]
+    prepare_folder(share, leads, config, cache, n_jobs, progress)
+    distributed.barrier(f"preparing the records of leads {'-'.join(leads)}")
+
+
 def lead_set_data(
     table: DatasetIndex,
     leads: Sequence[str],
@@ -78,9 +99,13 @@ def lead_set_data(
     (one row per table record, the task's; default: the table's 26 Challenge targets)."""
     targets = table.targets if targets is None else np.asarray(targets)
     leads = tuple(leads)
-    store = prepare_folder(table.paths, leads, config, Path(cache_dir) if cache_dir else None, n_jobs, progress)
+    cache = Path(cache_dir) if cache_dir else None
+    _prepare_share(table, leads, config, cache, n_jobs, progress)
+    store = prepare_folder(table.paths, leads, config, cache, n_jobs, progress)
     row_of = {name: row for row, name in enumerate(store.names)}
-    keep = [i for i, name in enumerate(table.records) if name in row_of]
+    prepared = np.array([name in row_of for name in table.records], dtype=bool)
+    # Ranks must train on the same records (a failure that only some ranks met, e.g. a transient read error).
+    keep = np.flatnonzero(distributed.on_every_rank(prepared, "which records each rank could prepare")).tolist()
     if len(keep) < len(table.records):
         log.warning(
             "%d of %d records could not be prepared and are left out",

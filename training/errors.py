@@ -19,5 +19,10 @@ class SettingsError(ValueError):
     """A settings file or value that cannot be used; the message names the source and the key."""
 
 
+class DistributedError(RuntimeError):
+    """One rank of a torchrun training could not go on: another rank failed or stopped answering (its own
+    messages say why), or torchrun's variables make no sense; the message names this rank and the step."""
+
+
 #: What ``train_model.py`` reports as a user error rather than a crash.
-USER_ERRORS = (ModelFolderError, TrainingDataError, SettingsError)
+USER_ERRORS = (ModelFolderError, TrainingDataError, SettingsError, DistributedError)

@@ -10,11 +10,18 @@ count). The best epoch's weights, thresholds and
 validation probabilities are kept. What the classes are, how they are scored and how records are
 split is the task's business (:mod:`training.tasks`); devices and threads are
 :mod:`training.device`'s; k-fold ensembles are :mod:`training.folds`'.
+
+Under torchrun (:mod:`training.distributed`) the same loop runs on every rank: ``batch_size`` is the global
+batch (all ranks together, so one setting means the same at any rank count, and so does the learning rate),
+each rank trains on its equal part of every batch and predicts its share of the validation records, and
+rank 0 scores the gathered predictions and hands its thresholds and scores to every rank, so all of them
+keep the same best epoch and stop at the same epoch. In one process every one of those steps is the identity.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 import logging
 import time
 from collections.abc import Iterator, Sequence
@@ -26,6 +33,7 @@ import torch
 
 import models
 from ecglog.progress import progress as progress_bar
+from training import distributed
 from training.augment import augment_signals, augmentations, mixup
 from training.data import LeadSetData
 from training.device import resolve_device, seed_everything
@@ -62,10 +70,11 @@ class TrainedNetwork:
     val_probabilities: np.ndarray | None = None  # best epoch's, for comparing threshold strategies
 
 
-def _batches(order: np.ndarray, batch_size: int) -> Iterator[np.ndarray]:
-    """Consecutive slices; a trailing batch of one joins the previous one (batch norm needs two)."""
+def _batches(order: np.ndarray, batch_size: int, ranks: int = 1) -> Iterator[np.ndarray]:
+    """Consecutive slices of ``batch_size`` (global: all ranks together); a trailing batch too small to give
+    each of ``ranks`` two rows joins the previous one (batch norm needs two; in one process: a batch of one)."""
     starts = list(range(0, len(order), batch_size))
-    if len(starts) > 1 and len(order) - starts[-1] == 1:
+    if len(starts) > 1 and len(order) - starts[-1] < 2 * ranks:
         starts.pop()
     for k, start in enumerate(starts):
         stop = starts[k + 1] if k + 1 < len(starts) else len(order)
@@ -95,6 +104,7 @@ class _Fit:
     """The moving parts of one training run."""
 
     network: torch.nn.Module
+    model: torch.nn.Module  # what training calls: ``network``, or its DistributedDataParallel wrapper
     optimizer: torch.optim.Optimizer
     schedule: Any
     criterion: torch.nn.Module
@@ -109,7 +119,7 @@ def _setup(
     data: LeadSetData, settings: Settings, train_rows: np.ndarray, num_tabular: int
 ) -> tuple[_Fit, dict[str, Any]]:
     """Network (sized from the data), AdamW with a one-cycle schedule, the loss of the settings, AMP scaler."""
-    device = resolve_device(settings.device)
+    device = distributed.rank_device(resolve_device(settings.device))
     first_signal, first_fiducials = data.window(int(train_rows[0]), 0)
     model_kwargs = {
         "num_leads": int(first_signal.shape[0]),
@@ -120,7 +130,8 @@ def _setup(
         **settings.model_kwargs,
     }
     network = models.build(settings.architecture, **model_kwargs).to(device)
-    steps_per_epoch = max(len(list(_batches(train_rows, settings.batch_size))), 1)
+    model = distributed.wrap(network, device)
+    steps_per_epoch = max(len(list(_batches(train_rows, settings.batch_size, distributed.world_size()))), 1)
     optimizer = torch.optim.AdamW(network.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay)
     schedule = torch.optim.lr_scheduler.OneCycleLR(
         optimizer, max_lr=settings.learning_rate, total_steps=settings.epochs * steps_per_epoch, pct_start=0.2
@@ -134,7 +145,9 @@ def _setup(
     grad_scaler = torch.amp.GradScaler(device.type, enabled=device.type == "cuda")
     mask = annotation_mask(data.sources, data.targets) if settings.mask_unannotated and data.sources else None
     fs = float(data.fs or 250.0)
-    fit = _Fit(network, optimizer, schedule, criterion, grad_scaler, device, augmentations(settings.augment), fs, mask)
+    fit = _Fit(
+        network, model, optimizer, schedule, criterion, grad_scaler, device, augmentations(settings.augment), fs, mask
+    )
     return fit, model_kwargs
 
 
@@ -145,23 +158,30 @@ def _train_epoch(
     tabular: np.ndarray,
     rng: np.random.Generator,
     settings: Settings,
+    draws: np.random.Generator | None = None,
 ) -> float:
-    """One pass over the training records (one random window each); returns the mean loss."""
-    fit.network.train()
+    """One pass over the training records (one random window each); returns the mean loss.
+
+    ``rng`` orders the records; ``draws`` (default ``rng``) picks windows and augments. Several ranks share
+    ``rng``'s state, so all cut the same permutation into the same global batches, and each trains on its
+    part of every batch (:func:`training.distributed.shard_batch`) with its own ``draws``."""
+    draws = rng if draws is None else draws
+    fit.model.train()
     losses = []
-    for rows in _batches(rng.permutation(train_rows), settings.batch_size):
-        signal, fiducials = _gather(data, rows, rng, fit.augment, fit.fs)
+    for global_rows in _batches(rng.permutation(train_rows), settings.batch_size, distributed.world_size()):
+        rows = distributed.shard_batch(global_rows)
+        signal, fiducials = _gather(data, rows, draws, fit.augment, fit.fs)
         arrays = [signal, fiducials, tabular[rows], data.targets[rows].astype(np.float32)]
         mask = None if fit.mask is None else fit.mask[rows]
         if "mixup" in fit.augment:
-            arrays, partner, _ = mixup(arrays, rng)
+            arrays, partner, _ = mixup(arrays, draws)
             mask = None if mask is None else mask & mask[partner]
         batch = [torch.from_numpy(np.ascontiguousarray(a)).to(fit.device) for a in arrays[:3]]
         target = torch.from_numpy(arrays[3]).to(fit.device)
         weights = None if mask is None else torch.from_numpy(mask).to(fit.device)
         fit.optimizer.zero_grad(set_to_none=True)
         with autocast(fit.device):
-            loss = fit.criterion(fit.network(*batch).float(), target, weights)
+            loss = fit.criterion(fit.model(*batch).float(), target, weights)
             loss = loss + _auxiliary_loss(fit, target, weights)
         fit.grad_scaler.scale(loss).backward()
         fit.grad_scaler.unscale_(fit.optimizer)
@@ -170,7 +190,7 @@ def _train_epoch(
         fit.grad_scaler.update()
         fit.schedule.step()
         losses.append(float(loss.detach()))
-    return float(np.mean(losses))
+    return distributed.mean(float(np.mean(losses)), "the training losses")
 
 
 def _auxiliary_loss(fit: _Fit, target: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor | float:
@@ -201,6 +221,34 @@ def _better(scores: dict[str, float], best: dict[str, Any], rule: str, metric: s
     if rule == "none":
         return True
     return scores[metric] > best["scores"][metric]
+
+
+def _validate(
+    fit: _Fit, data: LeadSetData, val_rows: np.ndarray, tabular: np.ndarray, settings: Settings
+) -> np.ndarray:
+    """Record probabilities of ``val_rows`` in their order: each rank predicts its contiguous share and the
+    shares are gathered, so every rank holds the same array one process would compute."""
+    distributed.sync_buffers(fit.network)
+    mine = distributed.shard(val_rows)
+    probabilities = predict_records(
+        fit.network, record_inputs(data, mine, tabular), fit.device, aggregation=settings.window_aggregation
+    )
+    if len(mine) == 0 < len(val_rows):  # a rank left without validation records (fewer of them than ranks)
+        probabilities = np.zeros((0, data.targets.shape[1]), np.float32)
+    return distributed.gather_rows(probabilities, "the validation probabilities")
+
+
+def _score(
+    labels: np.ndarray, probabilities: np.ndarray, history: list[dict[str, float]], settings: Settings, task: Task
+) -> tuple[np.ndarray, dict[str, float]]:
+    """Thresholds tuned on the validation records and the epoch's scores at them (what early stopping reads)."""
+    thresholds = tune(labels, probabilities, settings.threshold_strategy, settings.threshold_min_positives, task.scorer)
+    scores = task.evaluate(labels, probabilities, thresholds, settings.decision_rule)
+    scores["val_loss"] = validation_loss(labels, probabilities)
+    if settings.early_stopping == "smoothed":
+        recent = [entry[task.metric] for entry in history[-(SMOOTHING - 1) :]] + [scores[task.metric]]
+        scores["smoothed_metric"] = float(np.mean(recent))
+    return thresholds, scores
 
 
 def train_network(
@@ -234,19 +282,13 @@ def train_network(
         leave=False,
         may_stop_early=settings.early_stopping != "none",
     )
+    draws = distributed.rank_rng(rng, settings.seed)
+    distributed.seed_torch(settings.seed)
     for epoch in bar:
-        loss = _train_epoch(fit, data, train_rows, tabular, rng, settings)
-        probabilities = predict_records(
-            fit.network, record_inputs(data, val_rows, tabular), fit.device, aggregation=settings.window_aggregation
-        )
-        thresholds = tune(
-            val_labels, probabilities, settings.threshold_strategy, settings.threshold_min_positives, task.scorer
-        )
-        scores = task.evaluate(val_labels, probabilities, thresholds, settings.decision_rule)
-        scores["val_loss"] = validation_loss(val_labels, probabilities)
-        if settings.early_stopping == "smoothed":
-            recent = [entry[task.metric] for entry in history[-(SMOOTHING - 1) :]] + [scores[task.metric]]
-            scores["smoothed_metric"] = float(np.mean(recent))
+        loss = _train_epoch(fit, data, train_rows, tabular, rng, settings, draws)
+        probabilities = _validate(fit, data, val_rows, tabular, settings)
+        score = functools.partial(_score, val_labels, probabilities, history, settings, task)
+        thresholds, scores = distributed.on_main(score, "the validation scores")
         history.append({"epoch": epoch + 1, "loss": loss, **scores})
         log.info(
             "%s epoch %d: loss %.4f, validation %s",

@@ -11,6 +11,7 @@ feature is computed.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import logging
 import os
@@ -29,7 +30,7 @@ from ecgcache import usable_cache_dir
 from ecgdata.index import DatasetIndex
 from ecgsignal.config import SignalConfig
 from scoring.classes import class_names
-from training import model_folder
+from training import distributed, model_folder
 from training.data import lead_set_data, read_dataset_index
 from training.device import apply_threads
 from training.errors import SettingsError
@@ -112,7 +113,12 @@ def train_all(
     data_directory: str | Path, model_directory: str | Path, settings: Settings | None = None
 ) -> dict[str, Any]:
     """Train every lead set of ``settings.lead_sets`` and replace the model folder's model with them, all or
-    nothing; returns the manifest."""
+    nothing; returns the manifest.
+
+    Under torchrun every rank runs this: rank 0 alone takes the folder's lock, reads the data folder (the
+    other ranks get its index, so all make the same folds), writes the staging folder and commits; the others
+    train beside it and return the manifest rank 0 committed. A failure of rank 0 before or at the commit is
+    handed to every rank (see :func:`training.distributed.on_main`)."""
     settings = settings or Settings.from_env()
     started = time.perf_counter()
     try:
@@ -121,30 +127,54 @@ def train_all(
         raise SettingsError(f"setting 'task': {error.args[0]}") from None
     config = signal_config(settings)
     apply_threads(settings.threads)
-    created = not Path(model_directory).exists()
+    with distributed.session(settings.device):
+        settings = distributed.rank_settings(settings)
+        manifest, records = _lock_train_commit(data_directory, model_directory, settings, config, task)
+        log.info(
+            "trained %d lead sets on %d records in %.0f s",
+            len(settings.lead_sets),
+            records,
+            time.perf_counter() - started,
+        )
+    return manifest
+
+
+def _lock_train_commit(
+    data_directory: str | Path, model_directory: str | Path, settings: Settings, config: SignalConfig, task: Task
+) -> tuple[dict[str, Any], int]:
+    """The run under the folder's lock (rank 0's; other ranks hold none and write nothing); returns the
+    committed manifest and the number of records."""
+    main = distributed.is_main()
+    created = main and not Path(model_directory).exists()
     try:
-        with model_folder.locked(model_directory) as folder:
-            table = read_dataset_index(data_directory, settings.progress)
-            targets = task.targets(table)
-            task.check_targets(targets)
-            staging = model_folder.staging_folder(folder)
+        with contextlib.ExitStack() as stack:
+
+            def start() -> tuple[Path, DatasetIndex, np.ndarray]:
+                folder = stack.enter_context(model_folder.locked(model_directory))
+                table = read_dataset_index(data_directory, settings.progress)
+                targets = task.targets(table)
+                task.check_targets(targets)
+                return folder, table, targets
+
+            folder, table, targets = distributed.on_main(start, "the data folder's index")
+            staging = model_folder.staging_folder(folder) if main else None
             try:
                 manifest = _train_into(staging, table, targets, settings, config, task)
-                checkpoint("before_commit")
-                manifest = model_folder.commit(staging, folder)
+                manifest = distributed.on_main(lambda: _commit(staging, folder), "the committed model")
             finally:
-                shutil.rmtree(staging, ignore_errors=True)
+                if staging is not None:
+                    shutil.rmtree(staging, ignore_errors=True)
     except BaseException:
         if created:  # leave no empty model folder behind a run that wrote none
             _remove_if_only_lock(Path(model_directory))
         raise
-    log.info(
-        "trained %d lead sets on %d records in %.0f s",
-        len(settings.lead_sets),
-        len(table),
-        time.perf_counter() - started,
-    )
-    return manifest
+    return manifest, len(table)
+
+
+def _commit(staging: Path | None, folder: Path) -> dict[str, Any]:
+    assert staging is not None  # rank 0's
+    checkpoint("before_commit")
+    return model_folder.commit(staging, folder)
 
 
 def _remove_if_only_lock(folder: Path) -> None:
@@ -156,9 +186,15 @@ def _remove_if_only_lock(folder: Path) -> None:
 
 
 def _train_into(
-    staging: Path, table: DatasetIndex, targets: np.ndarray, settings: Settings, config: SignalConfig, task: Task
+    staging: Path | None,
+    table: DatasetIndex,
+    targets: np.ndarray,
+    settings: Settings,
+    config: SignalConfig,
+    task: Task,
 ) -> dict[str, Any]:
-    """Train every lead set into ``staging`` and write its complete manifest there."""
+    """Train every lead set into ``staging`` and write its complete manifest there (``None``: a rank other
+    than 0, which trains the same networks and writes nothing)."""
     try:
         folds = fold_names(table, targets, settings, task)
     except ValueError as error:
@@ -172,7 +208,7 @@ def _train_into(
             checkpoint("before_prepare")
             data = lead_set_data(table, leads, config, cache_dir, settings.n_jobs, settings.progress, targets)
             trained = train_lead_set(data, settings, folds, task)
-            files = model_folder.save_weights(staging, tuple(leads), trained.state_dict)
+            files = model_folder.save_weights(staging, tuple(leads), trained.state_dict) if staging else {}
             manifest["models"]["-".join(leads)] = manifest_entry(trained, files)
             checkpoint("after_lead_set")
             v = trained.validation
@@ -185,5 +221,6 @@ def _train_into(
                 trained.seconds,
             )
     manifest["complete"] = True
-    model_folder.write_manifest(staging, manifest)
+    if staging is not None:
+        model_folder.write_manifest(staging, manifest)
     return manifest
