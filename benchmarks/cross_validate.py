@@ -19,7 +19,8 @@ strategies (tuned on the same inner predictions) and decision rules.
 Variants: ``both`` = raw + fiducial + tabular branches, ``raw`` = raw signal only,
 ``features`` = fiducial + tabular (the PQRST branches without the raw signal), ``both_dropout`` and
 ``both_aux`` = both with branch dropout 0.3 or auxiliary per-branch losses (weight 0.5),
-``stacked`` = ``fusion: stacked`` (raw and PQRST networks mixed by out-of-fold weights).
+``stacked`` = ``fusion: stacked`` with the ``stack_groups`` of the settings (networks on groups of
+branches mixed by out-of-fold weights).
 """
 
 from __future__ import annotations
@@ -56,11 +57,19 @@ from training.trainer import record_inputs
 
 #: Settings each variant changes (everything else from ``ECG_SETTINGS`` or the defaults).
 VARIANTS: dict[str, dict] = {
-    "both": {"branches": ("raw", "fiducial", "tabular")},
-    "raw": {"branches": ("raw",)},
-    "features": {"branches": ("fiducial", "tabular")},
-    "both_dropout": {"branches": ("raw", "fiducial", "tabular"), "model_kwargs": {"branch_dropout": 0.3}},
-    "both_aux": {"branches": ("raw", "fiducial", "tabular"), "model_kwargs": {"auxiliary_loss": 0.5}},
+    "both": {"fusion": "joint", "branches": ("raw", "fiducial", "tabular")},
+    "raw": {"fusion": "joint", "branches": ("raw",)},
+    "features": {"fusion": "joint", "branches": ("fiducial", "tabular")},
+    "both_dropout": {
+        "fusion": "joint",
+        "branches": ("raw", "fiducial", "tabular"),
+        "model_kwargs": {"branch_dropout": 0.3},
+    },
+    "both_aux": {
+        "fusion": "joint",
+        "branches": ("raw", "fiducial", "tabular"),
+        "model_kwargs": {"auxiliary_loss": 0.5},
+    },
     "stacked": {"fusion": "stacked"},
 }
 LEAD_SETS_BY_SIZE = {len(leads): leads for leads in LEAD_SETS}

@@ -249,7 +249,8 @@ def test_fusion_report_rebuilds_the_stack_from_saved_folds(tmp_path: Path):
     report = lead_set_report(tmp_path / "2-lead", settings)
     variants = report["variants"]
     assert set(variants) == {"raw", "features", "stacked", "stacked_per_class"}  # no "both": no stacked3
-    assert report["best_single"] == "features"
+    assert report["best_single"] == {"challenge_metric": "features", "auroc": "features", "f_measure": "features"}
+    assert variants["stacked"]["challenge_metric_vs_best_single_folds"] == 2
     half = len(names) // 2
     weights = fit_weights(labels[half:], [noise[half:], informative[half:]], "global", challenge2021(), settings)
     thresholds = tune(
