@@ -59,8 +59,12 @@ def load_folds(folder: Path) -> dict[str, dict[str, dict[str, np.ndarray]]]:
     """variant -> fold name -> saved arrays, for one lead set's folder."""
     out: dict[str, dict[str, dict[str, np.ndarray]]] = {}
     for variant_dir in sorted(p for p in folder.iterdir() if p.is_dir()):
+        # a run with --repeats 1 names its folds "fold-K": the same split as "repeat-1-fold-K" of a repeated run
         out[variant_dir.name] = {
-            path.stem: dict(np.load(path, allow_pickle=False)) for path in sorted(variant_dir.glob("*.npz"))
+            (path.stem if path.stem.startswith("repeat-") else f"repeat-1-{path.stem}"): dict(
+                np.load(path, allow_pickle=False)
+            )
+            for path in sorted(variant_dir.glob("*.npz"))
         }
     return out
 
@@ -117,6 +121,8 @@ def lead_set_report(folder: Path, settings: Settings) -> dict[str, object]:
     for name, (rule, parts) in STACKS.items():
         if all(part in saved for part in parts):
             common = set.intersection(*(set(saved[part]) for part in parts))
+            if not common:
+                continue
             saved[name] = {
                 fold: stacked_fold({p: saved[p][fold] for p in parts}, rule, settings) for fold in sorted(common)
             }

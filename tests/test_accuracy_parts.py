@@ -269,6 +269,7 @@ def kfold_model(cinc_dir: Path, tmp_path_factory) -> Path:
         {
             **TINY,
             "folds": 2,
+            "fusion": "joint",
             "loss": "focal",
             "augment": list(AUGMENTATIONS),
             "mask_unannotated": True,

@@ -265,6 +265,7 @@ def test_two_ranks_agree_on_every_decision(tmp_path: Path):
 def _settings_file(tmp_path: Path, **changes) -> Path:
     values = {
         "epochs": 2,
+        "fusion": "joint",  # one network per fold, so each epoch line below is one network's
         "batch_size": 8,
         "folds": 1,
         "n_jobs": 1,

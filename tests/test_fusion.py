@@ -170,6 +170,7 @@ def stacked_model(cinc_dir: Path, tmp_path_factory) -> Path:
             "lead_sets": [["I", "II"]],
             "folds": 2,
             "fusion": "stacked",
+            "stack_groups": [["raw"], ["fiducial", "tabular"]],
             "stack_weights": "per_class",
             "model_kwargs": SMALL,
             "cache_dir": str(work / "cache"),
@@ -265,3 +266,17 @@ def test_fusion_report_rebuilds_the_stack_from_saved_folds(tmp_path: Path):
     assert variants["stacked"]["challenge_metric"] == pytest.approx(expected["challenge_metric"])
     assert variants["stacked"]["challenge_metric"] > variants["raw"]["challenge_metric"]
     assert variants["stacked"]["folds"] == 2 and len(variants["stacked"]["stack_weights"]) == 2
+
+
+def test_record_report_explains_a_stacked_model(stacked_model: Path, cinc_dir: Path):
+    """The default model is a stack: ``ecgreport record`` must explain it (integrated gradients through the mix)."""
+    from ecgio.record import read_record
+    from ecgreport.explain import explain_record
+
+    predictor = load_predictor(stacked_model, ("I", "II"), device="cpu", threads=1)
+    record = read_record(sorted(cinc_dir.glob("*.hea"))[0])
+    explanation = explain_record(predictor, record, steps=16)
+    signal = record.signal[[record.leads.index("I"), record.leads.index("II")]]
+    expected = predictor.probabilities(signal, record.fs, record.age, record.sex)
+    np.testing.assert_allclose(explanation.probabilities, expected, atol=1e-5)
+    assert explanation.attribution.shape[0] == 2 and np.isfinite(explanation.attribution).all()

@@ -39,7 +39,8 @@ from training.predictor import load_predictor
 from training.settings import Settings
 from training.workflow import train_all
 
-TINY = {
+TINY = {  # one joint network per lead set: these tests look inside its branches
+    "fusion": "joint",
     "epochs": 2,
     "batch_size": 8,
     "n_jobs": 1,

@@ -33,8 +33,11 @@ class Settings:
     task: str = "challenge2021"
     architecture: str = "dual_crnn"
     branches: tuple[str, ...] = ("raw", "fiducial", "tabular")
-    fusion: str = "joint"  # "joint": one network over ``branches``; "stacked": one per ``stack_groups`` group, mixed
-    stack_groups: tuple[tuple[str, ...], ...] = (("raw",), ("fiducial", "tabular"))
+    # "stacked": one network per group of ``stack_groups``, mixed per class by out-of-fold weights (chosen by
+    # repeated cross-validation, README "Fusion"); "joint": one network over ``branches``. A settings file
+    # that names ``branches`` but not ``fusion`` gets "joint": one network over those branches, as asked.
+    fusion: str = "stacked"
+    stack_groups: tuple[tuple[str, ...], ...] = (("raw", "fiducial", "tabular"), ("fiducial", "tabular"))
     stack_weights: str = "global"  # "global", "per_class" (training.stacking.WEIGHT_RULES)
     model_kwargs: dict[str, Any] = field(default_factory=dict)
     lead_sets: tuple[tuple[str, ...], ...] = LEAD_SETS
@@ -78,6 +81,7 @@ class Settings:
         cleaned = dict(values)
         if "branches" in cleaned:
             cleaned["branches"] = tuple(cleaned["branches"])
+            cleaned.setdefault("fusion", "joint")  # these branches in one network, as the file asks
         if "stack_groups" in cleaned:
             cleaned["stack_groups"] = tuple(tuple(group) for group in cleaned["stack_groups"])
         if "lead_sets" in cleaned:
