@@ -49,7 +49,7 @@ from training.evaluation import evaluate_probabilities
 from training.folds import TrainedEnsemble
 from training.inference import predict_records
 from training.settings import Settings, default_cache_dir
-from training.stacking import train_lead_set
+from training.stacking import blend, record_gbm_inputs, train_lead_set
 from training.tasks import get_task
 from training.thresholds import DECISION_RULES, tune
 from training.trainer import record_inputs
@@ -85,13 +85,18 @@ def inner_folds(data: LeadSetData, settings: Settings, train: np.ndarray) -> lis
 
 
 def predict(trained: TrainedEnsemble, data: LeadSetData, rows: np.ndarray, settings: Settings) -> np.ndarray:
-    """The ensemble's probabilities for ``rows``, as the predictor computes them."""
+    """The ensemble's probabilities for ``rows``, as the predictor computes them (blended with the features
+    member's when it has one)."""
     network = MeanProbability([_member_network(trained, i) for i in range(len(trained.members))])
     device = resolve_device(settings.device)
     values, present = data.features()
     tabular = trained.scaler.transform(values, present, data.ages, data.sexes)
     items = record_inputs(data, rows, tabular)
-    return predict_records(network.to(device), items, device, aggregation=settings.window_aggregation)
+    probabilities = predict_records(network.to(device), items, device, aggregation=settings.window_aggregation)
+    if trained.features_member is not None and trained.member_weights is not None:
+        inputs = record_gbm_inputs(data, rows)
+        probabilities = blend(probabilities, trained.features_member, trained.member_weights, inputs)
+    return probabilities
 
 
 def _member_network(trained: TrainedEnsemble, i: int) -> torch.nn.Module:

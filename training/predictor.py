@@ -26,8 +26,10 @@ from ecgsignal.config import SignalConfig
 from ecgsignal.pipeline import prepare
 from training.device import apply_threads, resolve_device
 from training.ensemble import build_ensemble
+from training.gbm import Forest, gbm_inputs
 from training.inference import check_aggregation, predict_records
-from training.model_folder import ModelFolderError, incomplete_reason, load_weights, read_manifest
+from training.model_folder import ModelFolderError, incomplete_reason, load_member, load_weights, read_manifest
+from training.stacking import mix
 from training.tabular import TabularScaler
 from training.thresholds import decide
 
@@ -47,6 +49,8 @@ class Predictor:
     device: torch.device
     decision_rule: str = "threshold"
     window_aggregation: str = "mean"
+    features_member: Forest | None = None  # boosted trees on the global features (``features_member: gbm``)
+    member_weights: np.ndarray | None = None  # (2, C) weights of the networks' and the trees' probabilities
 
     def probabilities(
         self, signal: np.ndarray, fs: float, age: float = float("nan"), sex: str | None = None
@@ -59,6 +63,10 @@ class Predictor:
         tabular = self.scaler.transform(prepared.features[None], prepared.feature_present[None], np.array([age]), [sex])
         item = (prepared.windows, prepared.fiducials, tabular[0])
         probabilities = predict_records(self.network, [item], self.device, aggregation=self.window_aggregation)[0]
+        if self.features_member is not None and self.member_weights is not None:
+            inputs = gbm_inputs(prepared.features[None], prepared.feature_present[None], np.array([age]), [sex])
+            trees = self.features_member.probabilities(inputs)
+            probabilities = mix([probabilities[None], trees], self.member_weights)[0]
         return np.clip(np.nan_to_num(probabilities, nan=0.0), 0.0, 1.0)
 
     def labels(self, probabilities: np.ndarray) -> np.ndarray:
@@ -119,6 +127,7 @@ def load_predictor(folder: str | Path, leads: Sequence[str], device: str = "auto
         aggregation = str(manifest["settings"].get("window_aggregation", "mean"))
         decide(np.zeros(1), np.zeros(1), decision_rule)  # unknown rules fail here, not on the first record
         check_aggregation(aggregation)
+        forest, member_weights = _features_member(folder, entry)
     except ModelFolderError:
         raise
     except (KeyError, RuntimeError, TypeError, ValueError) as error:
@@ -134,4 +143,26 @@ def load_predictor(folder: str | Path, leads: Sequence[str], device: str = "auto
         device=torch_device,
         decision_rule=decision_rule,
         window_aggregation=aggregation,
+        features_member=forest,
+        member_weights=member_weights,
     )
+
+
+def _features_member(folder: str | Path, entry: dict[str, Any]) -> tuple[Forest | None, np.ndarray | None]:
+    """The lead set's trees and blend weights, or (None, None) when it has no features member; a tree file
+    that is not what its entry says, or weights of the wrong shape, are a ``ModelFolderError``."""
+    member = entry.get("features_member")
+    if member is None:
+        return None, None
+    if not isinstance(member, dict) or member.get("kind") != "gbm":
+        raise ValueError(f"unknown features member {member!r}")
+    data = load_member(folder, member)
+    try:
+        forest = Forest.from_bytes(data)
+    except ValueError as error:
+        raise ModelFolderError(f"{Path(folder) / member['file']}: {error}") from None
+    weights = np.asarray(member["weights"], dtype=np.float64)
+    classes = len(entry["thresholds"])
+    if weights.shape != (2, classes) or forest.classes != classes:
+        raise ValueError(f"features member of {forest.classes} classes, weights {weights.shape}; expected {classes}")
+    return forest, weights
