@@ -42,6 +42,10 @@ CANDIDATES: dict[str, dict] = {
     "faster": {"learning_rate": 0.1},
     "bigger_leaves": {"min_samples_leaf": 10},
     "no_l2": {"l2_regularization": 0.0},
+    # second round, after the first showed that more regularisation helps
+    "leaves10_shallow": {"min_samples_leaf": 10, "max_leaf_nodes": 7},
+    "leaves20": {"min_samples_leaf": 20},
+    "leaves10_l2_3": {"min_samples_leaf": 10, "l2_regularization": 3.0},
 }
 log = logging.getLogger("gbm_params")
 

@@ -34,7 +34,7 @@ GBM_PARAMS: dict[str, Any] = {
     "max_iter": 150,
     "learning_rate": 0.05,
     "max_leaf_nodes": 15,
-    "min_samples_leaf": 5,
+    "min_samples_leaf": 10,
     "l2_regularization": 1.0,
 }
 #: Keys the ``gbm_kwargs`` setting may change (early stopping stays off: every fold then fits the same way).
