@@ -221,6 +221,14 @@ def test_tampered_or_missing_tree_file_is_a_model_folder_error(gbm_model: Path, 
     (copy / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(ModelFolderError, match="features member file"):
         load_predictor(copy, ("I", "II"), device="cpu", threads=1)
+    # a well-formed, hash-matching tree file for another feature layout (another code version)
+    forest = Forest.from_bytes((gbm_model / name).read_bytes())
+    other = _with(forest, num_features=np.int64(forest.num_features + 1))
+    files = model_folder.save_member(copy, ("I", "II"), other)
+    manifest["models"]["I-II"]["features_member"].update(files)
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ModelFolderError, match="reads 79 inputs"):
+        load_predictor(copy, ("I", "II"), device="cpu", threads=1)
 
 
 def test_retraining_without_the_member_removes_its_file(gbm_model: Path, cinc_dir: Path, tmp_path: Path):

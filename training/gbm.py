@@ -45,6 +45,8 @@ MIN_POSITIVES = 3
 EPS = 1e-6
 #: Records evaluated at once: bounds the (records, trees) traversal arrays to a few tens of MB.
 CHUNK_ELEMENTS = 2_000_000
+#: The columns :func:`gbm_inputs` adds after the global features.
+GBM_EXTRA_COLUMNS = ("age", "male", "female")
 NODE_FIELDS = ("feature", "threshold", "missing_left", "left", "right", "value", "is_leaf")
 
 

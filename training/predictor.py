@@ -23,10 +23,11 @@ import torch
 
 from ecgio.leads import canonical_lead, sort_leads
 from ecgsignal.config import SignalConfig
+from ecgsignal.features import FEATURE_NAMES
 from ecgsignal.pipeline import prepare
 from training.device import apply_threads, resolve_device
 from training.ensemble import build_ensemble
-from training.gbm import Forest, gbm_inputs
+from training.gbm import GBM_EXTRA_COLUMNS, Forest, gbm_inputs
 from training.inference import check_aggregation, predict_records
 from training.model_folder import ModelFolderError, incomplete_reason, load_member, load_weights, read_manifest
 from training.stacking import mix
@@ -165,4 +166,8 @@ def _features_member(folder: str | Path, entry: dict[str, Any]) -> tuple[Forest 
     classes = len(entry["thresholds"])
     if weights.shape != (2, classes) or forest.classes != classes:
         raise ValueError(f"features member of {forest.classes} classes, weights {weights.shape}; expected {classes}")
+    if forest.num_features != len(FEATURE_NAMES) + len(GBM_EXTRA_COLUMNS):
+        raise ValueError(
+            f"features member reads {forest.num_features} inputs; this code gives {len(FEATURE_NAMES) + len(GBM_EXTRA_COLUMNS)}"
+        )
     return forest, weights
