@@ -20,7 +20,7 @@ Variants: ``both`` = raw + fiducial + tabular branches, ``raw`` = raw signal onl
 ``features`` = fiducial + tabular (the PQRST branches without the raw signal), ``both_dropout`` and
 ``both_aux`` = both with branch dropout 0.3 or auxiliary per-branch losses (weight 0.5),
 ``stacked`` = ``fusion: stacked`` with the ``stack_groups`` of the settings (networks on groups of
-branches mixed by out-of-fold weights).
+branches mixed by out-of-fold weights), ``trees`` = the features member's boosted trees alone.
 """
 
 from __future__ import annotations
@@ -47,10 +47,11 @@ from training.data import LeadSetData, lead_set_data, read_dataset_index
 from training.device import resolve_device
 from training.ensemble import MeanProbability
 from training.evaluation import evaluate_probabilities
-from training.folds import TrainedEnsemble
+from training.folds import TrainedEnsemble, fold_rows
+from training.gbm import gbm_params, train_forest
 from training.inference import predict_records
 from training.settings import Settings, default_cache_dir
-from training.stacking import train_lead_set
+from training.stacking import blend, record_gbm_inputs, train_lead_set
 from training.tasks import get_task
 from training.thresholds import DECISION_RULES, tune
 from training.trainer import record_inputs
@@ -71,6 +72,7 @@ VARIANTS: dict[str, dict] = {
         "model_kwargs": {"auxiliary_loss": 0.5},
     },
     "stacked": {"fusion": "stacked"},
+    "trees": {},  # the features member alone (held_out_trees)
 }
 LEAD_SETS_BY_SIZE = {len(leads): leads for leads in LEAD_SETS}
 #: Threshold strategies scored on the same held-out predictions (tuned on the same inner predictions).
@@ -94,13 +96,18 @@ def inner_folds(data: LeadSetData, settings: Settings, train: np.ndarray) -> lis
 
 
 def predict(trained: TrainedEnsemble, data: LeadSetData, rows: np.ndarray, settings: Settings) -> np.ndarray:
-    """The ensemble's probabilities for ``rows``, as the predictor computes them."""
+    """The ensemble's probabilities for ``rows``, as the predictor computes them (blended with the features
+    member's when it has one)."""
     network = MeanProbability([_member_network(trained, i) for i in range(len(trained.members))])
     device = resolve_device(settings.device)
     values, present = data.features()
     tabular = trained.scaler.transform(values, present, data.ages, data.sexes)
     items = record_inputs(data, rows, tabular)
-    return predict_records(network.to(device), items, device, aggregation=settings.window_aggregation)
+    probabilities = predict_records(network.to(device), items, device, aggregation=settings.window_aggregation)
+    if trained.features_member is not None and trained.member_weights is not None:
+        inputs = record_gbm_inputs(data, rows)
+        probabilities = blend(probabilities, trained.features_member, trained.member_weights, inputs)
+    return probabilities
 
 
 def _member_network(trained: TrainedEnsemble, i: int) -> torch.nn.Module:
@@ -141,6 +148,22 @@ def save_fold(
     path: Path, data: LeadSetData, trained: TrainedEnsemble, test: np.ndarray, probabilities: np.ndarray
 ) -> None:
     """One outer fold's predictions: held-out (``test_*``) and the inner out-of-fold ones (``oof_*``)."""
+    save_arrays(path, data, test, probabilities, trained.thresholds, trained.oof_rows, trained.oof_probabilities)
+    with np.load(path) as saved:
+        arrays = dict(saved)
+    np.savez_compressed(path, **{**arrays, "branch_shares": branch_shares(trained)})
+
+
+def save_arrays(
+    path: Path,
+    data: LeadSetData,
+    test: np.ndarray,
+    probabilities: np.ndarray,
+    thresholds: np.ndarray,
+    oof_rows: np.ndarray,
+    oof_probabilities: np.ndarray,
+) -> None:
+    """The arrays of one outer fold that fusion_report reads (no branch shares)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(
         path,
@@ -148,12 +171,40 @@ def save_fold(
         test_sources=np.asarray(data.sources)[test],
         test_labels=data.targets[test],
         test_probabilities=probabilities,
-        thresholds=trained.thresholds,
-        oof_names=np.asarray(data.names)[trained.oof_rows],
-        oof_labels=data.targets[trained.oof_rows],
-        oof_probabilities=trained.oof_probabilities,
-        branch_shares=branch_shares(trained),
+        thresholds=thresholds,
+        oof_names=np.asarray(data.names)[oof_rows],
+        oof_labels=data.targets[oof_rows],
+        oof_probabilities=oof_probabilities,
+        branch_shares=np.zeros((0, 3)),
     )
+
+
+def held_out_trees(
+    data: LeadSetData, settings: Settings, train: np.ndarray, test: np.ndarray, save: Path | None = None
+) -> tuple[dict[str, float], np.ndarray, np.ndarray]:
+    """The ``trees`` variant: the features member alone (boosted trees on the global features, no network),
+    trained on the same inner folds as the networks, thresholds tuned on its inner out-of-fold predictions."""
+    task = get_task(settings.task)
+    started = time.perf_counter()
+    pairs = fold_rows(data, inner_folds(data, settings, train), train)
+    inputs = record_gbm_inputs(data, np.arange(len(data)))
+    forest, oof = train_forest(inputs, data.targets, pairs, gbm_params(settings.gbm_kwargs), settings.seed)
+    oof_rows = np.concatenate([val for _, val in pairs])
+    thresholds = tune(
+        data.targets[oof_rows], oof, settings.threshold_strategy, settings.threshold_min_positives, task.scorer
+    )
+    probabilities = forest.probabilities(inputs[test])
+    if save is not None:
+        save_arrays(save, data, test, probabilities, thresholds, oof_rows, oof)
+    scores = evaluate_probabilities(data.targets[test], probabilities, thresholds, settings.decision_rule)
+    inner = task.evaluate(data.targets[oof_rows], oof, thresholds, settings.decision_rule)
+    out = {
+        **scores,
+        "train_seconds": time.perf_counter() - started,
+        "best_epoch": 0.0,
+        "inner_challenge_metric": inner["challenge_metric"],
+    }
+    return out, probabilities, thresholds
 
 
 def branch_shares(trained: TrainedEnsemble) -> np.ndarray:
@@ -267,9 +318,8 @@ def run(
             per_fold, rows, probabilities, thresholds = [], [], [], []
             for train, test, name in splits:
                 target = None if save is None else save / f"{size}-lead" / variant / (name.replace(" ", "-") + ".npz")
-                scores, fold_probabilities, fold_thresholds = held_out_scores(
-                    data, variant_settings, train, test, target
-                )
+                score = held_out_trees if variant == "trees" else held_out_scores
+                scores, fold_probabilities, fold_thresholds = score(data, variant_settings, train, test, target)
                 per_fold.append({"split": name, **scores})
                 rows.append(test)
                 probabilities.append(fold_probabilities)

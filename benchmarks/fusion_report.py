@@ -49,6 +49,9 @@ STACKS = {
     "stacked_per_class": ("per_class", ("raw", "features")),
     "stacked3": ("global", ("raw", "features", "both")),
     "stacked_features_both": ("global", ("features", "both")),
+    # with the features member (``trees``), blended in a second stage as training does (add_features_member)
+    "both+trees": ("global", ("both", "trees")),
+    "stacked_features_both+trees": ("global", ("features", "both", "trees")),
 }
 SINGLE = ("raw", "features")
 #: Measures compared fold by fold against the best single-branch variant on that measure.
@@ -106,11 +109,22 @@ def stacked_fold(folds: dict[str, dict[str, np.ndarray]], rule: str, settings: S
         ):
             raise ValueError("stacked parts were not saved from the same folds")
     task = challenge2021()
-    oof = [arrays["oof_probabilities"] for arrays in folds.values()]
-    weights = fit_weights(first["oof_labels"], oof, rule, task, settings)
-    mixed = mix(oof, weights)
+    networks = [arrays for name, arrays in folds.items() if name != "trees"]
+    oof = [arrays["oof_probabilities"] for arrays in networks]
+    test_parts = [arrays["test_probabilities"] for arrays in networks]
+    if len(networks) > 1:
+        weights = fit_weights(first["oof_labels"], oof, rule, task, settings)
+        oof, test_parts = [mix(oof, weights)], [mix(test_parts, weights)]
+    else:
+        weights = np.ones((1, first["oof_labels"].shape[1]))
+    if "trees" in folds:  # second stage: the networks' mix against the trees, one global weight
+        trees = folds["trees"]
+        second = fit_weights(first["oof_labels"], [oof[0], trees["oof_probabilities"]], "global", task, settings)
+        oof = [mix([oof[0], trees["oof_probabilities"]], second)]
+        test_parts = [mix([test_parts[0], trees["test_probabilities"]], second)]
+        weights = np.concatenate([weights * second[0], second[1:]])
+    mixed, test = oof[0], test_parts[0]
     thresholds = tune(first["oof_labels"], mixed, settings.threshold_strategy, settings.threshold_min_positives)
-    test = mix([arrays["test_probabilities"] for arrays in folds.values()], weights)
     parts = {key: value for key, value in first.items() if key != "branch_shares"}  # a part's head, not the stack's
     return {**parts, "test_probabilities": test, "thresholds": thresholds, "weights": weights}
 

@@ -25,6 +25,7 @@ import torch
 from ecgdata.index import DatasetIndex
 from training.data import LeadSetData
 from training.ensemble import merge_state_dicts
+from training.gbm import Forest
 from training.settings import Settings
 from training.tabular import TabularScaler
 from training.tasks import Task
@@ -50,6 +51,8 @@ class TrainedEnsemble:
     seconds: float
     parts: list[TrainedEnsemble] | None = None  # fusion "stacked": the groups' own ensembles
     stack_weights: np.ndarray | None = None  # fusion "stacked": (groups, classes) mixing weights
+    features_member: Forest | None = None  # features_member "gbm": trees on the global features
+    member_weights: np.ndarray | None = None  # features_member: (2, classes) weights of networks and trees
 
     @property
     def networks(self) -> list[TrainedNetwork]:
@@ -80,6 +83,19 @@ def fold_names(table: DatasetIndex, targets: np.ndarray, settings: Settings, tas
     return [{table.records[i] for i in val} for _, val in pairs]
 
 
+def fold_rows(data: LeadSetData, folds: Sequence[set[str]], rows: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(training rows, validation rows) of each fold among ``rows``: every member of a lead set (networks,
+    the features member) trains and predicts on exactly these, so their out-of-fold predictions align."""
+    pairs = []
+    for fold in folds:
+        chosen = np.array([name in fold for name in np.asarray(data.names)[rows]], bool)
+        train_rows, val_rows = rows[~chosen], rows[chosen]
+        if not len(val_rows) or not len(train_rows):  # a smoke run on very few records: train and validate on all
+            train_rows = val_rows = rows
+        pairs.append((train_rows, val_rows))
+    return pairs
+
+
 def train_ensemble(
     data: LeadSetData,
     settings: Settings,
@@ -95,19 +111,16 @@ def train_ensemble(
     values, present = data.features()
     # k folds share one scaler (the ensemble has one tabular input); one split fits it on its training records.
     scaler = TabularScaler.fit(values[rows], present[rows]) if len(folds) > 1 else None
-    in_fold = [np.array([name in fold for name in np.asarray(data.names)[rows]], bool) for fold in folds]
     members, oof_rows, oof = [], [], []
-    for k, chosen in enumerate(in_fold):
-        train_rows, val_rows = rows[~chosen], rows[chosen]
-        if not len(val_rows) or not len(train_rows):  # a smoke run on very few records: train and validate on all
-            train_rows = val_rows = rows
+    pairs = fold_rows(data, folds, rows)
+    for k, (train_rows, val_rows) in enumerate(pairs):
         member_settings = replace(settings, seed=settings.seed + k)
         member = train_network(data, member_settings, train_rows, val_rows, task, scaler)
         log.info(
             "%s fold %d/%d: best epoch %d, fold %s %.3f",
             "-".join(data.leads),
             k + 1,
-            len(in_fold),
+            len(pairs),
             member.best_epoch,
             task.metric,
             member.validation[task.metric],

@@ -10,6 +10,9 @@ easy negatives: focal loss (Lin et al. 2017: every term scaled by (1 - p_t)^gamm
 asymmetric loss (Ridnik et al. 2021: a stronger focusing exponent for negatives and a probability
 margin below which a negative costs nothing, which also forgives missing labels).
 
+The ``challenge`` loss optimises the score itself instead (:class:`ChallengeLoss`): the
+Challenge metric with sigmoid probabilities in place of binary outputs.
+
 The mask (same shape as the targets, 1 = counts) lets a record leave out of its loss the classes
 its source never annotates (:mod:`training.labels`): there a 0 means "not looked for", not "absent".
 """
@@ -23,6 +26,8 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from scoring.classes import scoring_weights
 
 
 def positive_weights(targets: np.ndarray, max_weight: float = 10.0) -> np.ndarray:
@@ -106,6 +111,56 @@ class AsymmetricLoss(nn.Module):
         return _masked_mean(-(positive + negative), mask)
 
 
+def soft_challenge_score(
+    probabilities: torch.Tensor, target: torch.Tensor, weights: torch.Tensor, mask: torch.Tensor | None = None
+) -> torch.Tensor:
+    """The Challenge metric's unnormalised score ``nansum(W * A)`` with probabilities as outputs.
+
+    The metric adds, for each record i, ``W[j, k] / n_i`` for every label j and output k, where ``n_i``
+    counts the classes positive in its labels or its outputs. With outputs p in [0, 1] the same sum is
+    ``sum_i (y_i W p_i) / n_i`` and the union count becomes ``n_i = max(1, sum_j y_ij + p_ij - y_ij p_ij)``
+    (the probabilistic "or"), so for 0/1 probabilities this is exactly the metric's score. Masked elements
+    (``mask`` 0) count as neither label nor output of their record. ``weights``: (C, C), NaN read as 0.
+    """
+    target = target.to(probabilities.dtype)
+    if mask is not None:
+        keep = mask.to(probabilities.dtype)
+        probabilities, target = probabilities * keep, target * keep
+    union = (target + probabilities - target * probabilities).sum(dim=1).clamp_min(1.0)
+    return ((target @ weights) * probabilities).sum(dim=1).div(union).sum()
+
+
+class ChallengeLoss(nn.Module):
+    """Minus the soft Challenge score per record (:func:`soft_challenge_score`), plus ``bce_weight`` times
+    the weighted BCE.
+
+    The issue that asked for it says the 2021 winner trained with such a surrogate; we had nothing more
+    of theirs to go on, so this one is built from the metric's definition alone (``scoring.metric``):
+    the normalised multi-label confusion matrix with sigmoid probabilities for the binary outputs,
+    weighted by the Challenge weights. It is divided by the batch's record count rather than by the
+    metric's (correct - inactive) difference, which depends on which records a batch happens to hold
+    and would rescale each batch's gradient at random. Thresholds are still tuned afterwards: the
+    surrogate rewards probabilities near 1 on the right classes, it does not fix the decision point.
+    """
+
+    weights: torch.Tensor
+
+    def __init__(self, weights: torch.Tensor, bce: nn.Module | None = None, bce_weight: float = 0.0) -> None:
+        super().__init__()
+        if bce_weight < 0:
+            raise ValueError(f"challenge loss needs bce_weight >= 0, got {bce_weight}")
+        self.register_buffer("weights", torch.nan_to_num(weights.to(torch.float32), nan=0.0))
+        self.bce = bce if bce_weight > 0 else None
+        self.bce_weight = float(bce_weight)
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        score = soft_challenge_score(torch.sigmoid(logits), target, self.weights.to(logits.dtype), mask)
+        loss = -score / max(len(logits), 1)
+        if self.bce is not None:
+            loss = loss + self.bce_weight * self.bce(logits, target, mask)
+        return loss
+
+
 def _bce(targets: np.ndarray, max_weight: float, **kwargs: Any) -> nn.Module:
     return MaskedBCE(torch.as_tensor(positive_weights(targets, max_weight)), **kwargs)
 
@@ -118,8 +173,22 @@ def _asymmetric(targets: np.ndarray, max_weight: float, **kwargs: Any) -> nn.Mod
     return AsymmetricLoss(**kwargs)
 
 
+def _challenge(targets: np.ndarray, max_weight: float, bce_weight: float = 0.0) -> nn.Module:
+    weights = np.asarray(scoring_weights(), dtype=np.float32)
+    if np.shape(targets)[1] != len(weights):
+        raise ValueError(
+            f"loss 'challenge' scores the {len(weights)} Challenge classes; this task has {np.shape(targets)[1]}"
+        )
+    return ChallengeLoss(torch.from_numpy(weights), _bce(targets, max_weight), bce_weight)
+
+
 #: The ``loss`` setting -> builder(training targets, max_pos_weight, **loss_kwargs).
-LOSSES: dict[str, Callable[..., nn.Module]] = {"bce": _bce, "focal": _focal, "asymmetric": _asymmetric}
+LOSSES: dict[str, Callable[..., nn.Module]] = {
+    "bce": _bce,
+    "focal": _focal,
+    "asymmetric": _asymmetric,
+    "challenge": _challenge,
+}
 
 
 def make_loss(

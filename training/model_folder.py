@@ -8,6 +8,8 @@ Layout::
                                     architecture + kwargs, tabular scaler, thresholds, validation metrics
       model_I-II-...-V6.<hash>.pt   state_dict of the 12-lead network (name ends in its content's hash)
       model_I-II.<hash>.pt          ... one per lead set
+      gbm_<leads>.<hash>.npz        ``features_member: gbm`` only: the lead set's trees as plain arrays
+                                    (training.gbm), named in its entry's ``features_member``
       .lock                         held (``flock``) by the training writing this folder
 
 Why retraining never leaves a folder that does not load, or loads wrong: a run holds the lock
@@ -56,9 +58,11 @@ __all__ = [
     "ModelFolderError",
     "commit",
     "incomplete_reason",
+    "load_member",
     "load_weights",
     "locked",
     "read_manifest",
+    "save_member",
     "save_weights",
     "staging_folder",
     "write_manifest",
@@ -105,18 +109,24 @@ def staging_folder(folder: Path) -> Path:
     return staging
 
 
+def _entry_files(entry: dict[str, Any]) -> list[str]:
+    """The files a lead set's entry names: its weights, and its features member's trees if it has one."""
+    member = entry.get("features_member")
+    return [str(entry.get("file"))] + ([str(member.get("file"))] if isinstance(member, dict) else [])
+
+
 def _referenced(folder: Path) -> set[str]:
     try:
         manifest = json.loads((folder / MANIFEST).read_text())
-        return {str(entry.get("file")) for entry in manifest.get("models", {}).values()}
+        return {name for entry in manifest.get("models", {}).values() for name in _entry_files(entry)}
     except (OSError, ValueError, AttributeError):
         return set()
 
 
 def _remove_unreferenced_weights(folder: Path) -> None:
-    """Weights files the current manifest does not name: an earlier model's, or a killed commit's."""
+    """Weights and tree files the current manifest does not name: an earlier model's, or a killed commit's."""
     keep = _referenced(folder)
-    for path in folder.glob("model_*.pt"):
+    for path in [*folder.glob("model_*.pt"), *folder.glob("gbm_*.npz")]:
         if path.name not in keep:
             path.unlink(missing_ok=True)
 
@@ -128,6 +138,15 @@ def save_weights(folder: Path, leads: tuple[str, ...], state_dict: dict[str, tor
     data = buffer.getvalue()
     digest = hashlib.sha256(data).hexdigest()
     name = weights_name(leads, digest)
+    atomic_write(folder / name, data)
+    return {"file": name, "sha256": digest}
+
+
+def save_member(folder: Path, leads: tuple[str, ...], data: bytes) -> dict[str, str]:
+    """Atomically save a lead set's features-member file (``gbm_<leads>.<hash>.npz``); returns ``file`` and
+    ``sha256`` for its manifest entry."""
+    digest = hashlib.sha256(data).hexdigest()
+    name = "gbm_" + "-".join(leads) + f".{digest[:12]}.npz"
     atomic_write(folder / name, data)
     return {"file": name, "sha256": digest}
 
@@ -146,8 +165,11 @@ def commit(staging: Path, folder: Path) -> dict[str, Any]:
         raise ModelFolderError(f"{staging}: {incomplete_reason(manifest)}; not committed")
     for entry in manifest["models"].values():
         load_weights(staging, entry)
+        if isinstance(entry.get("features_member"), dict):
+            load_member(staging, entry["features_member"])
     for entry in manifest["models"].values():
-        os.replace(staging / entry["file"], folder / entry["file"])
+        for name in _entry_files(entry):
+            os.replace(staging / name, folder / name)
     _fsync_folder(folder)
     os.replace(staging / MANIFEST, folder / MANIFEST)  # the commit
     _fsync_folder(folder)
@@ -207,23 +229,35 @@ def incomplete_reason(manifest: dict[str, Any]) -> str | None:
     return None
 
 
-def load_weights(folder: str | Path, entry: dict[str, Any]) -> dict[str, torch.Tensor]:
-    """Load a lead set's weights: a regular file inside the folder, of bounded size, matching its SHA-256."""
-    folder = Path(folder)
+def _verified_bytes(folder: Path, entry: dict[str, Any], what: str) -> tuple[str, bytes]:
+    """(name, content) of the file an entry names: a regular file inside the folder, of bounded size,
+    matching its SHA-256."""
     name, digest = entry.get("file"), entry.get("sha256")
     if not isinstance(name, str) or not isinstance(digest, str):
-        raise ModelFolderError(f"{folder / MANIFEST}: a lead set's entry lacks its weights 'file' or 'sha256'")
+        raise ModelFolderError(f"{folder / MANIFEST}: a lead set's entry lacks its {what} 'file' or 'sha256'")
     try:
         path = contained_file(folder, name, max_bytes=MAX_WEIGHTS_BYTES)
         data = path.read_bytes()
     except RecordError as error:
-        raise ModelFolderError(f"{folder / MANIFEST}: weights file {name!r} unusable: {error}") from None
+        raise ModelFolderError(f"{folder / MANIFEST}: {what} file {name!r} unusable: {error}") from None
     except OSError as error:
-        raise ModelFolderError(f"{folder / name}: weights file unreadable ({error.strerror})") from None
+        raise ModelFolderError(f"{folder / name}: {what} file unreadable ({error.strerror})") from None
     if hashlib.sha256(data).hexdigest() != digest:
         raise ModelFolderError(
-            f"{folder / name}: weights file does not match the manifest's sha256 (changed or from another run)"
+            f"{folder / name}: {what} file does not match the manifest's sha256 (changed or from another run)"
         )
+    return name, data
+
+
+def load_member(folder: str | Path, member: dict[str, Any]) -> bytes:
+    """The verified content of a lead set's features-member file (its entry's ``features_member``)."""
+    return _verified_bytes(Path(folder), member, "features member")[1]
+
+
+def load_weights(folder: str | Path, entry: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """Load a lead set's weights: a regular file inside the folder, of bounded size, matching its SHA-256."""
+    folder = Path(folder)
+    name, data = _verified_bytes(folder, entry, "weights")
     try:
         return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as error:  # any unpickling failure means the same thing here

@@ -23,11 +23,14 @@ import torch
 
 from ecgio.leads import canonical_lead, sort_leads
 from ecgsignal.config import SignalConfig
+from ecgsignal.features import FEATURE_NAMES
 from training.device import apply_threads, resolve_device
 from training.ensemble import build_ensemble
+from training.gbm import GBM_EXTRA_COLUMNS, Forest
 from training.inference import RecordInput, check_aggregation, predict_records
-from training.model_folder import ModelFolderError, incomplete_reason, load_weights, read_manifest
+from training.model_folder import ModelFolderError, incomplete_reason, load_member, load_weights, read_manifest
 from training.record_inputs import RecordPreparer
+from training.stacking import mix
 from training.tabular import TabularScaler
 from training.thresholds import decide
 
@@ -51,11 +54,13 @@ class Predictor:
     device: torch.device
     decision_rule: str = "threshold"
     window_aggregation: str = "mean"
+    features_member: Forest | None = None  # boosted trees on the global features (``features_member: gbm``)
+    member_weights: np.ndarray | None = None  # (2, C) weights of the networks' and the trees' probabilities
 
     @property
     def preparer(self) -> RecordPreparer:
         """Everything but the network: what worker processes need to prepare records for it."""
-        return RecordPreparer(self.leads, self.config, self.scaler)
+        return RecordPreparer(self.leads, self.config, self.scaler, with_trees=self.features_member is not None)
 
     def probabilities(
         self, signal: np.ndarray, fs: float, age: float = float("nan"), sex: str | None = None
@@ -78,9 +83,14 @@ class Predictor:
             return np.zeros((0, len(self.classes)), dtype=np.float32)
         if batch_windows < 1:
             raise ValueError(f"batch_windows must be at least 1, got {batch_windows}")
+        width = self.scaler.num_inputs  # with trees, each item's tabular row carries their input after it
+        network_items = [(w, f, np.asarray(t[:width], dtype=np.float32)) for w, f, t in items]
         probabilities = predict_records(
-            self.network, items, self.device, batch_size=batch_windows, aggregation=self.window_aggregation
+            self.network, network_items, self.device, batch_size=batch_windows, aggregation=self.window_aggregation
         )
+        if self.features_member is not None and self.member_weights is not None:
+            trees = self.features_member.probabilities(np.stack([tabular[width:] for _, _, tabular in items]))
+            probabilities = mix([probabilities, trees], self.member_weights)
         return np.clip(np.nan_to_num(probabilities, nan=0.0), 0.0, 1.0)
 
     def labels(self, probabilities: np.ndarray) -> np.ndarray:
@@ -141,6 +151,7 @@ def load_predictor(folder: str | Path, leads: Sequence[str], device: str = "auto
         aggregation = str(manifest["settings"].get("window_aggregation", "mean"))
         decide(np.zeros(1), np.zeros(1), decision_rule)  # unknown rules fail here, not on the first record
         check_aggregation(aggregation)
+        forest, member_weights = _features_member(folder, entry)
     except ModelFolderError:
         raise
     except (KeyError, RuntimeError, TypeError, ValueError) as error:
@@ -156,4 +167,30 @@ def load_predictor(folder: str | Path, leads: Sequence[str], device: str = "auto
         device=torch_device,
         decision_rule=decision_rule,
         window_aggregation=aggregation,
+        features_member=forest,
+        member_weights=member_weights,
     )
+
+
+def _features_member(folder: str | Path, entry: dict[str, Any]) -> tuple[Forest | None, np.ndarray | None]:
+    """The lead set's trees and blend weights, or (None, None) when it has no features member; a tree file
+    that is not what its entry says, or weights of the wrong shape, are a ``ModelFolderError``."""
+    member = entry.get("features_member")
+    if member is None:
+        return None, None
+    if not isinstance(member, dict) or member.get("kind") != "gbm":
+        raise ValueError(f"unknown features member {member!r}")
+    data = load_member(folder, member)
+    try:
+        forest = Forest.from_bytes(data)
+    except ValueError as error:
+        raise ModelFolderError(f"{Path(folder) / member['file']}: {error}") from None
+    weights = np.asarray(member["weights"], dtype=np.float64)
+    classes = len(entry["thresholds"])
+    if weights.shape != (2, classes) or forest.classes != classes:
+        raise ValueError(f"features member of {forest.classes} classes, weights {weights.shape}; expected {classes}")
+    if forest.num_features != len(FEATURE_NAMES) + len(GBM_EXTRA_COLUMNS):
+        raise ValueError(
+            f"features member reads {forest.num_features} inputs; this code gives {len(FEATURE_NAMES) + len(GBM_EXTRA_COLUMNS)}"
+        )
+    return forest, weights

@@ -38,14 +38,21 @@ class RecordPreparer:
     leads: tuple[str, ...]
     config: SignalConfig
     scaler: TabularScaler
+    with_trees: bool = False  # append the features member's input (training.gbm.gbm_inputs) to the tabular row
 
     def prepare(self, signal: np.ndarray, fs: float, age: float = math.nan, sex: str | None = None) -> NetworkInput:
-        """Network input of a (len(self.leads), N) signal in mV, rows in ``self.leads`` order."""
+        """Network input of a (len(self.leads), N) signal in mV, rows in ``self.leads`` order; ``with_trees``:
+        the tabular row is followed by the trees' input (the predictor splits it at ``scaler.num_inputs``)."""
         signal = np.asarray(signal, dtype=np.float32)
         if signal.ndim != 2 or signal.shape[0] != len(self.leads):
             raise ValueError(f"signal has shape {signal.shape}; expected ({len(self.leads)}, samples) for {self.leads}")
         prepared = prepare(signal, fs, self.leads, self.config)
         tabular = self.scaler.transform(prepared.features[None], prepared.feature_present[None], np.array([age]), [sex])
+        if self.with_trees:
+            from training.gbm import gbm_inputs
+
+            trees = gbm_inputs(prepared.features[None], prepared.feature_present[None], np.array([age]), [sex])
+            tabular = np.concatenate([tabular.astype(np.float64), trees], axis=1)
         return prepared.windows, prepared.fiducials, tabular[0]
 
 

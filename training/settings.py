@@ -39,6 +39,8 @@ class Settings:
     fusion: str = "stacked"
     stack_groups: tuple[tuple[str, ...], ...] = (("raw", "fiducial", "tabular"), ("fiducial", "tabular"))
     stack_weights: str = "global"  # "global", "per_class" (training.stacking.WEIGHT_RULES)
+    features_member: str = "none"  # "none", "gbm": boosted trees on the global features, blended (training.gbm)
+    gbm_kwargs: dict[str, Any] = field(default_factory=dict)  # overrides of training.gbm.GBM_PARAMS
     model_kwargs: dict[str, Any] = field(default_factory=dict)
     lead_sets: tuple[tuple[str, ...], ...] = LEAD_SETS
     epochs: int = 15  # with folds = 3: chosen by cross-validation, and 3 networks per lead set fit the time budget
@@ -54,7 +56,7 @@ class Settings:
     augment: bool | tuple[str, ...] = True  # True: amplitude + noise; or names from training.augment.AUGMENTATIONS
     folds: int = 3  # 1: one training/validation split; k > 1: k networks per lead set (out-of-fold thresholds, mean-probability ensemble)
     early_stopping: str = "metric"  # "metric" (tuned validation metric), "smoothed" (its 3-epoch mean), "loss", "none"
-    loss: str = "bce"  # "bce", "focal", "asymmetric" (training.losses.LOSSES)
+    loss: str = "bce"  # "bce", "focal", "asymmetric", "challenge" (training.losses.LOSSES)
     loss_kwargs: dict[str, Any] = field(default_factory=dict)
     mask_unannotated: bool = False  # classes a record's source never annotates leave its loss
     decision_rule: str = "top_if_empty"  # "threshold", "top_if_empty" (training.thresholds.DECISION_RULES)
@@ -95,6 +97,7 @@ class Settings:
     def check(self, source: str = "settings") -> None:
         """Refuse values no part of training knows, naming the setting, before any record is read."""
         from training.augment import augmentations
+        from training.gbm import gbm_params
         from training.inference import check_aggregation
         from training.losses import LOSSES
         from training.stacking import WEIGHT_RULES
@@ -106,6 +109,7 @@ class Settings:
             "decision_rule": (self.decision_rule, DECISION_RULES),
             "fusion": (self.fusion, ("joint", "stacked")),
             "stack_weights": (self.stack_weights, WEIGHT_RULES),
+            "features_member": (self.features_member, ("none", "gbm")),
         }
         for name, (value, allowed) in choices.items():
             if value not in allowed:
@@ -120,6 +124,7 @@ class Settings:
         try:
             augmentations(self.augment)
             check_aggregation(self.window_aggregation)
+            gbm_params(self.gbm_kwargs)
         except ValueError as error:
             raise SettingsError(f"{source}: {error}") from None
 

@@ -15,6 +15,11 @@ Weight rules (README "Fusion" says which one cross-validation chose):
   model gets);
 * ``per_class``: per class the grid point with the smallest out-of-fold binary log-loss; classes
   with fewer than ``threshold_min_positives`` out-of-fold positives take the ``global`` weights.
+
+The features member (``features_member: gbm``, :func:`add_features_member`) is mixed the same way:
+boosted trees on the global features (:mod:`training.gbm`) trained on the networks' folds, one
+``global`` weight for networks against trees fitted on the out-of-fold probabilities, thresholds
+tuned on the blend.
 """
 
 from __future__ import annotations
@@ -28,7 +33,8 @@ import numpy as np
 import torch
 
 from training.data import LeadSetData
-from training.folds import TrainedEnsemble, train_ensemble
+from training.folds import TrainedEnsemble, fold_rows, train_ensemble
+from training.gbm import Forest, gbm_inputs, gbm_params, train_forest
 from training.settings import Settings
 from training.tasks import Task
 from training.thresholds import tune
@@ -160,9 +166,64 @@ def train_lead_set(
     """What ``training_code`` trains for one lead set under the ``fusion`` setting: one ensemble of the
     ``branches`` (``joint``), or one per group of ``stack_groups`` mixed by :func:`stack` (``stacked``)."""
     if settings.fusion == "joint":
-        return train_ensemble(data, settings, folds, task, rows)
-    parts = [
-        train_ensemble(data, replace(settings, branches=tuple(group)), folds, task, rows)
-        for group in settings.stack_groups
-    ]
-    return stack(parts, data.targets[parts[0].oof_rows], task, settings)
+        trained = train_ensemble(data, settings, folds, task, rows)
+    else:
+        parts = [
+            train_ensemble(data, replace(settings, branches=tuple(group)), folds, task, rows)
+            for group in settings.stack_groups
+        ]
+        trained = stack(parts, data.targets[parts[0].oof_rows], task, settings)
+    if settings.features_member == "gbm":
+        trained = add_features_member(trained, data, settings, folds, task, rows)
+    return trained
+
+
+def record_gbm_inputs(data: LeadSetData, rows: np.ndarray) -> np.ndarray:
+    """The trees' input (:func:`training.gbm.gbm_inputs`) of ``rows``."""
+    values, present = data.features()
+    return gbm_inputs(values[rows], present[rows], data.ages[rows], [data.sexes[i] for i in rows])
+
+
+def blend(network: np.ndarray, forest: Forest, weights: np.ndarray, inputs: np.ndarray) -> np.ndarray:
+    """(N, C) networks' probabilities mixed with the trees' on the same records by (2, C) ``weights``."""
+    return mix([network, forest.probabilities(inputs)], weights)
+
+
+def add_features_member(
+    trained: TrainedEnsemble,
+    data: LeadSetData,
+    settings: Settings,
+    folds: Sequence[set[str]],
+    task: Task,
+    rows: np.ndarray | None = None,
+) -> TrainedEnsemble:
+    """``trained`` with boosted trees trained on its folds, blended by a ``global`` out-of-fold weight; its
+    thresholds and out-of-fold probabilities become the blend's (what the saved model computes)."""
+    rows = np.arange(len(data)) if rows is None else np.asarray(rows, dtype=np.int64)
+    pairs = fold_rows(data, folds, rows)
+    if not np.array_equal(np.concatenate([val for _, val in pairs]), trained.oof_rows):
+        raise ValueError("the features member's folds differ from the networks' folds")
+    inputs = record_gbm_inputs(data, np.arange(len(data)))
+    forest, trees = train_forest(inputs, data.targets, pairs, gbm_params(settings.gbm_kwargs), settings.seed)
+    labels = data.targets[trained.oof_rows]
+    weights = fit_weights(labels, [trained.oof_probabilities, trees], "global", task, settings)
+    probabilities = mix([trained.oof_probabilities, trees], weights)
+    thresholds = tune(labels, probabilities, settings.threshold_strategy, settings.threshold_min_positives, task.scorer)
+    validation = task.evaluate(labels, probabilities, thresholds, settings.decision_rule)
+    log.info(
+        "%s features member (gbm): weight %.2f, out-of-fold %s: networks %.3f, trees %.3f, blend %.3f",
+        "-".join(data.leads),
+        weights[1, 0],
+        task.metric,
+        trained.validation[task.metric],
+        _tuned_score(labels, trees, task, settings),
+        validation[task.metric],
+    )
+    return replace(
+        trained,
+        thresholds=np.asarray(thresholds, dtype=np.float64),
+        validation=validation,
+        oof_probabilities=probabilities,
+        features_member=forest,
+        member_weights=weights,
+    )

@@ -59,9 +59,12 @@ def checkpoint(name: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-def manifest_entry(trained: TrainedEnsemble, files: dict[str, str]) -> dict[str, Any]:
+def manifest_entry(
+    trained: TrainedEnsemble, files: dict[str, str], member_files: dict[str, str] | None = None
+) -> dict[str, Any]:
     """The manifest's record of one trained lead set (its ``members`` networks in one weights file; the
-    histories and best epochs are of every network trained, a stack's parts' included)."""
+    histories and best epochs are of every network trained, a stack's parts' included; ``member_files``:
+    the features member's file, when it has one)."""
     entry: dict[str, Any] = {
         "leads": list(trained.leads),
         **files,
@@ -81,6 +84,12 @@ def manifest_entry(trained: TrainedEnsemble, files: dict[str, str]) -> dict[str,
     }
     if trained.stack_weights is not None:
         entry["stack_weights"] = [[round(float(w), 4) for w in row] for row in trained.stack_weights]
+    if trained.features_member is not None and trained.member_weights is not None and member_files:
+        entry["features_member"] = {
+            "kind": "gbm",
+            **member_files,
+            "weights": [[float(w) for w in row] for row in trained.member_weights],
+        }
     return entry
 
 
@@ -209,7 +218,10 @@ def _train_into(
             data = lead_set_data(table, leads, config, cache_dir, settings.n_jobs, settings.progress, targets)
             trained = train_lead_set(data, settings, folds, task)
             files = model_folder.save_weights(staging, tuple(leads), trained.state_dict) if staging else {}
-            manifest["models"]["-".join(leads)] = manifest_entry(trained, files)
+            member_files = None
+            if staging and trained.features_member is not None:
+                member_files = model_folder.save_member(staging, tuple(leads), trained.features_member.to_bytes())
+            manifest["models"]["-".join(leads)] = manifest_entry(trained, files, member_files)
             checkpoint("after_lead_set")
             v = trained.validation
             log.info(
