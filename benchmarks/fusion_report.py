@@ -53,7 +53,7 @@ STACKS = {
     "both+trees": ("global", ("both", "trees")),
     "stacked_features_both+trees": ("global", ("features", "both", "trees")),
 }
-SINGLE = ("raw", "features")
+SINGLE = ("raw", "features", "trees")  # one input route each: raw signal, PQRST network, PQRST trees
 #: Measures compared fold by fold against the best single-branch variant on that measure.
 PAIRED = ("challenge_metric", "auroc", "f_measure")
 

@@ -213,6 +213,9 @@ def explain_record(
 ) -> Explanation:
     """Classify ``record`` (an :class:`ecgio.Record`) with ``predictor`` and attribute one class to the signal.
 
+    The probabilities are the predictor's (a model with boosted trees mixes them in); the attribution is
+    of the networks' logit, the only part that reads the signal samples (the trees read global features).
+
     ``method="attention"`` shades the raw branch's attention weights instead (the same for every
     lead and every class: where the pooling looked, not what it concluded).
     """
@@ -222,6 +225,7 @@ def explain_record(
     prepared = prepare(signal, float(record.fs), tuple(predictor.leads), predictor.config)
     inputs = network_inputs(predictor, prepared, record.age, record.sex)
     probabilities = np.clip(np.nan_to_num(probabilities_of(predictor.network, inputs)), 0.0, 1.0)
+    probabilities = with_features_member(predictor, prepared, probabilities, record.age, record.sex)
     thresholds = np.asarray(predictor.thresholds, dtype=np.float64)
     if target is None:
         target = default_target(probabilities, thresholds)
@@ -247,6 +251,21 @@ def explain_record(
         prepared=prepared,
         method=method,
     )
+
+
+def with_features_member(
+    predictor: Any, prepared: Any, probabilities: np.ndarray, age: float, sex: str | None
+) -> np.ndarray:
+    """The networks' probabilities mixed with the predictor's trees (``features_member``), as it classifies."""
+    forest = getattr(predictor, "features_member", None)
+    weights = getattr(predictor, "member_weights", None)
+    if forest is None or weights is None:
+        return probabilities
+    from training.gbm import gbm_inputs
+    from training.stacking import mix
+
+    inputs = gbm_inputs(prepared.features[None], prepared.feature_present[None], np.array([age]), [sex])
+    return mix([probabilities[None], forest.probabilities(inputs)], weights)[0].astype(np.float32)
 
 
 def shading(explanation: Explanation, leads: Sequence[str], num_samples: int, fs: float) -> np.ndarray:

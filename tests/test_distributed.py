@@ -266,6 +266,7 @@ def _settings_file(tmp_path: Path, **changes) -> Path:
     values = {
         "epochs": 2,
         "fusion": "joint",  # one network per fold, so each epoch line below is one network's
+        "features_member": "none",  # the folder then holds the weights file and the manifest only
         "batch_size": 8,
         "folds": 1,
         "n_jobs": 1,

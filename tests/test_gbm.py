@@ -245,6 +245,7 @@ def test_retraining_without_the_member_removes_its_file(gbm_model: Path, cinc_di
             "progress": False,
             "lead_sets": [["I", "II"]],
             "folds": 2,
+            "features_member": "none",
             "model_kwargs": SMALL,
             "cache_dir": str(tmp_path / "cache"),
         }

@@ -90,7 +90,7 @@ class Predictor:
         )
         if self.features_member is not None and self.member_weights is not None:
             trees = self.features_member.probabilities(np.stack([tabular[width:] for _, _, tabular in items]))
-            probabilities = mix([probabilities, trees], self.member_weights)
+            probabilities = mix([probabilities, trees], self.member_weights).astype(np.float32)
         return np.clip(np.nan_to_num(probabilities, nan=0.0), 0.0, 1.0)
 
     def labels(self, probabilities: np.ndarray) -> np.ndarray:

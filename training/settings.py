@@ -39,7 +39,7 @@ class Settings:
     fusion: str = "stacked"
     stack_groups: tuple[tuple[str, ...], ...] = (("raw", "fiducial", "tabular"), ("fiducial", "tabular"))
     stack_weights: str = "global"  # "global", "per_class" (training.stacking.WEIGHT_RULES)
-    features_member: str = "none"  # "none", "gbm": boosted trees on the global features, blended (training.gbm)
+    features_member: str = "gbm"  # "gbm": boosted trees on the global features, blended (training.gbm); "none"
     gbm_kwargs: dict[str, Any] = field(default_factory=dict)  # overrides of training.gbm.GBM_PARAMS
     model_kwargs: dict[str, Any] = field(default_factory=dict)
     lead_sets: tuple[tuple[str, ...], ...] = LEAD_SETS
