@@ -148,10 +148,8 @@ def save_fold(
     path: Path, data: LeadSetData, trained: TrainedEnsemble, test: np.ndarray, probabilities: np.ndarray
 ) -> None:
     """One outer fold's predictions: held-out (``test_*``) and the inner out-of-fold ones (``oof_*``)."""
-    save_arrays(path, data, test, probabilities, trained.thresholds, trained.oof_rows, trained.oof_probabilities)
-    with np.load(path) as saved:
-        arrays = dict(saved)
-    np.savez_compressed(path, **{**arrays, "branch_shares": branch_shares(trained)})
+    arrays = (trained.thresholds, trained.oof_rows, trained.oof_probabilities, branch_shares(trained))
+    save_arrays(path, data, test, probabilities, *arrays)
 
 
 def save_arrays(
@@ -162,8 +160,10 @@ def save_arrays(
     thresholds: np.ndarray,
     oof_rows: np.ndarray,
     oof_probabilities: np.ndarray,
+    shares: np.ndarray | None = None,
 ) -> None:
-    """The arrays of one outer fold that fusion_report reads (no branch shares)."""
+    """The arrays of one outer fold that fusion_report reads; ``shares``: the joint head's branch shares
+    (:func:`branch_shares`; none for the trees)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(
         path,
@@ -175,7 +175,7 @@ def save_arrays(
         oof_names=np.asarray(data.names)[oof_rows],
         oof_labels=data.targets[oof_rows],
         oof_probabilities=oof_probabilities,
-        branch_shares=np.zeros((0, 3)),
+        branch_shares=np.zeros((0, 3)) if shares is None else shares,
     )
 
 

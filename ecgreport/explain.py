@@ -225,7 +225,13 @@ def explain_record(
     prepared = prepare(signal, float(record.fs), tuple(predictor.leads), predictor.config)
     inputs = network_inputs(predictor, prepared, record.age, record.sex)
     probabilities = np.clip(np.nan_to_num(probabilities_of(predictor.network, inputs)), 0.0, 1.0)
-    probabilities = with_features_member(predictor, prepared, probabilities, record.age, record.sex)
+    if getattr(predictor, "features_member", None) is not None:  # mixed in as the predictor classifies
+        from training.gbm import gbm_inputs
+
+        trees = gbm_inputs(
+            prepared.features[None], prepared.feature_present[None], np.array([record.age]), [record.sex]
+        )
+        probabilities = predictor.with_trees(probabilities[None], trees)[0]
     thresholds = np.asarray(predictor.thresholds, dtype=np.float64)
     if target is None:
         target = default_target(probabilities, thresholds)
@@ -251,21 +257,6 @@ def explain_record(
         prepared=prepared,
         method=method,
     )
-
-
-def with_features_member(
-    predictor: Any, prepared: Any, probabilities: np.ndarray, age: float, sex: str | None
-) -> np.ndarray:
-    """The networks' probabilities mixed with the predictor's trees (``features_member``), as it classifies."""
-    forest = getattr(predictor, "features_member", None)
-    weights = getattr(predictor, "member_weights", None)
-    if forest is None or weights is None:
-        return probabilities
-    from training.gbm import gbm_inputs
-    from training.stacking import mix
-
-    inputs = gbm_inputs(prepared.features[None], prepared.feature_present[None], np.array([age]), [sex])
-    return mix([probabilities[None], forest.probabilities(inputs)], weights)[0].astype(np.float32)
 
 
 def shading(explanation: Explanation, leads: Sequence[str], num_samples: int, fs: float) -> np.ndarray:

@@ -30,7 +30,7 @@ from training.gbm import GBM_EXTRA_COLUMNS, Forest
 from training.inference import RecordInput, check_aggregation, predict_records
 from training.model_folder import ModelFolderError, incomplete_reason, load_member, load_weights, read_manifest
 from training.record_inputs import RecordPreparer
-from training.stacking import mix
+from training.stacking import blend
 from training.tabular import TabularScaler
 from training.thresholds import decide
 
@@ -88,10 +88,16 @@ class Predictor:
         probabilities = predict_records(
             self.network, network_items, self.device, batch_size=batch_windows, aggregation=self.window_aggregation
         )
-        if self.features_member is not None and self.member_weights is not None:
-            trees = self.features_member.probabilities(np.stack([tabular[width:] for _, _, tabular in items]))
-            probabilities = mix([probabilities, trees], self.member_weights).astype(np.float32)
+        if self.features_member is not None:
+            probabilities = self.with_trees(probabilities, np.stack([tabular[width:] for _, _, tabular in items]))
         return np.clip(np.nan_to_num(probabilities, nan=0.0), 0.0, 1.0)
+
+    def with_trees(self, probabilities: np.ndarray, tree_inputs: np.ndarray) -> np.ndarray:
+        """(N, C) networks' probabilities mixed with the features member's on (N, F) tree inputs
+        (:func:`training.gbm.gbm_inputs`) by the stored weights; unchanged when the model has no trees."""
+        if self.features_member is None or self.member_weights is None:
+            return probabilities
+        return blend(probabilities, self.features_member, self.member_weights, tree_inputs).astype(np.float32)
 
     def labels(self, probabilities: np.ndarray) -> np.ndarray:
         """Binary decisions at the tuned thresholds, by the model's decision rule."""
