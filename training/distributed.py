@@ -165,13 +165,39 @@ def session(device: str = "auto", env: Mapping[str, str] | None = None) -> Itera
         log.info(
             "distributed training: %d ranks (%s), waiting at most %s for each other", launch.world_size, backend, wait
         )
+    finished = False
     try:
         yield launch
+        finished = True
     finally:
-        _GROUP = None
+        _close(finished, launch.rank)
         root.setLevel(level)
-        with contextlib.suppress(Exception):
-            dist.destroy_process_group()
+
+
+def _close(finished: bool, rank_number: int) -> None:
+    """Leave the process group so that no rank's exit can abort another's.
+
+    A rank that tore its connections down while another still used them, or a DDP wrapper left in a reference
+    cycle holding the group until interpreter shutdown (when gloo's worker threads can no longer be joined),
+    ended a CI run with one rank killed by SIGABRT after training had succeeded. So: on a normal end every
+    rank first waits for all the others, then the garbage (DDP wrappers among it) goes before the group does.
+    After a failure the barrier is skipped, since the other ranks may never come."""
+    global _GROUP
+    import gc
+
+    import torch.distributed as dist
+
+    if finished:
+        try:
+            barrier("the end of the run")
+        except DistributedError as error:
+            log.warning("%s", error)
+    _GROUP = None
+    gc.collect()
+    try:
+        dist.destroy_process_group()
+    except Exception as error:  # the run's own outcome matters more than a failed goodbye
+        log.warning("rank %d: leaving the process group failed: %s", rank_number, error)
 
 
 def _collective(what: str, call: Callable[[], T]) -> T:
