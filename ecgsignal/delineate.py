@@ -59,6 +59,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.signal import find_peaks
 
+from ecgsignal.order_stats import nan_median
 from ecgsignal.wavelet import dyadic_wavelet_transform
 
 WAVE_POINTS: tuple[str, ...] = (
@@ -159,9 +160,13 @@ def empty_delineation(num_leads: int, fs: float) -> Delineation:
 
 def _take(values: np.ndarray, positions: np.ndarray) -> np.ndarray:
     """values (L, N)[lead, positions] for positions (L, B, K) or (L, B), clipped to the record."""
-    clipped = np.clip(positions, 0, values.shape[1] - 1)
-    leads = np.arange(values.shape[0]).reshape((-1,) + (1,) * (positions.ndim - 1))
-    return values[leads, clipped]
+    n = values.shape[1]
+    clipped = np.minimum(np.maximum(positions, 0), n - 1)
+    rows = np.arange(values.shape[0]).reshape((-1,) + (1,) * (positions.ndim - 1))
+    if not values.flags.c_contiguous:
+        return values[rows, clipped]
+    # A flat take is 2-3x faster than 2-D fancy indexing, and this runs ~25 times per record.
+    return values.ravel().take(clipped + rows * n)
 
 
 def _local_maxima(a: np.ndarray, valid: np.ndarray) -> np.ndarray:
@@ -441,24 +446,11 @@ def _delineate_p(x: np.ndarray, w4: np.ndarray, r: np.ndarray, fs: float, rms4: 
         points[:, :, col] = np.where(present, where, -1).T
 
 
-def _row_median(values: np.ndarray, present: np.ndarray) -> np.ndarray:
-    """Median along the last axis over the ``present`` entries (NaN where none), by one sort.
-
-    np.nanmedian goes through masked arrays and costs more than the whole delineation of a record.
-    """
-    ordered = np.sort(np.where(present, values, np.inf).astype(np.float64), axis=-1)
-    count = present.sum(axis=-1)
-    lo = np.take_along_axis(ordered, np.maximum(count - 1, 0)[..., None] // 2, -1)[..., 0]
-    hi = np.take_along_axis(ordered, (count // 2)[..., None], -1)[..., 0] if ordered.shape[-1] else lo
-    hi = np.where(count % 2 == 1, lo, hi)
-    return np.where(count > 0, (lo + hi) / 2.0, np.nan)
-
-
 def _local_median(values: np.ndarray) -> np.ndarray:
     """NaN-ignoring median of each beat's neighbourhood of :data:`P_RHYTHM_BEATS` beats."""
     half = P_RHYTHM_BEATS // 2
     windows = np.lib.stride_tricks.sliding_window_view(np.pad(values, half, constant_values=np.nan), 2 * half + 1)
-    return _row_median(windows, np.isfinite(windows))
+    return nan_median(windows, np.isfinite(windows))
 
 
 def _irregular_rr(r: np.ndarray) -> np.ndarray:
@@ -483,12 +475,12 @@ def _stable_pr(pr: np.ndarray, irregular: np.ndarray, fs: float) -> np.ndarray:
     if pr.shape[1] == 0:
         return np.ones(pr.shape, dtype=bool)
     values = np.where(pr >= 0, pr, np.nan).astype(np.float64)
-    beat_pr = _row_median(values.T, (pr >= 0).T)
+    beat_pr = nan_median(values.T, (pr >= 0).T)
     half = P_RHYTHM_BEATS // 2
     windows = np.lib.stride_tricks.sliding_window_view(np.pad(beat_pr, half, constant_values=np.nan), 2 * half + 1)
-    local = _row_median(windows, np.isfinite(windows))
+    local = nan_median(windows, np.isfinite(windows))
     deviation = np.abs(windows - local[:, None])
-    spread = _row_median(deviation, np.isfinite(deviation))
+    spread = nan_median(deviation, np.isfinite(deviation))
     ms = 1000.0 / fs
     allowed = np.where(irregular, P_IRREGULAR_SPREAD_MS, P_PR_SPREAD_MS)
     regular = np.nan_to_num(spread, nan=np.inf) * ms <= allowed
@@ -505,7 +497,7 @@ def _fuse_outliers(points: np.ndarray, fs: float) -> None:
     limit = np.fromiter(FUSE_LIMIT_MS.values(), dtype=np.float64) * fs / 1000.0
     values = np.moveaxis(points[:, :, columns], 1, 2)  # (B, C, L)
     present = values >= 0
-    centre = np.nan_to_num(_row_median(values, present), nan=0.0)[..., None]
+    centre = np.nan_to_num(nan_median(values, present), nan=0.0)[..., None]
     pulled = np.clip(values, centre - limit[:, None], centre + limit[:, None]).round().astype(np.int64)
     use = present & (present.sum(axis=-1) >= 3)[..., None]
     points[:, :, columns] = np.moveaxis(np.where(use, pulled, values), 2, 1)

