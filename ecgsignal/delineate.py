@@ -211,7 +211,7 @@ def _lead_candidates(x: np.ndarray, w3: np.ndarray, fs: float, active: np.ndarra
         maxima = energy[:, : count * segment].reshape(num_leads, count, segment).max(axis=2)
         # segments without activity (zero padding, a lead cut off) must not pull the median down
         alive = maxima >= 0.01 * np.percentile(maxima, 90, axis=1, keepdims=True)
-        reference = np.nanmedian(np.where(alive, maxima, np.nan), axis=1)
+        reference = nan_median(maxima, alive).astype(maxima.dtype)  # float32 as np.nanmedian gave it
         reference = np.nan_to_num(reference, nan=0.0)
     else:
         reference = energy.max(axis=1)
