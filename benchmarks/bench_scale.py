@@ -10,7 +10,8 @@ For each N, a Challenge-like training set of N distinct records is made with
   preprocessing, delineation, features, cache writes) with ``--jobs`` workers; reported as
   records/s per worker and wall seconds;
 * **cache size**: bytes on disk per record for that lead set (all segment files);
-* **training throughput**: ``--steps`` optimiser steps of the default network (batch 32, one random
+* **training throughput**: for each network the default trains per fold (the stacked fusion's raw +
+  PQRST network and PQRST-only network), ``--steps`` optimiser steps (batch 32, one random
   window per record, AdamW, as the trainer does) on records drawn from the whole store, so pages
   of the memory-mapped cache are touched all over it; and the validation pass (all windows of a
   record, no gradient) in records/s;
@@ -65,8 +66,21 @@ def _folder_bytes(folder: Path) -> int:
     return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
 
 
-def training_rates(store: Any, steps: int, device_name: str, seed: int = 0) -> tuple[float, float]:
-    """(training records/s, validation records/s) of the default network on this store."""
+def default_networks() -> list[tuple[str, ...]]:
+    """The input branches of each network the default settings train per fold (the stacked fusion's
+    groups, or the one joint network)."""
+    from training.settings import Settings
+
+    settings = Settings()
+    if settings.fusion == "stacked":
+        return [tuple(group) for group in settings.stack_groups]
+    return [tuple(settings.branches)]
+
+
+def training_rates(
+    store: Any, steps: int, device_name: str, branches: tuple[str, ...] = ("raw", "fiducial", "tabular"), seed: int = 0
+) -> tuple[float, float]:
+    """(training records/s, validation records/s) of the default network over ``branches`` on this store."""
     import torch
 
     import models
@@ -84,6 +98,7 @@ def training_rates(store: Any, steps: int, device_name: str, seed: int = 0) -> t
         num_fiducial=fiducials.shape[0],
         num_tabular=num_tabular,
         num_classes=26,
+        branches=branches,
     ).to(device)
     optimizer = torch.optim.AdamW(network.parameters(), lr=1e-3)
     tabular = torch.zeros((32, num_tabular), device=device)
@@ -134,7 +149,13 @@ def measure(headers: list[Path], leads: tuple[str, ...], cache: Path, jobs: int,
     started = time.perf_counter()
     store = prepare_folder(headers, leads, SignalConfig(), cache, n_jobs=jobs, progress=True)
     prepare_s = time.perf_counter() - started
-    train_rate, val_rate = training_rates(store, steps, device)
+    networks = [
+        dict(
+            zip(("train_records_per_s", "val_records_per_s"), training_rates(store, steps, device, group), strict=True)
+        )
+        | {"branches": list(group)}
+        for group in default_networks()
+    ]
     sampler.stop.set()
     sampler.join()
     return {
@@ -145,8 +166,9 @@ def measure(headers: list[Path], leads: tuple[str, ...], cache: Path, jobs: int,
         "prepare_s": prepare_s,
         "prepare_rate_per_worker": len(headers) / prepare_s / jobs,
         "cache_bytes_per_record": _folder_bytes(cache) / max(len(store), 1),
-        "train_records_per_s": train_rate,
-        "val_records_per_s": val_rate,
+        "train_records_per_s": networks[0]["train_records_per_s"],  # the first (joint) network
+        "val_records_per_s": networks[0]["val_records_per_s"],
+        "networks": networks,
         "peak_tree_rss_mb": sampler.peak,
     }
 
@@ -154,9 +176,10 @@ def measure(headers: list[Path], leads: tuple[str, ...], cache: Path, jobs: int,
 def projection(rows: list[dict], jobs: int, epochs: int, folds: int) -> dict[str, float]:
     """Projected hours and cache GB of a full default training (five lead sets, 88,253 records).
 
-    Per lead set: preparation, then ``folds`` networks x ``epochs`` epochs, each epoch over the
-    network's training records (``(folds - 1) / folds`` of all; 80 % for one split) and a
-    validation pass over the rest.
+    Per lead set: preparation, then for each fold and each network the default trains per fold (the
+    stacked fusion's two), ``epochs`` epochs, each over the network's training records
+    (``(folds - 1) / folds`` of all; 80 % for one split) and a validation pass over the rest. The
+    trees of the features member (seconds per lead set on 378 records) are left out.
     """
     largest = max(r["records"] for r in rows)
     at_largest = [r for r in rows if r["records"] == largest]
@@ -165,11 +188,18 @@ def projection(rows: list[dict], jobs: int, epochs: int, folds: int) -> dict[str
     for leads in LEAD_SETS:
         nearest = min(at_largest, key=lambda r: abs(r["leads"] - len(leads)))
         prepare = CHALLENGE_RECORDS / (nearest["prepare_rate_per_worker"] * jobs)
-        per_epoch = train_share * CHALLENGE_RECORDS / nearest["train_records_per_s"]
-        per_epoch += (1 - train_share) * CHALLENGE_RECORDS / nearest["val_records_per_s"]
+        per_epoch = 0.0
+        for network in nearest.get("networks", [nearest]):
+            per_epoch += train_share * CHALLENGE_RECORDS / network["train_records_per_s"]
+            per_epoch += (1 - train_share) * CHALLENGE_RECORDS / network["val_records_per_s"]
         hours += (prepare + folds * epochs * per_epoch) / 3600
         cache_gb += nearest["cache_bytes_per_record"] * len(leads) / nearest["leads"] * CHALLENGE_RECORDS / 1e9
     return {"hours": hours, "cache_gb": cache_gb, "from_records": largest, "folds": folds, "epochs": epochs}
+
+
+def _rates(row: dict, key: str) -> str:
+    """One rate per network of the default, joined by ' / ' (joint first)."""
+    return " / ".join(f"{network[key]:.0f}" for network in row.get("networks", [row]))
 
 
 def markdown(rows: list[dict], projected: dict[str, float], args: argparse.Namespace, device: str) -> str:
@@ -182,13 +212,13 @@ def markdown(rows: list[dict], projected: dict[str, float], args: argparse.Names
     for r in rows:
         lines.append(
             f"| {r['records']} | {r['leads']} | {r['prepare_s']:.0f} | {r['prepare_rate_per_worker']:.1f} | "
-            f"{r['cache_bytes_per_record'] / 1e3:.0f} | {r['train_records_per_s']:.0f} | "
-            f"{r['val_records_per_s']:.0f} | {r['peak_tree_rss_mb']:.0f} |"
+            f"{r['cache_bytes_per_record'] / 1e3:.0f} | {_rates(r, 'train_records_per_s')} | "
+            f"{_rates(r, 'val_records_per_s')} | {r['peak_tree_rss_mb']:.0f} |"
         )
     lines += [
         "",
         f"projected full default training (5 lead sets, {CHALLENGE_RECORDS} records, {projected['folds']} fold "
-        f"network(s) x {projected['epochs']} epochs, rates at N={projected['from_records']}): "
+        f"x {len(default_networks())} network(s) x {projected['epochs']} epochs, rates at N={projected['from_records']}): "
         f"{projected['hours']:.1f} h, cache {projected['cache_gb']:.1f} GB",
     ]
     return "\n".join(lines)
@@ -210,7 +240,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     import torch
 
-    device = "cuda" if args.device == "auto" and torch.cuda.is_available() else args.device
+    device = args.device
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
     by_count = {len(leads): leads for leads in LEAD_SETS}
     rows = []
     for size in args.sizes:

@@ -59,3 +59,27 @@ def test_projection_counts_fold_networks_epochs_and_preparation():
     per_epoch = 2 / 3 * CHALLENGE_RECORDS / 100 + 1 / 3 * CHALLENGE_RECORDS / 200
     assert abs(three["hours"] - 5 * (CHALLENGE_RECORDS / 20 + 30 * per_epoch) / 3600) < 1e-9
     assert abs(three["cache_gb"] - 1e5 * (12 + 6 + 4 + 3 + 2) / 12 * CHALLENGE_RECORDS / 1e9) < 1e-9
+
+
+def test_projection_sums_the_networks_of_each_fold():
+    """The stacked default trains two networks per fold: the projection pays for both, at their own rates."""
+    from benchmarks.bench_scale import CHALLENGE_RECORDS, default_networks, projection
+
+    networks = [
+        {"branches": ["raw", "fiducial", "tabular"], "train_records_per_s": 100.0, "val_records_per_s": 200.0},
+        {"branches": ["fiducial", "tabular"], "train_records_per_s": 400.0, "val_records_per_s": 800.0},
+    ]
+    row = {
+        "records": 100,
+        "leads": 12,
+        "prepare_rate_per_worker": 10.0,
+        "cache_bytes_per_record": 1e5,
+        "train_records_per_s": 100.0,
+        "val_records_per_s": 200.0,
+        "networks": networks,
+    }
+    got = projection([row], jobs=2, epochs=10, folds=1)
+    per_epoch = sum(0.8 * CHALLENGE_RECORDS / n["train_records_per_s"] for n in networks)
+    per_epoch += sum(0.2 * CHALLENGE_RECORDS / n["val_records_per_s"] for n in networks)
+    assert abs(got["hours"] - 5 * (CHALLENGE_RECORDS / 20 + 10 * per_epoch) / 3600) < 1e-9
+    assert [list(group) for group in default_networks()] == [["raw", "fiducial", "tabular"], ["fiducial", "tabular"]]
