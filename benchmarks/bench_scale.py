@@ -15,6 +15,9 @@ For each N, a Challenge-like training set of N distinct records is made with
   window per record, AdamW, as the trainer does) on records drawn from the whole store, so pages
   of the memory-mapped cache are touched all over it; and the validation pass (all windows of a
   record, no gradient) in records/s;
+* **one core**: preparation of up to ``--core-records`` 10-s 500 Hz 12-lead records of the first
+  data set in this process alone (no workers), in records/s: the per-core rate on the usual
+  Challenge record, apart from the mix of lengths;
 * **peak RSS of the whole process tree** (main process plus preparation workers, sampled every
   0.2 s) during that lead set.
 
@@ -60,6 +63,38 @@ def dataset(work: Path, size: int, jobs: int) -> list[Path]:
         log.info("made %d records at %.0f records/min", size, rate * 60)
         headers = find_records(folder)
     return headers
+
+
+def ten_second_records(headers: list[Path], limit: int) -> list[Path]:
+    """Up to ``limit`` of ``headers`` that are 10-s, 500 Hz, 12-lead records (the Challenge's usual kind)."""
+    from ecgio.header import parse_header
+
+    chosen = []
+    for header in headers:
+        parsed = parse_header(header.read_text(), str(header))
+        if parsed.fs == 500 and parsed.num_samples == 5000 and parsed.num_leads == 12:
+            chosen.append(header)
+            if len(chosen) == limit:
+                break
+    return chosen
+
+
+def core_rate(headers: list[Path], leads: tuple[str, ...], cache: Path) -> dict:
+    """Preparation of 10-s 500 Hz records in this process alone (one core): records/s, cache writes included."""
+    from ecgcache import prepare_folder
+    from ecgsignal.config import SignalConfig
+
+    shutil.rmtree(cache, ignore_errors=True)
+    started = time.perf_counter()
+    store = prepare_folder(headers, leads, SignalConfig(), cache, n_jobs=1, progress=False)
+    seconds = time.perf_counter() - started
+    shutil.rmtree(cache, ignore_errors=True)
+    return {
+        "records": len(headers),
+        "prepared": len(store),
+        "seconds": seconds,
+        "records_per_s": len(headers) / seconds,
+    }
 
 
 def _folder_bytes(folder: Path) -> int:
@@ -235,6 +270,12 @@ def main(argv: list[str] | None = None) -> int:
         "--folds", type=int, default=None, help="fold networks in the projection (default: the setting)"
     )
     parser.add_argument("--jobs", type=int, default=2, help="preparation workers")
+    parser.add_argument(
+        "--core-records",
+        type=int,
+        default=500,
+        help="10-s 500 Hz 12-lead records prepared in-process for the one-core rate (0: skip)",
+    )
     parser.add_argument("--device", default="auto")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -245,8 +286,13 @@ def main(argv: list[str] | None = None) -> int:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     by_count = {len(leads): leads for leads in LEAD_SETS}
     rows = []
+    one_core: dict = {}
     for size in args.sizes:
         headers = dataset(args.work, size, args.jobs)
+        if not one_core and args.core_records:
+            subset = ten_second_records(headers, args.core_records)
+            one_core = core_rate(subset, by_count[12], args.work / "cache-one-core") if subset else {}
+            log.info("one core, 10-s 500 Hz 12-lead records: %s", json.dumps(one_core))
         for count in args.lead_sets:
             row = measure(headers, by_count[count], args.work / f"cache-{size}-{count}", args.jobs, args.steps, device)
             rows.append(row)
@@ -256,7 +302,14 @@ def main(argv: list[str] | None = None) -> int:
     defaults = Settings()
     projected = projection(rows, args.jobs, args.epochs or defaults.epochs, args.folds or defaults.folds)
     text = markdown(rows, projected, args, device)
-    (args.work / "scale.json").write_text(json.dumps({"rows": rows, "projection": projected}, indent=2))
+    if one_core:
+        text += (
+            f"\n\none core, in-process, {one_core['records']} 10-s 500 Hz 12-lead records (12-lead cache, writes "
+            f"included): {one_core['records_per_s']:.1f} records/s"
+        )
+    (args.work / "scale.json").write_text(
+        json.dumps({"rows": rows, "projection": projected, "one_core": one_core}, indent=2)
+    )
     (args.work / "scale.md").write_text(text + "\n")
     print(text)
     return 0
