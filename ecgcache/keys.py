@@ -51,6 +51,7 @@ KEYED_MODULES = (
     "ecgsignal/wavelet.py",
     "ecgsignal/delineate.py",
     "ecgsignal/features.py",
+    "ecgsignal/order_stats.py",
     "ecgsignal/pipeline.py",
     "ecgio/header.py",
     "ecgio/record.py",

@@ -8,7 +8,11 @@ from typing import Any
 
 import numpy as np
 
+from ecgcache.reader import RowReader
 from ecgcache.segments import Segment
+
+#: The per-window arrays, read row by row with pread (see :mod:`ecgcache.reader`).
+WINDOW_ARRAYS = ("windows", "fiducials")
 
 
 class PreparedStore:
@@ -18,7 +22,8 @@ class PreparedStore:
     failed records left out. Windows can be addressed per record (``window(i, j)``) or by a
     flat index ``k`` over all windows of the store (``window_offsets``, ``windows_at``),
     which is what a training data loader wants. Arrays come back as float32 copies; the
-    files are only read, never loaded whole. Per-record arrays (``features``,
+    files are only read, never loaded whole, and windows are read with ``pread``, so the
+    process's resident memory does not grow with the pages an epoch has touched. Per-record arrays (``features``,
     ``feature_present``, ``quality``: N x F) are gathered into RAM when the store opens.
     """
 
@@ -36,6 +41,10 @@ class PreparedStore:
         self.failed: dict[str, str] = dict(failed)
         self.stats: dict[str, float] = dict(stats or {})
         self._segments = {name: segments[name] for name in {segment for _, _, segment, _ in entries}}
+        self._readers = {
+            name: {key: RowReader(segment.arrays[key]) for key in WINDOW_ARRAYS}
+            for name, segment in self._segments.items()
+        }
         self._segment_of = [segment for _, _, segment, _ in entries]
         self._row_of = np.asarray([row for _, _, _, row in entries], dtype=np.int64)
         self._start_of = np.zeros(len(entries), dtype=np.int64)
@@ -105,9 +114,11 @@ class PreparedStore:
         from ecgsignal.pipeline import Prepared
 
         views = self.record_arrays(i)
+        readers = self._readers[self._segment_of[i]]
+        _, start, stop = self._window_rows(i)
         return Prepared(
-            windows=np.array(views["windows"], dtype=np.float32),
-            fiducials=np.array(views["fiducials"], dtype=np.float32),
+            windows=readers["windows"].rows(start, stop).astype(np.float32),
+            fiducials=readers["fiducials"].rows(start, stop).astype(np.float32),
             features=np.array(views["features"], dtype=np.float32),
             feature_present=np.array(views["feature_present"], dtype=bool),
             quality=np.array(views["quality"], dtype=bool),
@@ -117,10 +128,11 @@ class PreparedStore:
         """Window ``j`` of record ``i``: (signal float32 (L, T), fiducials float32 (C, T))."""
         if not 0 <= j < self.num_windows(i):
             raise IndexError(f"window {j} out of range: record {self.names[i]} has {self.num_windows(i)}")
-        seg, start, _ = self._window_rows(i)
+        _, start, _ = self._window_rows(i)
+        readers = self._readers[self._segment_of[i]]
         return (
-            np.array(seg.arrays["windows"][start + j], dtype=np.float32),
-            np.array(seg.arrays["fiducials"][start + j], dtype=np.float32),
+            readers["windows"].rows(start + j, start + j + 1)[0].astype(np.float32),
+            readers["fiducials"].rows(start + j, start + j + 1)[0].astype(np.float32),
         )
 
     def locate(self, k: int | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
