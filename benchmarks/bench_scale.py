@@ -67,11 +67,11 @@ def dataset(work: Path, size: int, jobs: int) -> list[Path]:
 
 def ten_second_records(headers: list[Path], limit: int) -> list[Path]:
     """Up to ``limit`` of ``headers`` that are 10-s, 500 Hz, 12-lead records (the Challenge's usual kind)."""
-    from ecgio.header import parse_header
+    from ecgio.record import read_header
 
     chosen = []
     for header in headers:
-        parsed = parse_header(header.read_text(), str(header))
+        parsed = read_header(header)
         if parsed.fs == 500 and parsed.num_samples == 5000 and parsed.num_leads == 12:
             chosen.append(header)
             if len(chosen) == limit:

@@ -128,7 +128,7 @@ class PreparedStore:
         """Window ``j`` of record ``i``: (signal float32 (L, T), fiducials float32 (C, T))."""
         if not 0 <= j < self.num_windows(i):
             raise IndexError(f"window {j} out of range: record {self.names[i]} has {self.num_windows(i)}")
-        _, start, _ = self._window_rows(i)
+        start = int(self._start_of[i])
         readers = self._readers[self._segment_of[i]]
         return (
             readers["windows"].rows(start + j, start + j + 1)[0].astype(np.float32),

@@ -110,11 +110,6 @@ def fiducial_channels(delineation: Delineation, num_samples: int) -> np.ndarray:
     return out
 
 
-def _nanmedian(values: np.ndarray, axis: int) -> np.ndarray:
-    """nanmedian along ``axis``; NaN for all-NaN slices."""
-    return nan_median(np.moveaxis(np.asarray(values, dtype=np.float64), axis, -1))
-
-
 def _nanmedian_all(values: np.ndarray) -> float:
     """nanmedian of every value, NaN when none is finite."""
     return float(nan_median(np.asarray(values, dtype=np.float64).ravel()))
@@ -187,7 +182,7 @@ def _amplitudes(x: np.ndarray, d: Delineation) -> dict[str, np.ndarray]:
     }
     out["p2p"], out["net"] = _qrs_extent(x, points, base)
     # One sort for all seven (B, L) tables: the medians over beats, per lead.
-    medians = _nanmedian(np.stack(list(out.values())), axis=1)
+    medians = nan_median(np.moveaxis(np.stack(list(out.values())), 1, -1))
     return dict(zip(out, medians, strict=True))
 
 

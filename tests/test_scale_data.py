@@ -41,9 +41,8 @@ def test_written_records_are_distinct_labelled_and_named_by_source(tmp_path, cin
     assert record.signal.shape[0] == 12 and np.isfinite(record.signal).all()
 
 
-def test_projection_counts_fold_networks_epochs_and_preparation():
-    from benchmarks.bench_scale import CHALLENGE_RECORDS, projection
-
+def _row(**changes) -> dict:
+    """One bench_scale row: 100 12-lead records, 10 records/s per worker, 100 KB each, one network's rates."""
     row = {
         "records": 100,
         "leads": 12,
@@ -52,6 +51,13 @@ def test_projection_counts_fold_networks_epochs_and_preparation():
         "train_records_per_s": 100.0,
         "val_records_per_s": 200.0,
     }
+    return {**row, **changes}
+
+
+def test_projection_counts_fold_networks_epochs_and_preparation():
+    from benchmarks.bench_scale import CHALLENGE_RECORDS, projection
+
+    row = _row()
     one = projection([row], jobs=2, epochs=10, folds=1)
     expected = 5 * (CHALLENGE_RECORDS / 20 + 10 * (0.8 * CHALLENGE_RECORDS / 100 + 0.2 * CHALLENGE_RECORDS / 200))
     assert abs(one["hours"] - expected / 3600) < 1e-9
@@ -69,15 +75,7 @@ def test_projection_sums_the_networks_of_each_fold():
         {"branches": ["raw", "fiducial", "tabular"], "train_records_per_s": 100.0, "val_records_per_s": 200.0},
         {"branches": ["fiducial", "tabular"], "train_records_per_s": 400.0, "val_records_per_s": 800.0},
     ]
-    row = {
-        "records": 100,
-        "leads": 12,
-        "prepare_rate_per_worker": 10.0,
-        "cache_bytes_per_record": 1e5,
-        "train_records_per_s": 100.0,
-        "val_records_per_s": 200.0,
-        "networks": networks,
-    }
+    row = _row(networks=networks)
     got = projection([row], jobs=2, epochs=10, folds=1)
     per_epoch = sum(0.8 * CHALLENGE_RECORDS / n["train_records_per_s"] for n in networks)
     per_epoch += sum(0.2 * CHALLENGE_RECORDS / n["val_records_per_s"] for n in networks)
