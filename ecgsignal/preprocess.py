@@ -45,7 +45,22 @@ def resample(x: np.ndarray, fs_in: float, fs_out: float) -> np.ndarray:
     if abs(fs_in - fs_out) < 1e-9:
         return np.asarray(x, dtype=np.float64)
     up, down = rational_ratio(fs_in, fs_out)
-    return sps.resample_poly(x, up, down, axis=-1, padtype="line")
+    x = np.asarray(x, dtype=np.float64)
+    return sps.resample_poly(x, up, down, axis=-1, window=_antialias_fir(up, down), padtype="line")
+
+
+@lru_cache(maxsize=64)
+def _antialias_fir(up: int, down: int) -> np.ndarray:
+    """The low-pass FIR ``resample_poly`` designs for (up, down), designed once per ratio.
+
+    The same design (Kaiser window, beta 5, 10 taps per unit of the larger rate factor), so the
+    output is bit for bit scipy's; designing it on every call cost a third of a millisecond a
+    record. Read-only, since the cache shares it.
+    """
+    max_rate = max(up, down)  # (up, down) come reduced from rational_ratio
+    fir = sps.firwin(2 * 10 * max_rate + 1, 1.0 / max_rate, window=("kaiser", 5.0))
+    fir.setflags(write=False)
+    return fir
 
 
 @lru_cache(maxsize=64)
@@ -74,7 +89,33 @@ def bandpass(x: np.ndarray, fs: float, config: SignalConfig, fs_source: float | 
     padlen = min(3 * (2 * len(sos) + 1) * 3, n - 1)
     if n < 4:
         return x - x.mean(axis=-1, keepdims=True)
-    return sps.sosfiltfilt(sos, x, axis=-1, padlen=max(padlen, 0))
+    return _filtfilt(sos, _steady_state(float(fs), float(fs_source or fs), config), x, max(padlen, 0))
+
+
+@lru_cache(maxsize=64)
+def _steady_state(fs: float, fs_source: float, config: SignalConfig) -> np.ndarray:
+    """``sosfilt_zi`` of the sections of :func:`_filter_sos`: solved once per filter, not per record
+    (half a millisecond of a 10-s record's preparation)."""
+    zi = sps.sosfilt_zi(_filter_sos(fs, fs_source, config))
+    zi.setflags(write=False)
+    return zi
+
+
+def _filtfilt(sos: np.ndarray, zi: np.ndarray, x: np.ndarray, padlen: int) -> np.ndarray:
+    """scipy's ``sosfiltfilt`` along the last axis with odd padding, given its steady state ``zi``.
+
+    The same steps in the same order as scipy's, so the result is bit for bit its result.
+    """
+    ext = x
+    if padlen > 0:
+        left = 2 * x[..., :1] - x[..., padlen:0:-1]
+        right = 2 * x[..., -1:] - x[..., -2 : -(padlen + 2) : -1]
+        ext = np.concatenate((left, x, right), axis=-1)
+    zi = zi.reshape(zi.shape[0], *([1] * (x.ndim - 1)), 2)
+    forward, _ = sps.sosfilt(sos, ext, axis=-1, zi=zi * ext[..., :1])
+    backward, _ = sps.sosfilt(sos, forward[..., ::-1], axis=-1, zi=zi * forward[..., -1:])
+    out = backward[..., ::-1]
+    return out[..., padlen:-padlen] if padlen > 0 else out
 
 
 def saturation_fraction(raw: np.ndarray) -> np.ndarray:

@@ -15,7 +15,7 @@ from ecgio import find_records, read_record
 from ecgsignal import SignalConfig, condition, delineate, preprocess, window_starts, windows
 from ecgsignal.features import FIDUCIAL_CHANNELS
 from ecgsignal.pipeline import prepare
-from ecgsignal.preprocess import rational_ratio, repair_nonfinite
+from ecgsignal.preprocess import _filter_sos, bandpass, rational_ratio, repair_nonfinite, resample
 
 
 def test_config_round_trip_and_unknown_keys():
@@ -33,6 +33,24 @@ def test_rational_ratio():
     assert rational_ratio(257.0, 250.0) == (250, 257)
     assert rational_ratio(500.0, 250.0) == (1, 2)
     assert rational_ratio(1000.0, 250.0) == (1, 4)
+
+
+@pytest.mark.parametrize("fs", [1000.0, 500.0, 257.0, 250.0, 100.0])
+@pytest.mark.parametrize("samples", [4, 31, 5000, 12345])
+def test_cached_filter_designs_give_scipys_output_bit_for_bit(fs, samples):
+    """resample and bandpass design their filters once per rate; the output must stay scipy's own."""
+    from scipy.signal import resample_poly, sosfiltfilt
+
+    config = SignalConfig()
+    x = np.random.default_rng(samples).standard_normal((3, samples)).cumsum(axis=1)
+    expected = resample_poly(x, *rational_ratio(fs, config.fs), axis=-1, padtype="line") if fs != config.fs else x
+    got = resample(x, fs, config.fs)
+    assert np.array_equal(got, expected)
+    if got.shape[1] < 4:
+        return
+    sos = _filter_sos(config.fs, fs, config)
+    padlen = min(3 * (2 * len(sos) + 1) * 3, got.shape[1] - 1)
+    assert np.array_equal(bandpass(got, config.fs, config, fs_source=fs), sosfiltfilt(sos, got, axis=-1, padlen=padlen))
 
 
 def test_real_records_shapes_and_quality(cinc_dir, ptbxl_dir):
