@@ -50,6 +50,7 @@ KEYED_MODULES = (
     "ecgsignal/preprocess.py",
     "ecgsignal/wavelet.py",
     "ecgsignal/delineate.py",
+    "ecgsignal/pacing.py",
     "ecgsignal/features.py",
     "ecgsignal/order_stats.py",
     "ecgsignal/pipeline.py",

@@ -62,17 +62,19 @@ CSV_COLUMNS = (
 def delineate_record(record: Record, config: Any = None) -> Any:
     """Condition ``record`` at ``config.fs`` and delineate it (one lead per record lead).
 
-    Exactly what :func:`ecgsignal.pipeline.prepare` delineates: the conditioned signal in mV
+    Exactly what :func:`ecgsignal.pipeline.prepare` delineates (pacemaker stimuli found on the raw
+    signal included): the conditioned signal in mV
     (:func:`ecgsignal.preprocess.condition`: repair, resampling, band-pass, notch, unusable leads
     zeroed), before the per-lead normalisation that only the network input gets.
     """
     from ecgsignal.config import SignalConfig
     from ecgsignal.delineate import delineate
-    from ecgsignal.preprocess import condition
+    from ecgsignal.pacing import spikes_at
+    from ecgsignal.preprocess import condition, repair_nonfinite
 
     config = config or SignalConfig()
-    x_mv, _quality = condition(record.signal, record.fs, config)
-    return delineate(x_mv, config.fs)
+    x_mv, quality = condition(record.signal, record.fs, config)
+    return delineate(x_mv, config.fs, spikes_at(repair_nonfinite(record.signal), record.fs, config.fs, quality))
 
 
 def to_record_rate(points: np.ndarray, fs_from: float, fs_to: float, num_samples: int) -> np.ndarray:

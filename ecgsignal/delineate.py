@@ -16,9 +16,13 @@ duration below is in ms, so the rules are rate-independent):
    separates QRS from tall T waves better and adapts to any gain.)
 2. **QRS per lead (W_2).** The main modulus maximum line (MML) is the largest |W_2| within R +-65 ms.
    Significant MMLs: local maxima of |W_2| above 10 % (before) / 9 % (after) of it, within 100 ms
-   before / 150 ms after it, reached from it in hops of <= 60 ms (the ST segment stops the chain, so
-   a steep T upslope is not read as QRS). Onset: from the first significant MML back (<= 50 ms) to where |W_2|
-   drops below 3 % (positive MML) / 4 % (negative) of that MML, or to a local minimum of |W_2|;
+   before / 150 ms after it, reached from it in hops of <= 60 ms before / 80 ms after (the ST segment
+   stops the chain, so a steep T upslope is not read as QRS; a wide paced or bundle-branch complex's
+   slow upstroke out of a deep S is still reached). A paced beat (a pacemaker stimulus, found on the
+   raw signal by :mod:`ecgsignal.pacing`, at most 200 ms before its R, in at least half the beats)
+   has its QRS searched only from 8 ms after the stimulus: cardiologists start a paced complex after
+   the stimulus, and the filtered stimulus otherwise looks like the QRS onset. Onset: from the first
+   significant MML back (<= 50 ms) to where |W_2| drops below 3 % (positive MML) / 4 % (negative) of that MML, or to a local minimum of |W_2|;
    offset likewise forward (<= 60 ms) with 30 % / 20 % (the J point, after a deep S too). Q, R, S: within [onset, offset], R is the
    signal's maximum (present when it is not at a boundary and rises 5 % of the complex's
    peak-to-peak above the onset level), Q / S the minima before / after R (present when interior and
@@ -118,11 +122,17 @@ P_PR_LEAD_MS = 45.0  # a lead's P dropped when its PR differs this much from the
 QRS_BEFORE, QRS_AFTER = 0.1, 0.09  # significant MMLs before / after the main one (share of it)
 QRS_ON_RATIOS = (0.03, 0.04)  # onset walk stops below this share of the first MML (positive, negative)
 QRS_OFF_RATIOS = (0.3, 0.2)  # offset walk likewise from the last MML
+QRS_HOP_MS = (60.0, 80.0)  # longest hop (ms) between a QRS's successive slopes, before / after the main one
 #: Multi-lead fusion: a lead's point further than this (ms) from the beat's median over the leads is
 #: pulled to that distance (cardiologists mark the wave boundaries nearly alike in every lead).
 FUSE_LIMIT_MS: dict[int, float] = {QRS_ON: 10.0, QRS_OFF: 10.0}
 FUSE_LIMIT_MS.update(dict.fromkeys((P_ON, P_PEAK, P_OFF, T_ON, T_PEAK, T_OFF), 20.0))
 T_EPS, T_GAMMA, T_ON_RATIO, T_OFF_RATIO = 0.12, 0.125, 0.33, 0.5
+#: Paced beats: a pacemaker stimulus (:mod:`ecgsignal.pacing`) at most this long (ms) before a beat's R
+#: belongs to it, and the QRS starts no earlier than this long (ms) after the stimulus ...
+PACE_BEFORE_MS, PACE_GUARD_MS = 200.0, 8.0
+#: ... when at least this share of the beats have one (else the spikes are noise, not pacing).
+PACE_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -269,8 +279,29 @@ def detect_r_peaks(x: np.ndarray, w3: np.ndarray, fs: float, active: np.ndarray)
 # --------------------------------------------------------------------------- QRS
 
 
+def paced_onsets(r: np.ndarray, spikes: np.ndarray, fs: float) -> np.ndarray:
+    """Per beat (B,), the earliest sample its QRS may start at: just after the pacemaker stimulus
+    that precedes it, ``-1`` for an unpaced beat (or when too few beats have a stimulus: noise)."""
+    floor = np.full(r.shape, -1, dtype=np.int64)
+    spikes = np.asarray(spikes, dtype=np.int64)
+    if spikes.size == 0 or r.size == 0:
+        return floor
+    before = np.searchsorted(spikes, r, side="right") - 1
+    stimulus = spikes[np.maximum(before, 0)]
+    paced = (before >= 0) & (r - stimulus <= _ms(PACE_BEFORE_MS, fs))
+    if paced.mean() < PACE_SHARE:
+        return floor
+    return np.where(paced, np.minimum(stimulus + _ms(PACE_GUARD_MS, fs), r), -1)
+
+
 def _delineate_qrs(
-    x: np.ndarray, w2: np.ndarray, r: np.ndarray, fs: float, active: np.ndarray, points: np.ndarray
+    x: np.ndarray,
+    w2: np.ndarray,
+    r: np.ndarray,
+    fs: float,
+    active: np.ndarray,
+    points: np.ndarray,
+    floor: np.ndarray,
 ) -> None:
     num_leads, n = x.shape
     offsets = np.arange(-_ms(170, fs), _ms(220, fs) + 1)
@@ -278,7 +309,8 @@ def _delineate_qrs(
     window = np.broadcast_to(window, (num_leads,) + window.shape[1:])
     valid = (window >= 0) & (window < n)
     a2 = np.where(valid, _take(np.abs(w2), window), 0.0)
-    core = np.abs(offsets) <= _ms(65, fs)
+    allowed = window >= floor[None, :, None]  # a paced beat's QRS is what follows its stimulus
+    core = (np.abs(offsets) <= _ms(65, fs)) & allowed
     peak_k = np.argmax(np.where(core, a2, -1.0), axis=-1)
     peak = np.take_along_axis(a2, peak_k[..., None], -1)[..., 0]
     typical = np.median(peak, axis=1, keepdims=True)
@@ -287,22 +319,25 @@ def _delineate_qrs(
     k = np.arange(offsets.size)
     lm = _local_maxima(a2, valid)
     lm[np.arange(num_leads)[:, None], np.arange(r.size)[None, :], peak_k] = True
-    before = lm & (a2 > QRS_BEFORE * peak[..., None]) & (k >= peak_k[..., None] - _ms(100, fs))
+    before = lm & (a2 > QRS_BEFORE * peak[..., None]) & (k >= peak_k[..., None] - _ms(100, fs)) & allowed
     after = lm & (a2 > QRS_AFTER * peak[..., None]) & (k <= peak_k[..., None] + _ms(150, fs))
-    first_k, last_k = _chain(before, after, peak_k, _ms(60, fs))
+    first_k, last_k = _chain(before, after, peak_k, _ms(QRS_HOP_MS[0], fs), _ms(QRS_HOP_MS[1], fs))
     first = np.take_along_axis(window, first_k[..., None], -1)[..., 0]
     last = np.take_along_axis(window, last_k[..., None], -1)[..., 0]
 
     abs2 = np.abs(w2)
     on_ratio = np.where(_take(w2, first) > 0, *QRS_ON_RATIOS)
     off_ratio = np.where(_take(w2, last) > 0, *QRS_OFF_RATIOS)
-    onset = np.clip(_walk(abs2, first, -1, on_ratio, _ms(50, fs)), 0, n - 1)
+    onset = np.clip(np.maximum(_walk(abs2, first, -1, on_ratio, _ms(50, fs)), floor[None, :]), 0, n - 1)
     offset = np.clip(_walk(abs2, last, +1, off_ratio, _ms(60, fs)), 0, n - 1)
     _qrs_peaks(x, onset, offset, present, points, fs)
 
 
-def _chain(before: np.ndarray, after: np.ndarray, centre: np.ndarray, gap: int) -> tuple[np.ndarray, np.ndarray]:
-    """Outermost significant MMLs reachable from ``centre`` in hops of at most ``gap`` samples.
+def _chain(
+    before: np.ndarray, after: np.ndarray, centre: np.ndarray, gap_before: int, gap_after: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Outermost significant MMLs reachable from ``centre`` in hops of at most ``gap_before`` /
+    ``gap_after`` samples.
 
     A QRS is a run of closely spaced slopes; requiring each hop to be short stops the search at
     the ST segment, so a steep T upslope (tall T in V2-V4) is not taken for part of the QRS.
@@ -310,9 +345,9 @@ def _chain(before: np.ndarray, after: np.ndarray, centre: np.ndarray, gap: int) 
     k = np.arange(before.shape[-1])
     first, last = centre.copy(), centre.copy()
     for _ in range(4):
-        reach = before & (k < first[..., None]) & (k >= first[..., None] - gap)
+        reach = before & (k < first[..., None]) & (k >= first[..., None] - gap_before)
         first = np.where(reach.any(-1), np.argmax(reach, axis=-1), first)
-        reach = after & (k > last[..., None]) & (k <= last[..., None] + gap)
+        reach = after & (k > last[..., None]) & (k <= last[..., None] + gap_after)
         last = np.where(reach.any(-1), k.size - 1 - np.argmax(reach[..., ::-1], axis=-1), last)
     return first, last
 
@@ -526,8 +561,11 @@ def _enforce_invariants(points: np.ndarray, num_samples: int) -> None:
     t[((t[..., 0] <= qrs[..., -1]) & (t[..., 0] >= 0)) | (qrs[..., -1] < 0)] = -1
 
 
-def delineate(x: np.ndarray, fs: float) -> Delineation:
+def delineate(x: np.ndarray, fs: float, spikes: np.ndarray | None = None) -> Delineation:
     """Delineate every beat of ``x`` (L, M) (or (M,)) sampled at ``fs`` Hz (100-1000).
+
+    ``spikes``: pacemaker stimuli (sample positions at ``fs``, increasing), found on the raw
+    signal by :func:`ecgsignal.pacing.pacing_spikes`; a paced beat's QRS starts after its stimulus.
 
     Leads that are all zero or constant are absent everywhere and do not vote. NaN/inf samples are
     read as 0 (pass the signal through :func:`ecgsignal.preprocess.condition` to interpolate them).
@@ -542,13 +580,14 @@ def delineate(x: np.ndarray, fs: float) -> Delineation:
     if not MIN_FS <= fs <= MAX_FS:
         raise ValueError(f"delineate supports 100-1000 Hz, got {fs} Hz")
     x = np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
+    spikes = np.zeros(0, np.int64) if spikes is None else np.sort(np.asarray(spikes, dtype=np.int64))
     block, margin = int(BLOCK_S * fs), int(MARGIN_S * fs)
     if x.shape[1] > block + 2 * margin:
-        return _delineate_blocks(x, fs, block, margin)
-    return _delineate_block(x, fs)
+        return _delineate_blocks(x, fs, block, margin, spikes)
+    return _delineate_block(x, fs, spikes)
 
 
-def _delineate_blocks(x: np.ndarray, fs: float, block: int, margin: int) -> Delineation:
+def _delineate_blocks(x: np.ndarray, fs: float, block: int, margin: int, spikes: np.ndarray) -> Delineation:
     """A long record (Holter, 30 min) in blocks of :data:`BLOCK_S` s, each seen with :data:`MARGIN_S` s either side.
 
     Each block keeps the beats whose R falls in its own part, so every beat is delineated with
@@ -559,7 +598,7 @@ def _delineate_blocks(x: np.ndarray, fs: float, block: int, margin: int) -> Deli
     r_parts, point_parts = [], []
     for start in range(0, n, block):
         lo, hi = max(0, start - margin), min(n, start + block + margin)
-        part = _delineate_block(x[:, lo:hi], fs)
+        part = _delineate_block(x[:, lo:hi], fs, spikes[(spikes >= lo) & (spikes < hi)] - lo)
         keep = (part.r_peaks + lo >= start) & (part.r_peaks + lo < start + block)
         r_parts.append(part.r_peaks[keep] + lo)
         point_parts.append(np.where(part.points[keep] >= 0, part.points[keep] + lo, -1))
@@ -571,7 +610,7 @@ def _delineate_blocks(x: np.ndarray, fs: float, block: int, margin: int) -> Deli
     return Delineation(float(fs), r.astype(np.int64), points.astype(np.int64))
 
 
-def _delineate_block(x: np.ndarray, fs: float) -> Delineation:
+def _delineate_block(x: np.ndarray, fs: float, spikes: np.ndarray) -> Delineation:
     """:func:`delineate` on one stretch of signal short enough to hold all its windows at once."""
     num_leads, n = x.shape
     if n < int(0.5 * fs) or num_leads == 0:
@@ -583,7 +622,7 @@ def _delineate_block(x: np.ndarray, fs: float) -> Delineation:
         return empty_delineation(num_leads, fs)
     points = np.full((r.size, num_leads, len(WAVE_POINTS)), -1, dtype=np.int64)
     rms4 = np.sqrt(np.mean(w4.astype(np.float64) ** 2, axis=1))
-    _delineate_qrs(x, w2, r, fs, active, points)
+    _delineate_qrs(x, w2, r, fs, active, points, paced_onsets(r, spikes, fs))
     _delineate_t(x, w4, r, fs, rms4, points)
     _delineate_p(x, w4, r, fs, rms4, points)
     _fuse_outliers(points, fs)

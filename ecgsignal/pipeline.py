@@ -2,6 +2,7 @@
 
 signal (L, N) mV at fs
   -> condition: NaN repair, resampling to ``config.fs``, band-pass + notch, quality mask (mV kept)
+  -> pacemaker stimuli on the raw signal (before filtering blurs them)
   -> delineate the conditioned mV signal (unusable leads are zero and take no part)
   -> global features on the conditioned mV signal (amplitudes in mV)
   -> fiducial channels (C, M) aligned with it
@@ -17,7 +18,8 @@ import numpy as np
 from ecgsignal.config import SignalConfig
 from ecgsignal.delineate import Delineation, delineate
 from ecgsignal.features import fiducial_channels, global_features
-from ecgsignal.preprocess import condition, normalise, window_starts, windows
+from ecgsignal.pacing import spikes_at
+from ecgsignal.preprocess import condition, normalise, repair_nonfinite, window_starts, windows
 
 
 class UnusableSignalError(ValueError):
@@ -66,7 +68,7 @@ def prepare(signal: np.ndarray, fs: float, leads: tuple[str, ...], config: Signa
     x_mv, quality = condition(signal, fs, config)
     if not quality.any():
         raise UnusableSignalError(f"none of the {len(leads)} leads passes the quality check (flat, saturated or noise)")
-    delineation = delineate(x_mv, config.fs)
+    delineation = delineate(x_mv, config.fs, spikes_at(repair_nonfinite(signal), fs, config.fs, quality))
     features, present = global_features(x_mv, config.fs, delineation, leads)
     fiducials = fiducial_channels(delineation, x_mv.shape[1])
     x_net = normalise(x_mv, quality, config)
