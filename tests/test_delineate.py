@@ -200,6 +200,44 @@ def test_peak_at_last_sample_and_q_at_first():
     assert d0.r_peaks[0] <= 3
 
 
+def test_two_leads_a_tall_t_wave_in_one_lead_is_not_a_beat():
+    """Two leads, the second with a small QRS and a T wave three times its R: one vote is enough
+    for a beat there, so before the T-wave rule every T became a beat (20 beats for 10)."""
+    fs = 500.0
+    small_qrs_tall_t = (
+        (-0.17, 0.02, 0.1),
+        (-0.025, 0.008, -0.05),
+        (0.0, 0.01, 0.3),
+        (0.025, 0.008, -0.05),
+        (0.28, 0.05, 0.9),
+    )
+    first, truth = gaussian_ecg(fs, 10.0, hr=60.0, leads=1)
+    second, _ = gaussian_ecg(fs, 10.0, hr=60.0, waves=small_qrs_tall_t, leads=1, seed=1)
+    conditioned, _ = condition(np.vstack([first, second]), fs)
+    d = delineate(conditioned, 250.0)
+    _match_all(d.r_peaks / 250.0, truth, 0.02)
+
+
+def test_two_leads_premature_ventricular_beats_are_kept():
+    """Bigeminy on two leads: a broad, deep PVC 450 ms after every sinus beat is weaker in |W_3| and
+    less steep than the sinus QRS, as a T wave is, but as large: all 14 beats stay."""
+    fs = 500.0
+    t = np.arange(int(10 * fs)) / fs
+    signal = np.zeros((2, t.size))
+    beats = []
+    for sinus in np.arange(0.5, 9.5, 1.4):
+        for centre, width, amp in BEAT:
+            signal += amp * np.exp(-0.5 * ((t - sinus - centre) / width) ** 2) * np.array([[1.0], [0.6]])
+        for centre, width, amp in ((0.0, 0.035, -1.4), (0.3, 0.06, 0.5)):
+            signal += amp * np.exp(-0.5 * ((t - sinus - 0.45 - centre) / width) ** 2) * np.array([[1.0], [0.8]])
+        beats += [sinus, sinus + 0.45]
+    signal += 0.005 * np.random.default_rng(0).standard_normal(signal.shape)
+    conditioned, _ = condition(signal, fs)
+    d = delineate(conditioned, 250.0)
+    assert d.num_beats == len(beats)
+    _match_all(d.r_peaks / 250.0, np.array(beats), 0.1)  # the PVC's fused R sits on its steepest edge
+
+
 def test_no_p_no_t_marks_absent():
     """QRS only (NeuroKit #309): P and T absent (-1), never NaN, QRS present."""
     fs = 500.0
