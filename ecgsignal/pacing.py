@@ -45,7 +45,7 @@ def pacing_spikes(x: np.ndarray, fs: float, usable: np.ndarray | None = None) ->
         return np.zeros(0, np.int64)
     x = np.nan_to_num(x[usable].astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)  # float32: 10x faster here
     curvature = np.abs(x[:, h:-h] - 0.5 * (x[:, : -2 * h] + x[:, 2 * h :]))
-    steps = np.abs(x[:, h:] - x[:, :-h])
+    steps = np.abs(x[:, h::2] - x[:, :-h:2])  # every other step: the percentile at half the cost
     rank = int(0.99 * (steps.shape[1] - 1))
     slopes = np.maximum(np.partition(steps, rank, axis=1)[:, rank], 1e-3)  # 1 uV a sample: a flat lead stays quiet
     hit = curvature > THRESHOLD * slopes[:, None]
