@@ -8,7 +8,9 @@ Method (W_k is the quadratic-spline transform at scale 2^k, :mod:`ecgsignal.wave
 duration below is in ms, so the rules are rate-independent):
 
 1. **R peaks, voted.** Per lead, candidates are peaks of |W_3| above 0.35 x the median of the
-   2-s segment maxima (a robust "typical QRS" height; silent segments, e.g. zero padding, excluded), at least 250 ms apart (HR <= 240 bpm), each
+   2-s segment maxima (a robust "typical QRS" height; silent segments, e.g. zero padding, excluded), at least 250 ms apart (HR <= 240 bpm),
+   and above 6 x the median |W_3| of their second of signal (the noise floor: broadband noise lifts it,
+   its own peaks pass the first threshold), that demand capped at 0.7 x the typical height; each
    moved to the largest deflection of the signal within +-60 ms. Candidates of all usable leads are
    pooled and chained (gaps <= 100 ms); a chain supported by >= half of the usable leads is a beat,
    its fused R the (lower) median of its lead positions. Beats closer than 200 ms keep the better
@@ -141,6 +143,11 @@ PACE_SHARE = 0.5
 #: neighbour's T (or P) wave, not a beat. Tuned on two-lead pairs of the even LUDB records and checked
 #: against the 12-lead beats of the 378 real shared records seen through leads I and II only.
 SLOW_WAVE_MS, SLOW_STRENGTH, SLOW_AMPLITUDE, SLOW_STEEP = 450.0, 0.6, 0.8, 0.9
+#: Noise gate: an R candidate's |W_3| must also reach NOISE_GATE times the median |W_3| of its second of
+#: signal (broadband noise lifts that median, a clean lead's stays near zero), a demand capped at NOISE_CAP
+#: of the lead's typical QRS slope so that wide beats filling a whole second (ventricular tachycardia) pass.
+#: Tuned on two-lead pairs of the even LUDB records with synthetic muscle and electrode-motion noise.
+NOISE_GATE, NOISE_CAP = 6.0, 0.7
 
 
 @dataclass(frozen=True)
@@ -233,10 +240,13 @@ def _lead_candidates(x: np.ndarray, w3: np.ndarray, fs: float, active: np.ndarra
         reference = np.nan_to_num(reference, nan=0.0)
     else:
         reference = energy.max(axis=1)
-    distance = _ms(250, fs)
+    distance, second = _ms(250, fs), max(1, int(fs))
+    floor = _noise_floor(energy, second)
     positions, leads = [], []
     for lead in np.flatnonzero(active & (reference > 0)):
         peaks, _ = find_peaks(energy[lead], height=0.35 * reference[lead], distance=distance)
+        demand = np.minimum(NOISE_GATE * floor[lead, peaks // second], NOISE_CAP * reference[lead])
+        peaks = peaks[energy[lead, peaks] >= demand]
         positions.append(peaks)
         leads.append(np.full(peaks.shape, lead))
     if not positions:
@@ -250,6 +260,20 @@ def _lead_candidates(x: np.ndarray, w3: np.ndarray, fs: float, active: np.ndarra
     deflection[(window < 0) | (window >= n)] = -np.inf
     pos = np.clip(window[np.arange(len(pos)), deflection.argmax(axis=1)], 0, n - 1)
     return pos, lead_of
+
+
+def _noise_floor(energy: np.ndarray, second: int) -> np.ndarray:
+    """Median of ``energy`` (L, N) over each whole ``second`` samples (the last, partial one too): (L, ceil(N / second)).
+
+    A median, not a mean or a maximum: a QRS fills a tenth of a normal second, so the floor reads the
+    signal between the beats, which is what noise raises.
+    """
+    num_leads, n = energy.shape
+    whole = n // second
+    parts = [_median_last(energy[:, : whole * second].reshape(num_leads, whole, second))] if whole else []
+    if n > whole * second:
+        parts.append(_median_last(energy[:, whole * second :])[:, None])
+    return np.concatenate(parts, axis=1)
 
 
 def _vote(pos: np.ndarray, lead_of: np.ndarray, num_active: int, num_leads: int, fs: float) -> np.ndarray:
