@@ -283,6 +283,23 @@ def test_wide_complex_tachycardia_passes_the_noise_gate():
     _match_all(d.r_peaks / 250.0, beats, 0.06)
 
 
+def test_two_leads_a_sinus_pause_gives_no_beat_in_the_pause():
+    """A pause (sinus arrest, a 4-s RR) in 20 s on two leads: the R threshold is a median over 2-s
+    segments and the noise floor a median over one second, so neither sinks into the silent
+    stretch and picks up its baseline noise; every beat either side is found, none inside."""
+    fs = 500.0
+    signal, truth = gaussian_ecg(fs, 20.0, hr=75.0, leads=2, seed=2)
+    pause = (truth > 8.0) & (truth < 11.2)
+    t = np.arange(signal.shape[1]) / fs
+    silent = (t > 8.15) & (t < 11.3)  # the four beats' waves removed with them
+    quiet, _ = gaussian_ecg(fs, 20.0, hr=75.0, leads=2, waves=(), seed=2)
+    signal[:, silent] = quiet[:, silent]
+    conditioned, _ = condition(signal, fs)
+    d = delineate(conditioned, 250.0)
+    _match_all(d.r_peaks / 250.0, truth[~pause], 0.02)
+    assert not np.any((d.r_peaks / 250.0 > 8.0) & (d.r_peaks / 250.0 < 11.2))
+
+
 def test_no_p_no_t_marks_absent():
     """QRS only (NeuroKit #309): P and T absent (-1), never NaN, QRS present."""
     fs = 500.0
