@@ -16,7 +16,8 @@ the span the lead's marks cover (LUDB leaves the first and last beats of many le
 errors are detected - marked, in ms. Three scopes: "per lead" pools every lead; "fused" takes, per
 wave, the median over the leads of the cardiologists' marks and the median over the leads of the
 detections (waves seen in two or more leads), both grouped the same way
-(:func:`ecgdata.ludb.fuse`), false positives inside the span marked in any lead; "best lead" is
+(:func:`ecgdata.ludb.fuse`), false positives inside the span marked in any lead, also without the
+records ``ludb.csv`` lists as paced (their QRS marks follow a convention of their own); "best lead" is
 Martinez et al. 2004's two-lead protocol on ``--pair`` (II and V5 by default): per wave, the one
 of the two leads with the smaller error counts. QRS detection: our fused R peaks against the
 median of each complex's QRS marks over the leads, 150 ms, false positives counted inside the
@@ -57,6 +58,7 @@ from ecgdata.ludb import (
     best_lead_errors,
     fuse,
     ludb_data_dir,
+    paced_records,
     read_ludb,
     record_numbers,
     reference_beats,
@@ -199,9 +201,12 @@ class Tally:
         self.per_lead = {(lead, f): FiducialScore() for lead in LUDB_LEADS for f in FIDUCIALS}
         self.best = {f: FiducialScore() for f in FIDUCIALS}
         self.fused = {f: FiducialScore() for f in FIDUCIALS}
+        self.unpaced = {f: FiducialScore() for f in FIDUCIALS}  # fused, records without cardiac pacing
         self.records: list[tuple[int, str, float, float]] = []  # number, fiducial, sensitivity, mean |error|
 
-    def add(self, number: int, ludb: LudbRecord, found: Detections, leads: list[int], pair: list[int]) -> None:
+    def add(
+        self, number: int, ludb: LudbRecord, found: Detections, leads: list[int], pair: list[int], paced: bool
+    ) -> None:
         fs = ludb.record.fs
         for name in FIDUCIALS:
             marks, errors = [], []
@@ -219,7 +224,11 @@ class Tally:
             if marked:
                 span = (min(m.span[0] for m in marked), max(m.span[1] for m in marked))
                 reference = fuse([m.marks[name] for m in marked], fs)
-                self.fused[name].add(reference, fuse([found[name][k] for k in leads], fs, 2), span, fs)
+                score = FiducialScore()
+                score.add(reference, fuse([found[name][k] for k in leads], fs, 2), span, fs)
+                self.fused[name].merge(score)
+                if not paced:
+                    self.unpaced[name].merge(score)
             waves, best = best_lead_errors(marks, errors, fs)
             self.best[name].marks += waves
             self.best[name].matched += best.size
@@ -242,14 +251,19 @@ def _fmt(score: FiducialScore, with_ppv: bool = True) -> str:
     return f"{score.sensitivity:6.1%} {ppv} {mean:+6.1f} ± {sd:4.1f}"
 
 
-def report(tallies: dict[str, Tally], leads: list[str], beats: FiducialScore, times: dict[str, list[float]]) -> str:
-    """The printed summary: pooled per-lead and best-lead tables, QRS detection, speed."""
+def report(
+    tallies: dict[str, Tally], leads: list[str], beats: FiducialScore, times: dict[str, list[float]], paced: int
+) -> str:
+    """The printed summary: per-lead, fused (all records; without the ``paced`` ones when there are any)
+    and best-lead tables, QRS detection, speed."""
     lines = [
         f"QRS detection (fused R peaks, 150 ms): Se {beats.sensitivity:.2%}  +P {beats.predictivity:.2%}  "
         f"({beats.marks} reference beats)"
     ]
-    for scope in ("per lead", "fused", "best lead"):
-        lines.append(f"\n{scope}: Se  +P  mean ± SD (ms)")
+    scopes = ("per lead", "fused", "fused, unpaced", "best lead") if paced else ("per lead", "fused", "best lead")
+    for scope in scopes:
+        title = f"fused, without the {paced} paced records" if scope == "fused, unpaced" else scope
+        lines.append(f"\n{title}: Se  +P  mean ± SD (ms)")
         header = f"{'fiducial':<9}" + "".join(f" | {m:^28}" for m in tallies) + " | Martinez 2004"
         lines += [header, "-" * len(header)]
         for name in FIDUCIALS:
@@ -258,6 +272,7 @@ def report(tallies: dict[str, Tally], leads: list[str], beats: FiducialScore, ti
                 scores = {
                     "per lead": tally.pooled(name, leads),
                     "fused": tally.fused[name],
+                    "fused, unpaced": tally.unpaced[name],
                     "best lead": tally.best[name],
                 }
                 row += " | " + _fmt(scores[scope], scope != "best lead")
@@ -278,7 +293,7 @@ def report(tallies: dict[str, Tally], leads: list[str], beats: FiducialScore, ti
 
 
 def write_summary(path: Path, tallies: dict[str, Tally], leads: list[str], beats: FiducialScore) -> None:
-    """Every method x scope x fiducial as CSV rows (scope: a lead name, 'pooled' or 'best')."""
+    """Every method x scope x fiducial as CSV rows (scope: a lead name, 'pooled', 'fused', 'fused_unpaced' or 'best')."""
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(
@@ -287,7 +302,8 @@ def write_summary(path: Path, tallies: dict[str, Tally], leads: list[str], beats
     for method, tally in tallies.items():
         for name in FIDUCIALS:
             scopes = [(lead, tally.per_lead[(lead, name)]) for lead in leads]
-            scopes += [("pooled", tally.pooled(name, leads)), ("fused", tally.fused[name]), ("best", tally.best[name])]
+            scopes += [("pooled", tally.pooled(name, leads)), ("fused", tally.fused[name])]
+            scopes += [("fused_unpaced", tally.unpaced[name]), ("best", tally.best[name])]
             for scope, score in scopes:
                 mean, sd = score.mean_sd()
                 writer.writerow(
@@ -429,6 +445,7 @@ def main(argv: list[str] | None = None) -> int:
     pair = [LUDB_LEADS.index(lead) for lead in args.pair if lead in args.leads]
     beats = FiducialScore()
     kept: dict[int, tuple[LudbRecord, Detections]] = {}
+    paced = paced_records(args.data)
     for number in progress(numbers, desc="LUDB records"):
         try:
             ludb = read_ludb(data, number)
@@ -436,12 +453,12 @@ def main(argv: list[str] | None = None) -> int:
             reference, span = reference_beats(ludb)
             beats.add(reference, fused, span, ludb.record.fs)
             times["ours"].append(ms)
-            tallies["ours"].add(number, ludb, found, leads, pair)
+            tallies["ours"].add(number, ludb, found, leads, pair, number in paced)
             if args.worst:
                 kept[number] = (ludb, found)
             if "neurokit2" in tallies:
                 theirs, _ = neurokit(ludb, args.out / "neurokit2", number)
-                tallies["neurokit2"].add(number, ludb, theirs, leads, pair)
+                tallies["neurokit2"].add(number, ludb, theirs, leads, pair, number in paced)
                 if len(times["neurokit2"]) < args.time_records:  # side by side: both timed in this run
                     times["neurokit2"].append(neurokit_time(ludb))
                     times["ours (same records)"].append(ms)
@@ -462,7 +479,7 @@ def main(argv: list[str] | None = None) -> int:
                 lead = worst_lead(ludb, found, name, leads)
                 plot_record(args.out / "worst" / f"{name}_{number}_{LUDB_LEADS[lead]}.png", ludb, found, name, lead)
     print(f"LUDB {args.split} split: {len(numbers)} records, leads {' '.join(names)}; outputs in {args.out}")
-    print(report(tallies, names, beats, times))
+    print(report(tallies, names, beats, times, len(paced & set(numbers))))
     return 0
 
 

@@ -9,6 +9,7 @@ the span can be neither confirmed nor refuted (benchmarks count false positives 
 
 from __future__ import annotations
 
+import csv
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -109,6 +110,24 @@ def ludb_data_dir(root: str | Path) -> Path:
     """The folder holding ``N.hea``: ``root`` itself or its ``data`` subfolder (the PhysioNet layout)."""
     root = Path(root)
     return root / "data" if (root / "data").is_dir() else root
+
+
+def paced_records(root: str | Path) -> frozenset[int]:
+    """Record numbers whose ``ludb.csv`` row names a cardiac pacing (empty when the table is absent).
+
+    Paced beats are scored apart because their QRS marks follow a convention of their own (some
+    annotators mark the stimulus as the QRS onset or peak) and a few records hold most of the
+    multi-lead QRS error.
+    """
+    root = Path(root)
+    table = next((p for p in (root / "ludb.csv", root.parent / "ludb.csv") if p.is_file()), None)
+    if table is None:
+        return frozenset()
+    with table.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    if rows and not {"ID", "Cardiac pacing"} <= set(rows[0]):
+        raise ValueError(f"{table}: expected the columns 'ID' and 'Cardiac pacing'")
+    return frozenset(int(row["ID"]) for row in rows if (row.get("Cardiac pacing") or "").strip())
 
 
 # --------------------------------------------------------------------------- scoring detections against the marks
