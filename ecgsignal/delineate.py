@@ -21,9 +21,8 @@ duration below is in ms, so the rules are rate-independent):
    wave (after Pan and Tompkins' T-wave rule).
 2. **QRS per lead (W_2).** The main modulus maximum line (MML) is the largest |W_2| within R +-65 ms.
    Significant MMLs: local maxima of |W_2| above 10 % (before) / 9 % (after) of it, within 100 ms
-   before / 150 ms after it, reached from it in hops of <= 60 ms before / 80 ms after (the ST segment
-   stops the chain, so a steep T upslope is not read as QRS; a wide paced or bundle-branch complex's
-   slow upstroke out of a deep S is still reached). A paced beat (a pacemaker stimulus, found on the
+   before / 150 ms after it, reached from it in hops of <= 60 ms (the ST segment stops the chain, so
+   a steep T upslope is not read as QRS). A paced beat (a pacemaker stimulus, found on the
    raw signal by :mod:`ecgsignal.pacing`, at most 200 ms before its R, in at least half the beats)
    has its QRS searched only from 8 ms after the stimulus: cardiologists start a paced complex after
    the stimulus, and the filtered stimulus otherwise looks like the QRS onset. Onset: from the first
@@ -127,7 +126,7 @@ P_PR_LEAD_MS = 45.0  # a lead's P dropped when its PR differs this much from the
 QRS_BEFORE, QRS_AFTER = 0.1, 0.09  # significant MMLs before / after the main one (share of it)
 QRS_ON_RATIOS = (0.03, 0.04)  # onset walk stops below this share of the first MML (positive, negative)
 QRS_OFF_RATIOS = (0.3, 0.2)  # offset walk likewise from the last MML
-QRS_HOP_MS = (60.0, 80.0)  # longest hop (ms) between a QRS's successive slopes, before / after the main one
+QRS_HOP_MS = 60.0  # longest hop (ms) between a QRS's successive slopes
 #: Multi-lead fusion: a lead's point further than this (ms) from the beat's median over the leads is
 #: pulled to that distance (cardiologists mark the wave boundaries nearly alike in every lead).
 FUSE_LIMIT_MS: dict[int, float] = {QRS_ON: 10.0, QRS_OFF: 10.0}
@@ -423,7 +422,7 @@ def _delineate_qrs(
     lm[np.arange(num_leads)[:, None], np.arange(r.size)[None, :], peak_k] = True
     before = lm & (a2 > QRS_BEFORE * peak[..., None]) & (k >= peak_k[..., None] - _ms(100, fs)) & allowed
     after = lm & (a2 > QRS_AFTER * peak[..., None]) & (k <= peak_k[..., None] + _ms(150, fs))
-    first_k, last_k = _chain(before, after, peak_k, _ms(QRS_HOP_MS[0], fs), _ms(QRS_HOP_MS[1], fs))
+    first_k, last_k = _chain(before, after, peak_k, _ms(QRS_HOP_MS, fs))
     first = np.take_along_axis(window, first_k[..., None], -1)[..., 0]
     last = np.take_along_axis(window, last_k[..., None], -1)[..., 0]
 
@@ -435,11 +434,8 @@ def _delineate_qrs(
     _qrs_peaks(x, onset, offset, present, points, fs)
 
 
-def _chain(
-    before: np.ndarray, after: np.ndarray, centre: np.ndarray, gap_before: int, gap_after: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Outermost significant MMLs reachable from ``centre`` in hops of at most ``gap_before`` /
-    ``gap_after`` samples.
+def _chain(before: np.ndarray, after: np.ndarray, centre: np.ndarray, gap: int) -> tuple[np.ndarray, np.ndarray]:
+    """Outermost significant MMLs reachable from ``centre`` in hops of at most ``gap`` samples.
 
     A QRS is a run of closely spaced slopes; requiring each hop to be short stops the search at
     the ST segment, so a steep T upslope (tall T in V2-V4) is not taken for part of the QRS.
@@ -447,9 +443,9 @@ def _chain(
     k = np.arange(before.shape[-1])
     first, last = centre.copy(), centre.copy()
     for _ in range(4):
-        reach = before & (k < first[..., None]) & (k >= first[..., None] - gap_before)
+        reach = before & (k < first[..., None]) & (k >= first[..., None] - gap)
         first = np.where(reach.any(-1), np.argmax(reach, axis=-1), first)
-        reach = after & (k > last[..., None]) & (k <= last[..., None] + gap_after)
+        reach = after & (k > last[..., None]) & (k <= last[..., None] + gap)
         last = np.where(reach.any(-1), k.size - 1 - np.argmax(reach[..., ::-1], axis=-1), last)
     return first, last
 
