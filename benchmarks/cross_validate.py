@@ -43,6 +43,7 @@ import models
 from ecgdata.splits import stratified_kfold
 from ecgio.leads import LEAD_SETS
 from ecgsignal.config import SignalConfig
+from training import criteria
 from training.data import LeadSetData, lead_set_data, read_dataset_index
 from training.device import resolve_device
 from training.ensemble import MeanProbability
@@ -107,6 +108,9 @@ def predict(trained: TrainedEnsemble, data: LeadSetData, rows: np.ndarray, setti
     if trained.features_member is not None and trained.member_weights is not None:
         inputs = record_gbm_inputs(data, rows)
         probabilities = blend(probabilities, trained.features_member, trained.member_weights, inputs)
+        probabilities = criteria.apply_member(
+            probabilities, inputs, get_task(settings.task).classes, trained.criteria_weights
+        )
     return probabilities
 
 
@@ -190,10 +194,18 @@ def held_out_trees(
     inputs = record_gbm_inputs(data, np.arange(len(data)))
     forest, oof = train_forest(inputs, data.targets, pairs, gbm_params(settings.gbm_kwargs), settings.seed)
     oof_rows = np.concatenate([val for _, val in pairs])
+    probabilities = forest.probabilities(inputs[test])
+    if settings.diagnostic_criteria == "blend":
+        sources = [data.sources[i] for i in oof_rows]
+        min_positives = settings.threshold_min_positives
+        weights = criteria.fit_member(
+            data.targets[oof_rows], oof, inputs[oof_rows], sources, task.classes, min_positives
+        )
+        oof = criteria.apply_member(oof, inputs[oof_rows], task.classes, weights)
+        probabilities = criteria.apply_member(probabilities, inputs[test], task.classes, weights)
     thresholds = tune(
         data.targets[oof_rows], oof, settings.threshold_strategy, settings.threshold_min_positives, task.scorer
     )
-    probabilities = forest.probabilities(inputs[test])
     if save is not None:
         save_arrays(save, data, test, probabilities, thresholds, oof_rows, oof)
     scores = evaluate_probabilities(data.targets[test], probabilities, thresholds, settings.decision_rule)

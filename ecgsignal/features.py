@@ -77,7 +77,7 @@ FEATURE_UNITS: tuple[str, ...] = tuple(unit for _, unit, _ in _RECORD_FEATURES) 
 #: < ~0.05, atrial fibrillation typically > 0.1); p_presence = share of beats with a P wave in at
 #: least half of the leads in which the beat's QRS was delineated; amplitudes are relative to the
 #: QRS-onset level; st_level is taken 60 ms after the QRS offset (J + 60 ms); qrs_axis is the
-#: frontal axis from the net QRS deflections of I and aVF.
+#: frontal axis from the net QRS deflections of I and aVF (aVF taken as II - I/2 where the lead set lacks it).
 FEATURE_RANGES: tuple[tuple[float, float], ...] = tuple(r for _, _, r in _RECORD_FEATURES) + tuple(
     _PER_LEAD_UNITS[feature][1] for _ in TWELVE_LEADS for feature in PER_LEAD
 )
@@ -226,8 +226,12 @@ def global_features(
                 for feature in PER_LEAD:
                     values[f"{feature}_{lead}"] = amps[feature][row]
         row_of = {lead: i for i, lead in enumerate(leads)}
-        if "I" in row_of and "aVF" in row_of:
-            net_i, net_avf = amps["net"][row_of["I"]], amps["net"][row_of["aVF"]]
+        if "I" in row_of and ("aVF" in row_of or "II" in row_of):
+            net_i = amps["net"][row_of["I"]]
+            if "aVF" in row_of:
+                net_avf = amps["net"][row_of["aVF"]]
+            else:  # reduced lead sets: aVF = II - I/2 (Einthoven), so I and II alone give the frontal axis
+                net_avf = amps["net"][row_of["II"]] - net_i / 2.0
             if np.isfinite(net_i) and np.isfinite(net_avf) and (net_i or net_avf):
                 values["qrs_axis"] = math.degrees(math.atan2(2.0 / math.sqrt(3.0) * net_avf, net_i))
         for name, group in (("limb_max_p2p", LIMB_LEADS), ("precordial_max_p2p", PRECORDIAL_LEADS)):

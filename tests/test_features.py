@@ -54,7 +54,8 @@ def test_synthetic_values():
 
 
 def test_axis_and_lead_subsets():
-    """Axis from I and aVF (60 deg built in); F fixed for every lead set; absent leads not present."""
+    """Axis from I and aVF (60 deg built in), and from I and II alone; F fixed for every lead set; absent
+    leads not present."""
     base, _ = gaussian_ecg(500.0, 10.0, hr=70.0, leads=1)
     angle = math.radians(60.0)
     signal = np.vstack([base * math.cos(angle), base, base * math.sin(angle) * math.sqrt(3) / 2])
@@ -65,7 +66,10 @@ def test_axis_and_lead_subsets():
     assert not present[FEATURE_NAMES.index("r_amp_V1")] and present[FEATURE_NAMES.index("r_amp_II")]
     assert np.isnan(v["precordial_max_p2p"]) and v["limb_max_p2p"] > 0.5
     (two, two_present), _, _ = _features(signal[:2], 500.0, ("I", "II"))
-    assert two.shape == values.shape and not two_present[FEATURE_NAMES.index("qrs_axis")]
+    assert two.shape == values.shape and two_present[FEATURE_NAMES.index("qrs_axis")]
+    assert abs(two[FEATURE_NAMES.index("qrs_axis")] - 60.0) < 5.0  # aVF = II - I/2
+    (_, one_present), _, _ = _features(signal[:1], 500.0, ("I",))
+    assert not one_present[FEATURE_NAMES.index("qrs_axis")]
 
 
 def test_no_beats_gives_all_missing():

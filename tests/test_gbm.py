@@ -19,7 +19,7 @@ from ecgio import read_record
 from ecgio.leads import TWELVE_LEADS
 from ecgsignal.features import FEATURE_NAMES
 from ecgsignal.pipeline import prepare
-from training import model_folder
+from training import criteria, model_folder
 from training.errors import ModelFolderError, SettingsError
 from training.gbm import GBM_PARAMS, MIN_POSITIVES, Forest, assemble, export_classifier, gbm_inputs, train_forest
 from training.predictor import load_predictor
@@ -194,14 +194,18 @@ def test_predictor_blends_networks_and_trees_by_the_stored_weights(gbm_model: Pa
     signal = select_leads(record.signal, record.leads, ("I", "II"))
     blended = predictor.probabilities(signal, record.fs, record.age, record.sex)
     prepared = prepare(signal, record.fs, ("I", "II"), predictor.config)
-    trees = predictor.features_member.probabilities(
-        gbm_inputs(prepared.features[None], prepared.feature_present[None], [record.age], [record.sex])
-    )
+    inputs = gbm_inputs(prepared.features[None], prepared.feature_present[None], [record.age], [record.sex])
+    trees = predictor.features_member.probabilities(inputs)
     weights, forest = predictor.member_weights, predictor.features_member
     predictor.features_member = None  # the networks alone, as the default path computes them
     network = predictor.probabilities(signal, record.fs, record.age, record.sex)
     predictor.features_member = forest
-    np.testing.assert_allclose(blended, mix([network[None], trees], weights)[0], atol=1e-6)
+    # then the measured criteria (training.criteria), mixed into the classes they define
+    expected = criteria.apply_member(
+        mix([network[None], trees], weights), inputs, predictor.classes, predictor.criteria_weights
+    )
+    assert predictor.criteria_weights is not None
+    np.testing.assert_allclose(blended, expected[0], atol=1e-6)
     assert blended.shape == (SCORED,) and np.all((blended >= 0) & (blended <= 1))
 
 

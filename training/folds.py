@@ -53,6 +53,7 @@ class TrainedEnsemble:
     stack_weights: np.ndarray | None = None  # fusion "stacked": (groups, classes) mixing weights
     features_member: Forest | None = None  # features_member "gbm": trees on the global features
     member_weights: np.ndarray | None = None  # features_member: (2, classes) weights of networks and trees
+    criteria_weights: np.ndarray | None = None  # diagnostic_criteria "blend": (classes,) criterion weights
 
     @property
     def networks(self) -> list[TrainedNetwork]:

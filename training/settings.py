@@ -41,6 +41,8 @@ class Settings:
     stack_weights: str = "global"  # "global", "per_class" (training.stacking.WEIGHT_RULES)
     features_member: str = "gbm"  # "gbm": boosted trees on the global features, blended (training.gbm); "none"
     gbm_kwargs: dict[str, Any] = field(default_factory=dict)  # overrides of training.gbm.GBM_PARAMS
+    # "blend": measured clinical criteria mixed into the classes they define (training.criteria); "none"
+    diagnostic_criteria: str = "blend"
     model_kwargs: dict[str, Any] = field(default_factory=dict)
     lead_sets: tuple[tuple[str, ...], ...] = LEAD_SETS
     epochs: int = 15  # with folds = 3: chosen by cross-validation, and 3 networks per lead set fit the time budget
@@ -110,6 +112,7 @@ class Settings:
             "fusion": (self.fusion, ("joint", "stacked")),
             "stack_weights": (self.stack_weights, WEIGHT_RULES),
             "features_member": (self.features_member, ("none", "gbm")),
+            "diagnostic_criteria": (self.diagnostic_criteria, ("blend", "none")),
         }
         for name, (value, allowed) in choices.items():
             if value not in allowed:

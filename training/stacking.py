@@ -32,6 +32,7 @@ from dataclasses import replace
 import numpy as np
 import torch
 
+from training import criteria
 from training.data import LeadSetData
 from training.folds import TrainedEnsemble, fold_rows, train_ensemble
 from training.gbm import Forest, gbm_inputs, gbm_params, train_forest
@@ -208,6 +209,13 @@ def add_features_member(
     labels = data.targets[trained.oof_rows]
     weights = fit_weights(labels, [trained.oof_probabilities, trees], "global", task, settings)
     probabilities = mix([trained.oof_probabilities, trees], weights)
+    criteria_weights = None
+    if settings.diagnostic_criteria == "blend":
+        sources = [data.sources[i] for i in trained.oof_rows]
+        oof_inputs = inputs[trained.oof_rows]
+        min_positives = settings.threshold_min_positives
+        criteria_weights = criteria.fit_member(labels, probabilities, oof_inputs, sources, task.classes, min_positives)
+        probabilities = criteria.apply_member(probabilities, oof_inputs, task.classes, criteria_weights)
     thresholds = tune(labels, probabilities, settings.threshold_strategy, settings.threshold_min_positives, task.scorer)
     validation = task.evaluate(labels, probabilities, thresholds, settings.decision_rule)
     log.info(
@@ -226,4 +234,5 @@ def add_features_member(
         oof_probabilities=probabilities,
         features_member=forest,
         member_weights=weights,
+        criteria_weights=criteria_weights,
     )

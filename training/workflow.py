@@ -90,6 +90,8 @@ def manifest_entry(
             **member_files,
             "weights": [[float(w) for w in row] for row in trained.member_weights],
         }
+        if trained.criteria_weights is not None:
+            entry["features_member"]["criteria_weights"] = [float(w) for w in trained.criteria_weights]
     return entry
 
 
