@@ -43,7 +43,7 @@ import models
 from ecgdata.splits import stratified_kfold
 from ecgio.leads import LEAD_SETS
 from ecgsignal.config import SignalConfig
-from training import criteria
+from training import calibration, criteria
 from training.data import LeadSetData, lead_set_data, read_dataset_index
 from training.device import resolve_device
 from training.ensemble import MeanProbability
@@ -107,6 +107,7 @@ def predict(trained: TrainedEnsemble, data: LeadSetData, rows: np.ndarray, setti
     probabilities = predict_records(network.to(device), items, device, aggregation=settings.window_aggregation)
     if trained.features_member is not None and trained.member_weights is not None:
         inputs = record_gbm_inputs(data, rows)
+        probabilities = calibration.apply(probabilities, trained.network_calibration)
         probabilities = blend(probabilities, trained.features_member, trained.member_weights, inputs)
         probabilities = criteria.apply_member(
             probabilities, inputs, get_task(settings.task).classes, trained.criteria_weights

@@ -181,3 +181,14 @@ def test_model_folder_records_and_applies_the_criteria(tmp_path: Path, cinc_dir:
     entry["features_member"]["criteria_weights"] = [2.0] * len(ABBREVIATIONS)
     with pytest.raises(ValueError, match="criteria weights"):
         predictor_module._features_member(tmp_path / "model", entry)
+
+
+def test_docstring_examples():
+    import doctest
+
+    import ecgsignal.criteria
+    import training.calibration
+
+    for module in (ecgsignal.criteria, training.calibration):
+        result = doctest.testmod(module)
+        assert result.attempted > 0 and result.failed == 0, module.__name__

@@ -54,6 +54,7 @@ class TrainedEnsemble:
     features_member: Forest | None = None  # features_member "gbm": trees on the global features
     member_weights: np.ndarray | None = None  # features_member: (2, classes) weights of networks and trees
     criteria_weights: np.ndarray | None = None  # diagnostic_criteria "blend": (classes,) criterion weights
+    network_calibration: np.ndarray | None = None  # network_calibration: (2, classes) logit scale and shift
 
     @property
     def networks(self) -> list[TrainedNetwork]:

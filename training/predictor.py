@@ -24,7 +24,7 @@ import torch
 from ecgio.leads import canonical_lead, sort_leads
 from ecgsignal.config import SignalConfig
 from ecgsignal.features import FEATURE_NAMES
-from training import criteria
+from training import calibration, criteria
 from training.device import apply_threads, resolve_device
 from training.ensemble import build_ensemble
 from training.gbm import GBM_EXTRA_COLUMNS, Forest
@@ -58,6 +58,7 @@ class Predictor:
     features_member: Forest | None = None  # boosted trees on the global features (``features_member: gbm``)
     member_weights: np.ndarray | None = None  # (2, C) weights of the networks' and the trees' probabilities
     criteria_weights: np.ndarray | None = None  # (C,) weights of the measured criteria (training.criteria)
+    network_calibration: np.ndarray | None = None  # (2, C) the networks' calibration (training.calibration)
 
     @property
     def preparer(self) -> RecordPreparer:
@@ -99,7 +100,8 @@ class Predictor:
         (:func:`training.gbm.gbm_inputs`) by the stored weights; unchanged when the model has no trees."""
         if self.features_member is None or self.member_weights is None:
             return probabilities
-        mixed = blend(probabilities, self.features_member, self.member_weights, tree_inputs)
+        networks = calibration.apply(probabilities, self.network_calibration)
+        mixed = blend(networks, self.features_member, self.member_weights, tree_inputs)
         return criteria.apply_member(mixed, tree_inputs, self.classes, self.criteria_weights).astype(np.float32)
 
     def labels(self, probabilities: np.ndarray) -> np.ndarray:
@@ -160,7 +162,7 @@ def load_predictor(folder: str | Path, leads: Sequence[str], device: str = "auto
         aggregation = str(manifest["settings"].get("window_aggregation", "mean"))
         decide(np.zeros(1), np.zeros(1), decision_rule)  # unknown rules fail here, not on the first record
         check_aggregation(aggregation)
-        forest, member_weights, criteria_weights = _features_member(folder, entry)
+        forest, member_weights, criteria_weights, network_calibration = _features_member(folder, entry)
     except ModelFolderError:
         raise
     except (KeyError, RuntimeError, TypeError, ValueError) as error:
@@ -179,18 +181,19 @@ def load_predictor(folder: str | Path, leads: Sequence[str], device: str = "auto
         features_member=forest,
         member_weights=member_weights,
         criteria_weights=criteria_weights,
+        network_calibration=network_calibration,
     )
 
 
 def _features_member(
     folder: str | Path, entry: dict[str, Any]
-) -> tuple[Forest | None, np.ndarray | None, np.ndarray | None]:
-    """The lead set's trees, blend weights and criterion weights (None when the model has none), or all None
-    when it has no features member; a tree file that is not what its entry says, or weights of the wrong
-    shape, are a ``ModelFolderError``."""
+) -> tuple[Forest | None, np.ndarray | None, np.ndarray | None, np.ndarray | None]:
+    """The lead set's trees, blend weights, criterion weights and network calibration (None where the model
+    has none), or all None when it has no features member; a tree file that is not what its entry says, or
+    weights of the wrong shape, are a ``ModelFolderError``."""
     member = entry.get("features_member")
     if member is None:
-        return None, None, None
+        return None, None, None, None
     if not isinstance(member, dict) or member.get("kind") != "gbm":
         raise ValueError(f"unknown features member {member!r}")
     data = load_member(folder, member)
@@ -211,4 +214,11 @@ def _features_member(
         criteria_weights = np.asarray(member["criteria_weights"], dtype=np.float64)
         if criteria_weights.shape != (classes,) or not np.all((criteria_weights >= 0) & (criteria_weights <= 1)):
             raise ValueError(f"criteria weights {member['criteria_weights']!r}; expected {classes} weights in [0, 1]")
-    return forest, weights, criteria_weights
+    network_calibration = None
+    if "network_calibration" in member:
+        network_calibration = np.asarray(member["network_calibration"], dtype=np.float64)
+        if network_calibration.shape != (2, classes) or not np.all(np.isfinite(network_calibration)):
+            raise ValueError(
+                f"network calibration of shape {network_calibration.shape}; expected (2, {classes}) numbers"
+            )
+    return forest, weights, criteria_weights, network_calibration

@@ -43,6 +43,8 @@ class Settings:
     gbm_kwargs: dict[str, Any] = field(default_factory=dict)  # overrides of training.gbm.GBM_PARAMS
     # "blend": measured clinical criteria mixed into the classes they define (training.criteria); "none"
     diagnostic_criteria: str = "blend"
+    # the networks' probabilities calibrated before the blend with the trees (training.calibration)
+    network_calibration: str = "none"
     model_kwargs: dict[str, Any] = field(default_factory=dict)
     lead_sets: tuple[tuple[str, ...], ...] = LEAD_SETS
     epochs: int = 15  # with folds = 3: chosen by cross-validation, and 3 networks per lead set fit the time budget
@@ -113,6 +115,7 @@ class Settings:
             "stack_weights": (self.stack_weights, WEIGHT_RULES),
             "features_member": (self.features_member, ("none", "gbm")),
             "diagnostic_criteria": (self.diagnostic_criteria, ("blend", "none")),
+            "network_calibration": (self.network_calibration, ("none", "temperature", "platt")),
         }
         for name, (value, allowed) in choices.items():
             if value not in allowed:

@@ -32,10 +32,11 @@ from dataclasses import replace
 import numpy as np
 import torch
 
-from training import criteria
+from training import calibration, criteria
 from training.data import LeadSetData
 from training.folds import TrainedEnsemble, fold_rows, train_ensemble
 from training.gbm import Forest, gbm_inputs, gbm_params, train_forest
+from training.labels import annotation_mask
 from training.settings import Settings
 from training.tasks import Task
 from training.thresholds import tune
@@ -190,6 +191,33 @@ def blend(network: np.ndarray, forest: Forest, weights: np.ndarray, inputs: np.n
     return mix([network, forest.probabilities(inputs)], weights)
 
 
+def calibrated_networks(
+    networks: np.ndarray, labels: np.ndarray, sources: Sequence[str], trees: np.ndarray, task: Task, settings: Settings
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The networks' out-of-fold probabilities calibrated by ``network_calibration`` (:mod:`training.calibration`)
+    and its parameters (None: unchanged); logs the calibration error and the trees' blend weight before and
+    after, so what calibrating changed is on record."""
+    params = calibration.fit(labels, networks, settings.network_calibration, annotation_mask(sources, labels))
+    if params is None:
+        return networks, None
+    calibrated = calibration.apply(networks, params)
+    before = fit_weights(labels, [networks, trees], "global", task, settings)[1, 0]
+    after = fit_weights(labels, [calibrated, trees], "global", task, settings)[1, 0]
+    log.info(
+        "networks calibrated (%s, mean a %.2f, b %.2f): calibration error %.4f -> %.4f (trees %.4f),"
+        " trees' blend weight %.2f -> %.2f",
+        settings.network_calibration,
+        params[0].mean(),
+        params[1].mean(),
+        calibration.expected_calibration_error(labels, networks),
+        calibration.expected_calibration_error(labels, calibrated),
+        calibration.expected_calibration_error(labels, trees),
+        before,
+        after,
+    )
+    return calibrated, params
+
+
 def add_features_member(
     trained: TrainedEnsemble,
     data: LeadSetData,
@@ -207,11 +235,14 @@ def add_features_member(
     inputs = record_gbm_inputs(data, np.arange(len(data)))
     forest, trees = train_forest(inputs, data.targets, pairs, gbm_params(settings.gbm_kwargs), settings.seed)
     labels = data.targets[trained.oof_rows]
-    weights = fit_weights(labels, [trained.oof_probabilities, trees], "global", task, settings)
-    probabilities = mix([trained.oof_probabilities, trees], weights)
+    sources = [data.sources[i] for i in trained.oof_rows]
+    networks, network_calibration = calibrated_networks(
+        trained.oof_probabilities, labels, sources, trees, task, settings
+    )
+    weights = fit_weights(labels, [networks, trees], "global", task, settings)
+    probabilities = mix([networks, trees], weights)
     criteria_weights = None
     if settings.diagnostic_criteria == "blend":
-        sources = [data.sources[i] for i in trained.oof_rows]
         oof_inputs = inputs[trained.oof_rows]
         min_positives = settings.threshold_min_positives
         criteria_weights = criteria.fit_member(labels, probabilities, oof_inputs, sources, task.classes, min_positives)
@@ -235,4 +266,5 @@ def add_features_member(
         features_member=forest,
         member_weights=weights,
         criteria_weights=criteria_weights,
+        network_calibration=network_calibration,
     )

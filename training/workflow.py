@@ -92,6 +92,10 @@ def manifest_entry(
         }
         if trained.criteria_weights is not None:
             entry["features_member"]["criteria_weights"] = [float(w) for w in trained.criteria_weights]
+        if trained.network_calibration is not None:
+            entry["features_member"]["network_calibration"] = [
+                [float(v) for v in row] for row in trained.network_calibration
+            ]
     return entry
 
 
