@@ -14,7 +14,8 @@ are named ``LU`` + the LUDB number zero-padded to 5 (``LU00001``), a prefix no C
 
 Usage: ``python -m ecgdata.ludb LUDB_DIR OUT_DIR [--jobs N]`` (or ``ecg-ludb``). LUDB_DIR holds
 ``ludb.csv`` and the ``data`` folder (the PhysioNet layout). Re-running skips records already written
-and verified (header parses, ``.mat`` has the right shape).
+and verified (header parses, ``.mat`` has the right shape, ``#Dx`` is what the table gives now, so an
+edited table takes effect on the next run).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from joblib import Parallel, delayed
 
 from ecgdata.challenge_format import is_complete_record, write_challenge_adc
 from ecgdata.ludb import ludb_data_dir
-from ecgio import RecordError
+from ecgio import RecordError, read_header
 from ecgio.leads import TWELVE_LEADS, lead_indices
 from ecgio.record import load_raw
 from ecglog.progress import progress as progress_bar
@@ -205,11 +206,21 @@ class ConversionSummary:
         return text
 
 
+def _up_to_date(target: Path, labels: tuple[str, ...]) -> bool:
+    """A record already written whole and with the labels the table gives now (an edited table redoes it)."""
+    if not is_complete_record(target, len(TWELVE_LEADS), fs=FS):
+        return False
+    try:
+        return read_header(target).labels == labels
+    except (RecordError, OSError):
+        return False
+
+
 def _convert_one(row: LudbRow, data_dir: Path, out_dir: Path, mapping: LudbMapping) -> tuple[str, tuple, tuple, str]:
     """Convert one record: (status 'written'|'skipped'|'failed', left-out statements, unknown statements, error)."""
     labels, left_out, unknown = record_labels(row, mapping)
     name = challenge_name(row.number)
-    if is_complete_record(out_dir / f"{name}.hea", len(TWELVE_LEADS), fs=FS):
+    if _up_to_date(out_dir / f"{name}.hea", labels):
         return "skipped", left_out, unknown, ""
     source = data_dir / f"{row.number}.hea"
     try:

@@ -241,6 +241,12 @@ def test_rerun_skips_and_redoes_a_damaged_record(ludb_root, tmp_path):
     third = ludb_challenge.convert(ludb_root, out, progress=False, numbers=(1, 2))
     assert (third.written, third.skipped, third.failed) == (1, 1, 0)
     assert helper_code.load_recording(str(mat)).shape == (12, 5000)
+    # labels that no longer match the table (an edited mapping) are rewritten too
+    hea = out / "LU00001.hea"
+    hea.write_text(hea.read_text().replace("#Dx: 426177001,", "#Dx: 426783006,"))
+    fourth = ludb_challenge.convert(ludb_root, out, progress=False, numbers=(1, 2))
+    assert (fourth.written, fourth.skipped) == (1, 1)
+    assert read_header(hea).labels[0] == "426177001"
 
 
 # --------------------------------------------------------------------------- bad input
