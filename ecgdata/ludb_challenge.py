@@ -74,9 +74,6 @@ class LudbMapping:
     codes: dict[tuple[str, str], tuple[str, ...]]
     left_out: frozenset[tuple[str, str]]
 
-    def known(self, key: tuple[str, str]) -> bool:
-        return key in self.codes or key in self.left_out
-
 
 def _key(column: str, statement: str) -> tuple[str, str]:
     """Statements are matched on their stripped, case-folded text."""
@@ -91,7 +88,7 @@ def load_mapping(path: str | Path = MAPPING_FILE) -> LudbMapping:
     ]
     codes: dict[tuple[str, str], list[str]] = {}
     left_out: set[tuple[str, str]] = set()
-    for number, row in enumerate(csv.DictReader(lines), start=2):
+    for number, row in enumerate(csv.DictReader(lines), start=1):
         column, statement = (row.get("column") or "").strip(), (row.get("statement") or "").strip()
         if not column or not statement:
             raise ValueError(f"{path}: data row {number} has no column or statement: {row}")
