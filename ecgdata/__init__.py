@@ -1,6 +1,6 @@
 """Datasets: the PTB-XL importer and benchmark tasks, the synthetic demo set, the dataset index and splits.
 
-Submodules are imported on use (``ecgdata.ptbxl``, ``ecgdata.ptbxl_tasks``, ``ecgdata.synthetic``,
+Submodules are imported on use (``ecgdata.ptbxl``, ``ecgdata.ludb_challenge``, ``ecgdata.ptbxl_tasks``, ``ecgdata.synthetic``,
 ``ecgdata.index``, ``ecgdata.splits``, ``ecgdata.challenge_format``) so that reading an index does not
 pay for importing neurokit2.
 """

@@ -81,15 +81,28 @@ def header_text(
     age: float | int | None,
     sex: str | None,
     labels: Sequence[str],
-    gain: float,
+    gain: float | Sequence[float],
+    baselines: Sequence[int] | None = None,
 ) -> str:
-    """The header of a record whose int16 samples are ``adc`` (leads x samples)."""
+    """The header of a record whose int16 samples are ``adc`` (leads x samples).
+
+    ``gain`` is one gain for every lead or one per lead; ``baselines`` (default 0) the ADC value of
+    0 mV per lead, written in the ADC-zero field: the official helper reads the baseline there
+    (``get_baselines``) and WFDB takes the ADC zero as the baseline when no ``(baseline)`` follows
+    the gain, so both read the same value, and the gain stays a plain number the helper can parse.
+    """
     num_leads, num_samples = adc.shape
-    gain_text = _format_number(gain)
+    gains = [float(gain)] * num_leads if isinstance(gain, int | float | np.number) else [float(g) for g in gain]
+    zeros = [0] * num_leads if baselines is None else [int(b) for b in baselines]
+    if len(gains) != num_leads or len(zeros) != num_leads:
+        raise ValueError(f"{name}: {num_leads} leads but {len(gains)} gains and {len(zeros)} baselines")
     lines = [f"{name} {num_leads} {_format_number(fs)} {num_samples}"]
     for row, lead in enumerate(leads):
         first = int(adc[row, 0]) if num_samples else 0
-        lines.append(f"{name}.mat 16+24 {gain_text}/mV 16 0 {first} {wfdb_checksum(adc[row])} 0 {canonical_lead(lead)}")
+        lines.append(
+            f"{name}.mat 16+24 {_format_number(gains[row])}/mV 16 {zeros[row]} {first} "
+            f"{wfdb_checksum(adc[row])} 0 {canonical_lead(lead)}"
+        )
     lines += [
         f"#Age: {_format_age(age)}",
         f"#Sex: {_format_sex(sex)}",
@@ -129,7 +142,47 @@ def write_challenge_record(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     adc = to_adc(signal, gain, name)
-    text = header_text(name, adc, fs, leads, age, sex, labels, gain)
+    return _write_files(out, name, adc, header_text(name, adc, fs, leads, age, sex, labels, gain))
+
+
+def write_challenge_adc(
+    out_dir: str | Path,
+    name: str,
+    adc: np.ndarray,
+    fs: float,
+    leads: Sequence[str],
+    gains: Sequence[float],
+    baselines: Sequence[int],
+    age: float | int | None,
+    sex: str | None,
+    labels: Sequence[str],
+) -> Path:
+    """Write a record from its ADC samples, keeping each lead's own gain and baseline; returns the header path.
+
+    For sources whose samples are already integers (WFDB format 16): copying them with their gains
+    loses nothing, where going through millivolts and one common gain would round every sample
+    again. ``adc`` is (leads, samples) of integers within the int16 range (WFDB's -32768 "no value"
+    sentinel excluded); ``gains`` are ADC units per mV.
+    """
+    values = np.asarray(adc)
+    if values.ndim != 2 or values.shape[0] != len(leads):
+        raise ValueError(f"{name}: signal has shape {values.shape}, expected ({len(leads)}, samples)")
+    if not np.issubdtype(values.dtype, np.integer):
+        raise ValueError(f"{name}: ADC samples must be integers, got {values.dtype}")
+    if values.size and (values.min() < ADC_MIN or values.max() > ADC_MAX):
+        raise ValueError(f"{name}: ADC samples outside {ADC_MIN}..{ADC_MAX}")
+    if not fs or fs <= 0:
+        raise ValueError(f"{name}: sampling frequency must be positive, got {fs}")
+    if any(not math.isfinite(g) or g <= 0 for g in gains):
+        raise ValueError(f"{name}: gains must be positive, got {list(gains)}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    samples = values.astype(np.int16)
+    return _write_files(out, name, samples, header_text(name, samples, fs, leads, age, sex, labels, gains, baselines))
+
+
+def _write_files(out: Path, name: str, adc: np.ndarray, text: str) -> Path:
+    """Signal first, header last, each under a temporary name renamed into place."""
     atomic_write_with(out / f"{name}.mat", lambda stream: savemat(stream, {"val": adc}, format="4"), sync=False)
     atomic_write(out / f"{name}.hea", text.encode("ascii"), sync=False)
     return out / f"{name}.hea"
@@ -165,5 +218,6 @@ __all__ = [
     "is_complete_record",
     "to_adc",
     "wfdb_checksum",
+    "write_challenge_adc",
     "write_challenge_record",
 ]

@@ -33,7 +33,7 @@ from scoring.classes import ABBREVIATIONS, DIAGNOSES, labels_to_targets, scored_
 log = logging.getLogger(__name__)
 
 INDEX_NAME = "dataset_index.csv"
-#: Name prefix -> source database, as the Challenge named its training records.
+#: Name prefix -> source database, as the Challenge named its training records (and LUDB as imported here).
 PREFIX_SOURCES = {
     "A": "CPSC",
     "Q": "CPSC-Extra",
@@ -41,6 +41,7 @@ PREFIX_SOURCES = {
     "S": "PTB",
     "HR": "PTB-XL",
     "E": "Georgia",
+    "LU": "LUDB",  # not a Challenge source: ecgdata.ludb_challenge names LUDB records LUnnnnn
     "SYN": "Synthetic",
 }
 #: JS00001-JS10646 are Chapman-Shaoxing, JS10647 onwards Ningbo.
@@ -54,6 +55,7 @@ SOURCE_ORDER = (
     "Georgia",
     "Chapman-Shaoxing",
     "Ningbo",
+    "LUDB",
     "Synthetic",
     "unknown",
 )

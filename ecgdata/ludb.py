@@ -262,3 +262,11 @@ def reference_beats(ludb: LudbRecord) -> tuple[np.ndarray, tuple[int, int]]:
         return beats, (0, -1)
     spans = [lead.span for lead in ludb.leads if lead.span[1] >= lead.span[0]]
     return beats, (min(s[0] for s in spans), max(s[1] for s in spans))
+
+
+if __name__ == "__main__":  # ``python -m ecgdata.ludb LUDB_DIR OUT_DIR``: the Challenge-format importer
+    import sys
+
+    from ecgdata import ludb_challenge
+
+    sys.exit(ludb_challenge.main())

@@ -43,6 +43,7 @@ def test_sources_from_name_prefixes():
         "JS10646": "Chapman-Shaoxing",
         "JS10647": "Ningbo",
         "JS20000": "Ningbo",
+        "LU00001": "LUDB",
         "SYN00001": "Synthetic",
         "X123": "unknown",
         "record": "unknown",
