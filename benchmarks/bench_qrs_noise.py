@@ -45,11 +45,11 @@ from ecgdata.ludb import (
     reference_beats,
 )
 from ecglog.progress import progress
-from ecgsignal.cli import to_record_rate
 from ecgsignal.config import SignalConfig
 from ecgsignal.delineate import delineate
 from ecgsignal.pacing import spikes_at
 from ecgsignal.preprocess import condition
+from ecgsignal.records import to_record_rate
 
 NOISES = ("none", "bw", "ma", "em")
 

@@ -38,10 +38,10 @@ from training.gbm import Forest, gbm_inputs, gbm_params, train_forest
 from training.settings import Settings
 from training.tasks import Task
 from training.thresholds import tune
+from training.weight_rules import WEIGHT_RULES
 
 log = logging.getLogger(__name__)
 
-WEIGHT_RULES = ("global", "per_class")
 #: Spacing of the simplex grid the mixing weights are chosen from.
 GRID_STEP = 0.1
 

@@ -11,6 +11,9 @@ from collections.abc import Callable
 
 import numpy as np
 
+from scoring.classes import scored_classes, scoring_weights
+from scoring.metric import ChallengeMetric
+
 ScoreFn = Callable[[np.ndarray, np.ndarray], float]
 #: labels (N, C) -> (outputs (N, C) -> score): a metric prepared once for fixed validation labels.
 Scorer = Callable[[np.ndarray], Callable[[np.ndarray], float]]
@@ -20,6 +23,11 @@ THRESHOLD_STRATEGIES = ("per_class", "global", "global_then_per_class", "fixed")
 #: record where no class passes gets the one closest to passing (highest probability / threshold): every
 #: Challenge record has at least one diagnosis, and an empty answer scores nothing.
 DECISION_RULES = ("threshold", "top_if_empty")
+
+
+def challenge_scorer(labels: np.ndarray) -> Callable[[np.ndarray], float]:
+    """The Challenge metric (official weights) for fixed labels: the default :data:`Scorer` of :func:`tune`."""
+    return ChallengeMetric(labels, scoring_weights(), scored_classes())
 
 
 def decide(probabilities: np.ndarray, thresholds: np.ndarray, rule: str = "threshold") -> np.ndarray:
@@ -105,11 +113,7 @@ def tune(
         raise ValueError(f"unknown threshold strategy {strategy!r}; expected one of {THRESHOLD_STRATEGIES}")
     if strategy == "fixed":
         return np.full(labels.shape[1], 0.5)
-    if scorer is None:
-        from training.evaluation import challenge_scorer
-
-        scorer = challenge_scorer
-    metric = scorer(labels)
+    metric = (scorer or challenge_scorer)(labels)
 
     def score(_labels: np.ndarray, outputs: np.ndarray) -> float:
         return metric(outputs)
