@@ -10,7 +10,7 @@ Both runs share one feature cache (the first run prepares it, so its time includ
 ``--warm`` prepares it before either run so both times are training only) and validate on the same records
 (the folds depend only on the data and the seed). K ranks draw other windows, augmentations and dropout
 masks than one process does, so their models differ as two seeds' do; ``--seeds N`` repeats the pair for N
-seeds and puts the one-process seed-to-seed spread beside the differences. The issue's target: the
+seeds and puts the one-process seed-to-seed spread beside the differences. The target: the
 K-process metric within 0.02 of the one-process one. Ends with one line per seed
 
     distributed: 1 process M1, K processes MK, difference D (target |D| <= 0.02: met|not met)

@@ -8,7 +8,7 @@ The same outer folds as ``benchmarks/cross_validate.py`` (same seed); in each, t
 the inner folds of the outer training records exactly as ``features_member: gbm`` trains them, the
 thresholds are tuned on their inner out-of-fold probabilities, and the held-out fold is scored with the
 mean of the inner fold models. No network is trained, so a parameter set costs seconds to minutes: this
-is how :data:`training.gbm.GBM_PARAMS` was chosen (README, "Features member").
+is how :data:`training.gbm.GBM_PARAMS` was chosen (docs/results/classification.md, "Features member").
 """
 
 from __future__ import annotations

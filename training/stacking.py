@@ -8,7 +8,7 @@ ones, and member k of the result is :class:`models.branch_stack.BranchStack` ove
 k-th networks: the mean over members of the mixed probabilities equals the mix of the groups'
 ensemble means, so what was tuned out of fold is what the saved model computes.
 
-Weight rules (README "Fusion" says which one cross-validation chose):
+Weight rules (docs/results/classification.md says which one cross-validation chose):
 
 * ``global``: one weight vector for all classes, the point of a simplex grid whose mixed out-of-fold
   probabilities score best on the task's metric at thresholds tuned on them (the same tuning the
