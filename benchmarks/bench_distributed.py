@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     work = args.work or Path(tempfile.mkdtemp(prefix="bench-distributed-"))
     work.mkdir(parents=True, exist_ok=True)
     if args.real:
-        from benchmarks.real_data import real_training_folder
+        from ecgdata.real_data import real_training_folder
 
         data = real_training_folder(work / "real")
     else:

@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     threads = os.environ["ECG_THREADS"]
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.real:
-        from benchmarks.real_data import real_training_folder
+        from ecgdata.real_data import real_training_folder
 
         data_dir = real_training_folder(args.work)
     else:

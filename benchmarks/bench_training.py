@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.real:
-        from benchmarks.real_data import real_training_folder
+        from ecgdata.real_data import real_training_folder
 
         data_dir = real_training_folder(args.work)
     else:

@@ -395,7 +395,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = replace(Settings.from_env(), progress=False)
     if args.real:
-        from benchmarks.real_data import real_training_folder
+        from ecgdata.real_data import real_training_folder
 
         data_dir = real_training_folder(args.work)
     else:

@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from benchmarks.real_data import real_training_folder
+    from ecgdata.real_data import real_training_folder
 
     settings = replace(Settings.from_env(), progress=False)
     table = read_dataset_index(real_training_folder(args.work), progress=False)

@@ -238,7 +238,7 @@ def _save_fold(path: Path, labels: np.ndarray, test: np.ndarray, oof: np.ndarray
 
 def test_fusion_report_rebuilds_the_stack_from_saved_folds(tmp_path: Path):
     """The report's ``stacked`` fold is what training.stacking does with the saved parts' predictions."""
-    from benchmarks.fusion_report import lead_set_report
+    from ecgreport.fusion import lead_set_report
     from training.thresholds import tune
 
     labels, informative, noise = _two_groups(2)

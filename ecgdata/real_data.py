@@ -1,4 +1,4 @@
-"""The real shared records as one Challenge-format training folder, for benchmarks.
+"""The real shared records as one Challenge-format training folder, for benchmarks and the model zoo.
 
 ../shared/data holds 25 Challenge records and 353 PTB-XL records in PTB-XL's own WFDB format
 (labels in ptbxl_database.csv). The PTB-XL ones are imported with :mod:`ecgdata.ptbxl` (the
