@@ -47,13 +47,13 @@ from training.data import LeadSetData, lead_set_data, read_dataset_index
 from training.device import resolve_device
 from training.ensemble import MeanProbability
 from training.evaluation import evaluate_probabilities
-from training.folds import TrainedEnsemble, fold_rows
+from training.folds import FoldedRecords, TrainedEnsemble, fold_rows
 from training.gbm import gbm_params, train_forest
 from training.inference import predict_records
 from training.settings import Settings, default_cache_dir
 from training.stacking import blend, record_gbm_inputs, train_lead_set
 from training.tasks import get_task
-from training.thresholds import DECISION_RULES, tune
+from training.thresholds import DECISION_RULES, tune, tune_as
 from training.trainer import record_inputs
 
 #: Settings each variant changes (everything else from ``ECG_SETTINGS`` or the defaults).
@@ -121,7 +121,7 @@ def held_out_scores(
     the thresholds. ``save``: an ``.npz`` file for the held-out and inner out-of-fold predictions (what
     ``benchmarks/fusion_report.py`` combines and analyses without training again)."""
     task = get_task(settings.task)
-    trained = train_lead_set(data, settings, inner_folds(data, settings, train), task, rows=train)
+    trained = train_lead_set(FoldedRecords(data, inner_folds(data, settings, train), task, train), settings)
     probabilities = predict(trained, data, test, settings)
     labels = data.targets[test]
     if save is not None:
@@ -190,9 +190,7 @@ def held_out_trees(
     inputs = record_gbm_inputs(data, np.arange(len(data)))
     forest, oof = train_forest(inputs, data.targets, pairs, gbm_params(settings.gbm_kwargs), settings.seed)
     oof_rows = np.concatenate([val for _, val in pairs])
-    thresholds = tune(
-        data.targets[oof_rows], oof, settings.threshold_strategy, settings.threshold_min_positives, task.scorer
-    )
+    thresholds = tune_as(data.targets[oof_rows], oof, settings, task.scorer)
     probabilities = forest.probabilities(inputs[test])
     if save is not None:
         save_arrays(save, data, test, probabilities, thresholds, oof_rows, oof)

@@ -32,7 +32,7 @@ from training.gbm import GBM_PARAMS, gbm_params, train_forest
 from training.settings import Settings, default_cache_dir
 from training.stacking import record_gbm_inputs
 from training.tasks import get_task
-from training.thresholds import tune
+from training.thresholds import tune_as
 
 #: The parameter sets compared (each changes GBM_PARAMS where it says). The first round varied one parameter
 #: of the first choice (5 records per leaf); the second, after more regularisation helped, went further.
@@ -57,9 +57,7 @@ def held_out(data, settings: Settings, params: dict, train: np.ndarray, test: np
     inputs = record_gbm_inputs(data, np.arange(len(data)))
     forest, oof = train_forest(inputs, data.targets, pairs, params, settings.seed)
     oof_rows = np.concatenate([val for _, val in pairs])
-    thresholds = tune(
-        data.targets[oof_rows], oof, settings.threshold_strategy, settings.threshold_min_positives, task.scorer
-    )
+    thresholds = tune_as(data.targets[oof_rows], oof, settings, task.scorer)
     probabilities = forest.probabilities(inputs[test])
     return evaluate_probabilities(data.targets[test], probabilities, thresholds, settings.decision_rule)
 

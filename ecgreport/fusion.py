@@ -42,7 +42,7 @@ from training.evaluation import evaluate_probabilities
 from training.settings import Settings
 from training.stacking import fit_weights, mix
 from training.tasks import challenge2021
-from training.thresholds import decide, tune
+from training.thresholds import decide, tune_as
 
 #: Stacked variants: name -> (weight rule, saved variants mixed).
 STACKS = {
@@ -90,7 +90,7 @@ def fold_scores(
 ) -> dict[str, object]:
     """Held-out scores at the fold's thresholds, at oracle thresholds, calibration and per-class scores."""
     scores: dict[str, object] = dict(evaluate_probabilities(labels, probabilities, thresholds, settings.decision_rule))
-    oracle = tune(labels, probabilities, settings.threshold_strategy, settings.threshold_min_positives)
+    oracle = tune_as(labels, probabilities, settings)
     scores["oracle_challenge_metric"] = evaluate_probabilities(labels, probabilities, oracle, settings.decision_rule)[
         "challenge_metric"
     ]
@@ -125,7 +125,7 @@ def stacked_fold(folds: dict[str, dict[str, np.ndarray]], rule: str, settings: S
         test_parts = [mix([test_parts[0], trees["test_probabilities"]], second)]
         weights = np.concatenate([weights * second[0], second[1:]])
     mixed, test = oof[0], test_parts[0]
-    thresholds = tune(first["oof_labels"], mixed, settings.threshold_strategy, settings.threshold_min_positives)
+    thresholds = tune_as(first["oof_labels"], mixed, settings)
     parts = {key: value for key, value in first.items() if key != "branch_shares"}  # a part's head, not the stack's
     return {**parts, "test_probabilities": test, "thresholds": thresholds, "weights": weights}
 

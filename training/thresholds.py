@@ -8,6 +8,7 @@ a few passes) captures that dependence cheaply: each step scores one candidate v
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Protocol
 
 import numpy as np
 
@@ -28,6 +29,16 @@ DECISION_RULES = ("threshold", "top_if_empty")
 def challenge_scorer(labels: np.ndarray) -> Callable[[np.ndarray], float]:
     """The Challenge metric (official weights) for fixed labels: the default :data:`Scorer` of :func:`tune`."""
     return ChallengeMetric(labels, scoring_weights(), scored_classes())
+
+
+class ThresholdSettings(Protocol):
+    """What :func:`tune_as` reads of :class:`training.settings.Settings` (kept structural: settings imports this module)."""
+
+    @property
+    def threshold_strategy(self) -> str: ...
+
+    @property
+    def threshold_min_positives(self) -> int: ...
 
 
 def decide(probabilities: np.ndarray, thresholds: np.ndarray, rule: str = "threshold") -> np.ndarray:
@@ -124,3 +135,10 @@ def tune(
     start = shared if strategy == "global_then_per_class" else 0.5
     tunable = np.asarray(labels, bool).sum(axis=0) >= min_positives
     return tune_thresholds(labels, probabilities, score, start=start, tunable=tunable)[0]
+
+
+def tune_as(
+    labels: np.ndarray, probabilities: np.ndarray, settings: ThresholdSettings, scorer: Scorer | None = None
+) -> np.ndarray:
+    """:func:`tune` with the strategy and minimum positives ``settings`` name: the one way training tunes."""
+    return tune(labels, probabilities, settings.threshold_strategy, settings.threshold_min_positives, scorer)
