@@ -112,7 +112,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--data", type=Path, help="folder of Challenge records")
-    source.add_argument("--real", action="store_true", help="the real shared records (benchmarks/real_data.py)")
+    source.add_argument("--real", action="store_true", help="the real shared records (ecgdata/real_data.py)")
     parser.add_argument("--work", type=Path, help="folder for the models, cache and real data (default: temporary)")
     parser.add_argument("--ranks", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1, help="torch threads per process")

@@ -30,7 +30,6 @@ import itertools
 import json
 import logging
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import replace
@@ -40,6 +39,7 @@ import numpy as np
 import torch
 
 import models
+from ecgdata.real_data import add_data_arguments, data_folder
 from ecgdata.splits import stratified_kfold
 from ecgio.leads import LEAD_SETS
 from ecgsignal.config import SignalConfig
@@ -371,10 +371,7 @@ def report(size: int, variant: str, summary: dict, per_fold: list[dict], sources
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--data", type=Path, help="folder of Challenge-format records")
-    source.add_argument("--real", action="store_true", help="the real shared records (imported into --work)")
-    parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "ecg-real-data")
+    add_data_arguments(parser)
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--lead-sets", type=int, nargs="+", default=[12, 6, 4, 3, 2], choices=sorted(LEAD_SETS_BY_SIZE))
     parser.add_argument("--variants", nargs="+", default=["both"], choices=sorted(VARIANTS))
@@ -392,12 +389,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = replace(Settings.from_env(), progress=False)
-    if args.real:
-        from ecgdata.real_data import real_training_folder
-
-        data_dir = real_training_folder(args.work)
-    else:
-        data_dir = args.data
+    data_dir = data_folder(args)
     started = time.perf_counter()
     results = run(data_dir, args.folds, args.lead_sets, args.variants, settings, args.split, args.repeats, args.save)
     results["seconds"] = round(time.perf_counter() - started, 1)
