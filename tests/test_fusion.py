@@ -1,4 +1,4 @@
-"""Fusion of the raw and PQRST branches (issue 16): branch dropout and auxiliary losses in the joint
+"""Fusion of the raw and PQRST branches: branch dropout and auxiliary losses in the joint
 network, and ``fusion: stacked`` (separately trained branch networks mixed by out-of-fold weights),
 from the weight rules on synthetic probabilities to a stacked model trained on the real Challenge
 sample, saved, loaded and predicting exactly the mix of its parts."""
