@@ -26,7 +26,7 @@ LOG = logging.getLogger("train_model")
 TrainingCode = Callable[[str, str], object]
 
 ENVIRONMENT_HELP = """environment:
-  ECG_SETTINGS=FILE   JSON file of training settings (epochs, lead_sets, architecture, ...; see the README)
+  ECG_SETTINGS=FILE   JSON file of training settings (epochs, lead_sets, architecture, ...; see docs/settings.md)
   ECG_THREADS=N       torch threads (default: the free cores of this process, at most 8)
   ECG_DEVICE=NAME     auto (CUDA when present), cpu or cuda
   ECG_CACHE_DIR=DIR   feature cache (default ~/.cache/ecg-leads; reused across runs)

@@ -43,11 +43,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 
 from ecgio import Record, find_records, read_record
-from ecgsignal.cli import to_record_rate
 from ecgsignal.config import SignalConfig
 from ecgsignal.delineate import WAVE_POINTS, delineate
 from ecgsignal.pacing import spikes_at
 from ecgsignal.preprocess import condition
+from ecgsignal.records import to_record_rate
 
 log = logging.getLogger("bench_delineation")
 

@@ -10,7 +10,7 @@ Both runs share one feature cache (the first run prepares it, so its time includ
 ``--warm`` prepares it before either run so both times are training only) and validate on the same records
 (the folds depend only on the data and the seed). K ranks draw other windows, augmentations and dropout
 masks than one process does, so their models differ as two seeds' do; ``--seeds N`` repeats the pair for N
-seeds and puts the one-process seed-to-seed spread beside the differences. The issue's target: the
+seeds and puts the one-process seed-to-seed spread beside the differences. The target: the
 K-process metric within 0.02 of the one-process one. Ends with one line per seed
 
     distributed: 1 process M1, K processes MK, difference D (target |D| <= 0.02: met|not met)
@@ -112,7 +112,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--data", type=Path, help="folder of Challenge records")
-    source.add_argument("--real", action="store_true", help="the real shared records (benchmarks/real_data.py)")
+    source.add_argument("--real", action="store_true", help="the real shared records (ecgdata/real_data.py)")
     parser.add_argument("--work", type=Path, help="folder for the models, cache and real data (default: temporary)")
     parser.add_argument("--ranks", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1, help="torch threads per process")
@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     work = args.work or Path(tempfile.mkdtemp(prefix="bench-distributed-"))
     work.mkdir(parents=True, exist_ok=True)
     if args.real:
-        from benchmarks.real_data import real_training_folder
+        from ecgdata.real_data import real_training_folder
 
         data = real_training_folder(work / "real")
     else:

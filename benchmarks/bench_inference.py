@@ -40,6 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import team_code  # after the path: this checkout's, not an installed copy's
+from ecgdata.real_data import add_data_arguments, data_folder
 from ecgio import find_records, load_raw, read_header
 from ecgio.leads import sort_leads
 from training.record_inputs import prepare_input
@@ -121,10 +122,7 @@ def part_costs(model_dir: Path, headers: list[Path], batch: int) -> dict[str, tu
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("model", type=Path)
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--data", type=Path)
-    source.add_argument("--real", action="store_true")
-    parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "ecg-real-data")
+    add_data_arguments(parser)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--limit", type=int, default=100, help="records for the one-thread part costs")
@@ -132,12 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("ECG_THREADS", "1")
     threads = os.environ["ECG_THREADS"]
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if args.real:
-        from benchmarks.real_data import real_training_folder
-
-        data_dir = real_training_folder(args.work)
-    else:
-        data_dir = args.data
+    data_dir = data_folder(args)
     headers = find_records(data_dir)
     load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as scratch:

@@ -65,7 +65,6 @@ from ecgdata.ludb import (
 )
 from ecgio.files import atomic_write, atomic_write_with
 from ecglog.progress import progress
-from ecgsignal.cli import to_record_rate
 from ecgsignal.config import SignalConfig
 from ecgsignal.delineate import (
     P_OFF,
@@ -82,6 +81,7 @@ from ecgsignal.delineate import (
 )
 from ecgsignal.pacing import spikes_at
 from ecgsignal.preprocess import condition
+from ecgsignal.records import to_record_rate
 
 log = logging.getLogger("bench_ludb")
 

@@ -29,85 +29,12 @@ if __name__ == "__main__":  # one thread, set before numpy loads
 import argparse
 import logging
 import sys
-import zlib
 from pathlib import Path
 
-import numpy as np
-from scipy import signal as sps
-
-from ecgdata.ludb import (
-    LUDB_LEADS,
-    FiducialScore,
-    LudbRecord,
-    ludb_data_dir,
-    read_ludb,
-    record_numbers,
-    reference_beats,
-)
+from ecgdata.ludb import LUDB_LEADS, ludb_data_dir, read_ludb, record_numbers
+from ecgdata.qrs_stress import NOISES, score_pair
 from ecglog.progress import progress
-from ecgsignal.cli import to_record_rate
 from ecgsignal.config import SignalConfig
-from ecgsignal.delineate import delineate
-from ecgsignal.pacing import spikes_at
-from ecgsignal.preprocess import condition
-
-NOISES = ("none", "bw", "ma", "em")
-
-
-def make_noise(kind: str, n: int, fs: float, rng: np.random.Generator) -> np.ndarray:
-    """Unit-variance noise of one kind, ``n`` samples at ``fs``."""
-    t = np.arange(n) / fs
-    if kind == "bw":
-        freqs = rng.uniform(0.05, 0.6, 3)
-        noise = sum(rng.uniform(0.5, 1.0) * np.sin(2 * np.pi * f * t + rng.uniform(0, 2 * np.pi)) for f in freqs)
-    elif kind == "ma":
-        band = sps.butter(2, [10.0, min(100.0, 0.45 * fs)], btype="band", fs=fs, output="sos")
-        bursts = 0.5 + 3.0 * np.abs(sps.sosfilt(sps.butter(1, 0.5, fs=fs, output="sos"), rng.standard_normal(n)))
-        noise = sps.sosfilt(band, rng.standard_normal(n)) * bursts
-    elif kind == "em":
-        band = sps.butter(2, [1.0, 12.0], btype="band", fs=fs, output="sos")
-        on = sps.sosfilt(sps.butter(1, 0.3, fs=fs, output="sos"), rng.standard_normal(n)) > 0
-        noise = sps.sosfilt(band, rng.standard_normal(n)) * (0.2 + on)
-    else:
-        raise ValueError(f"unknown noise {kind!r} (one of {', '.join(NOISES[1:])})")
-    noise = np.asarray(noise, dtype=np.float64)
-    return noise / max(float(noise.std()), 1e-12)
-
-
-def add_noise(x: np.ndarray, beats: np.ndarray, fs: float, kind: str, snr_db: float, seed: int) -> np.ndarray:
-    """``x`` (L, N) mV with noise of ``kind`` at ``snr_db`` per lead (stress-test SNR), reproducibly."""
-    if kind == "none":
-        return x
-    rng = np.random.default_rng(seed)
-    half = int(0.1 * fs)
-    out = np.empty_like(x, dtype=np.float64)
-    for k in range(x.shape[0]):
-        spans = [np.ptp(x[k, max(0, b - half) : b + half]) for b in beats] or [np.ptp(x[k])]
-        power = float(np.median(spans)) ** 2 / 8.0
-        out[k] = x[k] + make_noise(kind, x.shape[1], fs, rng) * np.sqrt(power / 10 ** (snr_db / 10.0))
-    return out
-
-
-def detect(x: np.ndarray, fs: float, config: SignalConfig) -> np.ndarray:
-    """Fused R peaks at the record's rate, exactly as the package delineates ``x`` (stimuli included)."""
-    conditioned, quality = condition(x, fs, config)
-    found = delineate(conditioned, config.fs, spikes_at(x, fs, config.fs, quality))
-    return to_record_rate(found.r_peaks, found.fs, fs, x.shape[1])
-
-
-def score_pair(
-    records: list[LudbRecord], leads: tuple[int, int], kind: str, snr_db: float, seed: int, config: SignalConfig
-) -> FiducialScore:
-    """QRS detection of every record on ``leads`` under one noise condition."""
-    score = FiducialScore()
-    for ludb in records:
-        reference, span = reference_beats(ludb)
-        fs = ludb.record.fs
-        x = ludb.record.signal[list(leads)].astype(np.float64)
-        key = f"{ludb.record.name}:{leads}:{kind}:{snr_db}:{seed}".encode()
-        noisy = add_noise(x, reference, fs, kind, snr_db, zlib.crc32(key))
-        score.add(reference, detect(noisy, fs, config), span, fs)
-    return score
 
 
 def parse_pair(text: str) -> tuple[int, int]:

@@ -4,7 +4,7 @@
                                      [--steps 40] [--jobs 2] [--device auto]
 
 For each N, a Challenge-like training set of N distinct records is made with
-``benchmarks/make_scale_data.py`` (reused when ``DIR/data-N`` is complete), then for each lead set:
+:mod:`ecgdata.scale_data` (reused when ``DIR/data-N`` is complete), then for each lead set:
 
 * **preparation**: the feature cache is built from empty (``prepare_folder``: reading,
   preprocessing, delineation, features, cache writes) with ``--jobs`` workers; reported as
@@ -45,11 +45,11 @@ from typing import Any
 import numpy as np
 
 from benchmarks.bench_training import TreeMemorySampler
-from benchmarks.make_scale_data import make_scale_data
+from ecgdata.scale_data import make_scale_data
 from ecgio import find_records
 from ecgio.leads import LEAD_SETS
+from training.projection import CHALLENGE_RECORDS, default_networks, projection
 
-CHALLENGE_RECORDS = 88253
 log = logging.getLogger("bench_scale")
 
 
@@ -99,17 +99,6 @@ def core_rate(headers: list[Path], leads: tuple[str, ...], cache: Path) -> dict:
 
 def _folder_bytes(folder: Path) -> int:
     return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
-
-
-def default_networks() -> list[tuple[str, ...]]:
-    """The input branches of each network the default settings train per fold (the stacked fusion's
-    groups, or the one joint network)."""
-    from training.settings import Settings
-
-    settings = Settings()
-    if settings.fusion == "stacked":
-        return [tuple(group) for group in settings.stack_groups]
-    return [tuple(settings.branches)]
 
 
 def training_rates(
@@ -206,30 +195,6 @@ def measure(headers: list[Path], leads: tuple[str, ...], cache: Path, jobs: int,
         "networks": networks,
         "peak_tree_rss_mb": sampler.peak,
     }
-
-
-def projection(rows: list[dict], jobs: int, epochs: int, folds: int) -> dict[str, float]:
-    """Projected hours and cache GB of a full default training (five lead sets, 88,253 records).
-
-    Per lead set: preparation, then for each fold and each network the default trains per fold (the
-    stacked fusion's two), ``epochs`` epochs, each over the network's training records
-    (``(folds - 1) / folds`` of all; 80 % for one split) and a validation pass over the rest. The
-    trees of the features member (seconds per lead set on 378 records) are left out.
-    """
-    largest = max(r["records"] for r in rows)
-    at_largest = [r for r in rows if r["records"] == largest]
-    train_share = 0.8 if folds == 1 else (folds - 1) / folds
-    hours, cache_gb = 0.0, 0.0
-    for leads in LEAD_SETS:
-        nearest = min(at_largest, key=lambda r: abs(r["leads"] - len(leads)))
-        prepare = CHALLENGE_RECORDS / (nearest["prepare_rate_per_worker"] * jobs)
-        per_epoch = 0.0
-        for network in nearest.get("networks", [nearest]):
-            per_epoch += train_share * CHALLENGE_RECORDS / network["train_records_per_s"]
-            per_epoch += (1 - train_share) * CHALLENGE_RECORDS / network["val_records_per_s"]
-        hours += (prepare + folds * epochs * per_epoch) / 3600
-        cache_gb += nearest["cache_bytes_per_record"] * len(leads) / nearest["leads"] * CHALLENGE_RECORDS / 1e9
-    return {"hours": hours, "cache_gb": cache_gb, "from_records": largest, "folds": folds, "epochs": epochs}
 
 
 def _rates(row: dict, key: str) -> str:

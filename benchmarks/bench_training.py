@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 import team_code
+from ecgdata.real_data import add_data_arguments, data_folder
 from ecgio import find_records, load_raw
 from training.settings import Settings
 from training.workflow import train_all
@@ -96,19 +97,11 @@ def time_inference(model_dir: Path, headers: list[Path], limit: int) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--data", type=Path)
-    source.add_argument("--real", action="store_true")
-    parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "ecg-real-data")
+    add_data_arguments(parser)
     parser.add_argument("--inference-records", type=int, default=50)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if args.real:
-        from benchmarks.real_data import real_training_folder
-
-        data_dir = real_training_folder(args.work)
-    else:
-        data_dir = args.data
+    data_dir = data_folder(args)
     headers = find_records(data_dir)
     with tempfile.TemporaryDirectory() as scratch:
         settings = replace(Settings.from_env(), cache_dir=str(Path(scratch) / "cache"))

@@ -30,7 +30,6 @@ import itertools
 import json
 import logging
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import replace
@@ -40,6 +39,7 @@ import numpy as np
 import torch
 
 import models
+from ecgdata.real_data import add_data_arguments, data_folder
 from ecgdata.splits import stratified_kfold
 from ecgio.leads import LEAD_SETS
 from ecgsignal.config import SignalConfig
@@ -48,13 +48,13 @@ from training.data import LeadSetData, lead_set_data, read_dataset_index
 from training.device import resolve_device
 from training.ensemble import MeanProbability
 from training.evaluation import evaluate_probabilities
-from training.folds import TrainedEnsemble, fold_rows
+from training.folds import FoldedRecords, TrainedEnsemble, fold_rows
 from training.gbm import gbm_params, train_forest
 from training.inference import predict_records
 from training.settings import Settings, default_cache_dir
 from training.stacking import blend, record_gbm_inputs, train_lead_set
 from training.tasks import get_task
-from training.thresholds import DECISION_RULES, tune
+from training.thresholds import DECISION_RULES, tune, tune_as
 from training.trainer import record_inputs
 
 #: Settings each variant changes (everything else from ``ECG_SETTINGS`` or the defaults).
@@ -126,7 +126,7 @@ def held_out_scores(
     the thresholds. ``save``: an ``.npz`` file for the held-out and inner out-of-fold predictions (what
     ``benchmarks/fusion_report.py`` combines and analyses without training again)."""
     task = get_task(settings.task)
-    trained = train_lead_set(data, settings, inner_folds(data, settings, train), task, rows=train)
+    trained = train_lead_set(FoldedRecords(data, inner_folds(data, settings, train), task, train), settings)
     probabilities = predict(trained, data, test, settings)
     labels = data.targets[test]
     if save is not None:
@@ -204,9 +204,7 @@ def held_out_trees(
         )
         oof = criteria.apply_member(oof, inputs[oof_rows], task.classes, weights)
         probabilities = criteria.apply_member(probabilities, inputs[test], task.classes, weights)
-    thresholds = tune(
-        data.targets[oof_rows], oof, settings.threshold_strategy, settings.threshold_min_positives, task.scorer
-    )
+    thresholds = tune_as(data.targets[oof_rows], oof, settings, task.scorer)
     if save is not None:
         save_arrays(save, data, test, probabilities, thresholds, oof_rows, oof)
     scores = evaluate_probabilities(data.targets[test], probabilities, thresholds, settings.decision_rule)
@@ -386,10 +384,7 @@ def report(size: int, variant: str, summary: dict, per_fold: list[dict], sources
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--data", type=Path, help="folder of Challenge-format records")
-    source.add_argument("--real", action="store_true", help="the real shared records (imported into --work)")
-    parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "ecg-real-data")
+    add_data_arguments(parser)
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--lead-sets", type=int, nargs="+", default=[12, 6, 4, 3, 2], choices=sorted(LEAD_SETS_BY_SIZE))
     parser.add_argument("--variants", nargs="+", default=["both"], choices=sorted(VARIANTS))
@@ -407,12 +402,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = replace(Settings.from_env(), progress=False)
-    if args.real:
-        from benchmarks.real_data import real_training_folder
-
-        data_dir = real_training_folder(args.work)
-    else:
-        data_dir = args.data
+    data_dir = data_folder(args)
     started = time.perf_counter()
     results = run(data_dir, args.folds, args.lead_sets, args.variants, settings, args.split, args.repeats, args.save)
     results["seconds"] = round(time.perf_counter() - started, 1)

@@ -8,7 +8,7 @@ The same outer folds as ``benchmarks/cross_validate.py`` (same seed); in each, t
 the inner folds of the outer training records exactly as ``features_member: gbm`` trains them, the
 thresholds are tuned on their inner out-of-fold probabilities, and the held-out fold is scored with the
 mean of the inner fold models. No network is trained, so a parameter set costs seconds to minutes: this
-is how :data:`training.gbm.GBM_PARAMS` was chosen (README, "Features member").
+is how :data:`training.gbm.GBM_PARAMS` was chosen (docs/results/classification.md, "Features member").
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from training.gbm import GBM_PARAMS, gbm_params, train_forest
 from training.settings import Settings, default_cache_dir
 from training.stacking import record_gbm_inputs
 from training.tasks import get_task
-from training.thresholds import tune
+from training.thresholds import tune_as
 
 #: The parameter sets compared (each changes GBM_PARAMS where it says). The first round varied one parameter
 #: of the first choice (5 records per leaf); the second, after more regularisation helped, went further.
@@ -57,9 +57,7 @@ def held_out(data, settings: Settings, params: dict, train: np.ndarray, test: np
     inputs = record_gbm_inputs(data, np.arange(len(data)))
     forest, oof = train_forest(inputs, data.targets, pairs, params, settings.seed)
     oof_rows = np.concatenate([val for _, val in pairs])
-    thresholds = tune(
-        data.targets[oof_rows], oof, settings.threshold_strategy, settings.threshold_min_positives, task.scorer
-    )
+    thresholds = tune_as(data.targets[oof_rows], oof, settings, task.scorer)
     probabilities = forest.probabilities(inputs[test])
     return evaluate_probabilities(data.targets[test], probabilities, thresholds, settings.decision_rule)
 
@@ -75,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from benchmarks.real_data import real_training_folder
+    from ecgdata.real_data import real_training_folder
 
     settings = replace(Settings.from_env(), progress=False)
     table = read_dataset_index(real_training_folder(args.work), progress=False)

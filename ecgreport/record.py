@@ -187,7 +187,7 @@ def explain_to_png(
     """
     from ecgio import read_record
     from ecgreport.explain import explain_record
-    from ecgsignal.cli import delineate_record
+    from ecgsignal.records import delineate_record
     from training.predictor import load_predictor
 
     record = read_record(record_path)

@@ -1,16 +1,14 @@
-"""Command line: delineate records to CSV, or draw them as ECG paper.
+"""Command line: delineate records to CSV (drawing them as ECG paper is :mod:`plots.cli`).
 
 ::
 
     python -m ecgsignal delineate RECORD_OR_FOLDER [...] [-o OUT.csv]
-    python -m ecgsignal plot RECORD -o OUT.png [--seconds 10] [--no-marks]
 
 A record is given by any of its file names (``x``, ``x.hea``, ``x.mat``, ``x.dat``); a folder
 stands for every record in it (recursively). Each record is read with :func:`ecgio.read_record`,
 preprocessed at the configured processing rate (:class:`~ecgsignal.config.SignalConfig`, 250 Hz
-by default) with :func:`ecgsignal.preprocess.condition` (the preprocessing without the network's
-per-lead normalisation, exactly what ``prepare`` delineates) and delineated with
-:func:`ecgsignal.delineate.delineate`.
+by default) and delineated by :func:`ecgsignal.records.delineate_record` (exactly what ``prepare``
+delineates).
 
 The CSV has one row per (record, beat, lead, wave) with the columns
 ``record, beat, lead, wave, onset, peak, offset, fs, onset_s, peak_s, offset_s, beat_r, beat_r_s``:
@@ -39,6 +37,7 @@ import numpy as np
 
 from ecgio import Record, RecordError, find_records, read_record
 from ecglog.progress import progress as progress_bar
+from ecgsignal.records import delineate_record, to_record_rate
 
 log = logging.getLogger(__name__)
 
@@ -57,31 +56,6 @@ CSV_COLUMNS = (
     "beat_r",
     "beat_r_s",
 )
-
-
-def delineate_record(record: Record, config: Any = None) -> Any:
-    """Condition ``record`` at ``config.fs`` and delineate it (one lead per record lead).
-
-    Exactly what :func:`ecgsignal.pipeline.prepare` delineates (pacemaker stimuli found on the raw
-    signal included): the conditioned signal in mV
-    (:func:`ecgsignal.preprocess.condition`: repair, resampling, band-pass, notch, unusable leads
-    zeroed), before the per-lead normalisation that only the network input gets.
-    """
-    from ecgsignal.config import SignalConfig
-    from ecgsignal.delineate import delineate
-    from ecgsignal.pacing import spikes_at
-    from ecgsignal.preprocess import condition, repair_nonfinite
-
-    config = config or SignalConfig()
-    x_mv, quality = condition(record.signal, record.fs, config)
-    return delineate(x_mv, config.fs, spikes_at(repair_nonfinite(record.signal), record.fs, config.fs, quality))
-
-
-def to_record_rate(points: np.ndarray, fs_from: float, fs_to: float, num_samples: int) -> np.ndarray:
-    """Sample indices at ``fs_from`` -> indices at ``fs_to`` (rounded, clipped); ``-1`` (absent) stays."""
-    points = np.asarray(points, dtype=np.int64)
-    converted = np.clip(np.round(points * (fs_to / fs_from)), 0, max(num_samples - 1, 0)).astype(np.int64)
-    return np.where(points < 0, -1, converted)
 
 
 def fiducial_rows(record: Record, delineation: Any) -> list[tuple]:
@@ -161,23 +135,6 @@ def _cmd_delineate(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
-def _cmd_plot(args: argparse.Namespace) -> int:
-    from plots.ecg_paper import plot_ecg_paper
-
-    path = Path(args.record)
-    if path.is_dir():
-        print(f"error: {path}: is a folder; plot draws one record (give its .hea, .mat or .dat)", file=sys.stderr)
-        return 2
-    try:
-        record = read_record(path)
-        delineation = None if args.no_marks else delineate_record(record)
-        plot_ecg_paper(record, delineation, path=args.output, seconds=args.seconds)
-    except Exception as error:
-        print(f"error: {_describe(error, path)}", file=sys.stderr)
-        return 1
-    return 0
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m ecgsignal", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -186,12 +143,6 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("-o", "--output", help="CSV file to write (default: stdout)")
     d.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     d.set_defaults(run=_cmd_delineate)
-    p = sub.add_parser("plot", help="draw a record as ECG paper (3x4 + lead-II rhythm strip) to PNG")
-    p.add_argument("record", help="record file (x, x.hea, x.mat, x.dat)")
-    p.add_argument("-o", "--output", required=True, help="PNG file to write")
-    p.add_argument("--seconds", type=float, default=10.0, help="shown duration (default 10 s)")
-    p.add_argument("--no-marks", action="store_true", help="do not delineate or mark fiducial points")
-    p.set_defaults(run=_cmd_plot)
     return parser
 
 
@@ -211,11 +162,6 @@ def delineate_main() -> int:
     return main(["delineate", *sys.argv[1:]])
 
 
-def plot_main() -> int:
-    """Console script ``ecg-plot``: ``python -m ecgsignal plot ...``."""
-    return main(["plot", *sys.argv[1:]])
-
-
 __all__ = [
     "CSV_COLUMNS",
     "delineate_main",
@@ -223,6 +169,5 @@ __all__ = [
     "expand_records",
     "fiducial_rows",
     "main",
-    "plot_main",
     "to_record_rate",
 ]

@@ -2,7 +2,7 @@
 
 One head over the raw CRNN and the PQRST branches, trained end to end on a few hundred records,
 lets the raw branch (many weights, few examples per class) drive decisions the PQRST branches alone
-make better (issue 16's held-out evidence; README "Fusion"). Stacking instead trains each branch
+make better (the held-out evidence in docs/results/classification.md, "Fusion"). Stacking instead trains each branch
 group as its own network and mixes their *probabilities* per class with weights fitted on
 out-of-fold predictions (:mod:`training.stacking`): a group that does not help a class gets
 weight 0 for it, so the combination cannot be much worse than its best part on records like the

@@ -11,7 +11,7 @@ plain CNN without either. This is the described system:
   values zeroed), their presence mask, and age and sex.
 
 ``branches`` selects which are used, which is how the ablations (raw only, features only, both)
-are trained by the same code. Two regularisers of the fused head (issue 16: on small data the raw
+are trained by the same code. Two regularisers of the fused head (on small data the raw
 branch, with the most weights and the fewest examples per class, drove the decisions):
 
 * ``branch_dropout`` p: in training, each record's embedding of each branch is zeroed with

@@ -1,4 +1,4 @@
-"""Seed 002's recurrent route (HemaxiN/DL_ECG_Classification): GRU, LSTM and bidirectional GRU with attention.
+"""GRU, LSTM and bidirectional GRU with attention: the recurrent route of HemaxiN/DL_ECG_Classification.
 
 The seed feeds z-scored leads I, II and V2 at 100 Hz (1000 steps of 3 values) to a batch-first
 recurrent network of 128 hidden units. Unidirectional: the last step's output; bidirectional:
@@ -22,41 +22,50 @@ from models.registry import register
 
 
 class RecurrentClassifier(nn.Module):
-    """One recurrent network over the signal's time steps, pooled (last step or attention), then linear."""
+    """One recurrent network over the signal's time steps, pooled (last step or attention), then linear.
+
+    The registered variants below differ only in these class constants: the cell, the default layer
+    count and dropout, and the pooling. ``layers`` and ``dropout`` given as keyword arguments override them.
+    """
+
+    NAME = "recurrent"
+    CELL = "gru"
+    LAYERS = 2
+    DROPOUT = 0.3
+    BIDIRECTIONAL = False
+    ATTENTION = False
 
     def __init__(
         self,
-        name: str,
-        cell: str,
         num_leads: int,
         num_fiducial: int,
         num_tabular: int,
-        num_classes: int,
-        branches: Sequence[str],
-        hidden: int,
-        layers: int,
-        dropout: float,
-        bidirectional: bool,
-        attention: bool,
-        tabular_hidden: int,
-        input_fs: float,
-        model_fs: float,
+        num_classes: int = 26,
+        branches: Sequence[str] = ALL_INPUTS,
+        hidden: int = 128,
+        layers: int | None = None,
+        dropout: float | None = None,
+        tabular_hidden: int = 64,
+        input_fs: float = 250.0,
+        model_fs: float = 100.0,
     ) -> None:
         super().__init__()
-        self.branches = check_branches(branches, name)
+        layers = self.LAYERS if layers is None else int(layers)
+        dropout = self.DROPOUT if dropout is None else float(dropout)
+        self.branches = check_branches(branches, self.NAME)
         self.inputs = SignalInputs(num_leads, num_fiducial, self.branches, input_fs, model_fs)
-        rnn = nn.GRU if cell == "gru" else nn.LSTM
+        rnn = nn.GRU if self.CELL == "gru" else nn.LSTM
         self.rnn = rnn(
             self.inputs.channels,
             hidden,
             num_layers=layers,
             batch_first=True,
             dropout=dropout if layers > 1 else 0.0,
-            bidirectional=bidirectional,
+            bidirectional=self.BIDIRECTIONAL,
         )
-        self.hidden, self.bidirectional = hidden, bidirectional
-        width = hidden * (2 if bidirectional else 1)
-        self.score = nn.Linear(width, 1) if attention else None
+        self.hidden, self.bidirectional = hidden, self.BIDIRECTIONAL
+        width = hidden * (2 if self.BIDIRECTIONAL else 1)
+        self.score = nn.Linear(width, 1) if self.ATTENTION else None
         self.fusion = TabularFusion(num_tabular, "tabular" in self.branches, tabular_hidden)
         self.classifier = nn.Linear(width + self.fusion.width, num_classes)
         self.last_attention: dict[str, torch.Tensor] = {}
@@ -79,71 +88,20 @@ class RecurrentClassifier(nn.Module):
 
 @register("gru")
 class GRUClassifier(RecurrentClassifier):
-    """Seed 002's best unidirectional GRU: 3 layers of 128, dropout .3, last step."""
+    """The seed's best unidirectional GRU: 3 layers of 128, dropout .3, last step."""
 
-    def __init__(
-        self,
-        num_leads: int,
-        num_fiducial: int,
-        num_tabular: int,
-        num_classes: int = 26,
-        branches: Sequence[str] = ALL_INPUTS,
-        hidden: int = 128,
-        layers: int = 3,
-        dropout: float = 0.3,
-        tabular_hidden: int = 64,
-        input_fs: float = 250.0,
-        model_fs: float = 100.0,
-    ) -> None:
-        super().__init__(
-            "gru", "gru", num_leads, num_fiducial, num_tabular, num_classes, branches, hidden, layers, dropout,
-            False, False, tabular_hidden, input_fs, model_fs,
-        )  # fmt: skip
+    NAME, CELL, LAYERS = "gru", "gru", 3
 
 
 @register("lstm")
 class LSTMClassifier(RecurrentClassifier):
-    """Seed 002's LSTM at its defaults: 2 layers of 128, dropout .3, last step."""
+    """The seed's LSTM at its defaults: 2 layers of 128, dropout .3, last step."""
 
-    def __init__(
-        self,
-        num_leads: int,
-        num_fiducial: int,
-        num_tabular: int,
-        num_classes: int = 26,
-        branches: Sequence[str] = ALL_INPUTS,
-        hidden: int = 128,
-        layers: int = 2,
-        dropout: float = 0.3,
-        tabular_hidden: int = 64,
-        input_fs: float = 250.0,
-        model_fs: float = 100.0,
-    ) -> None:
-        super().__init__(
-            "lstm", "lstm", num_leads, num_fiducial, num_tabular, num_classes, branches, hidden, layers, dropout,
-            False, False, tabular_hidden, input_fs, model_fs,
-        )  # fmt: skip
+    NAME, CELL = "lstm", "lstm"
 
 
 @register("bigru_attn")
 class BiGRUAttention(RecurrentClassifier):
-    """Seed 002's best bidirectional GRU (2 layers of 128, dropout .5) with attention pooling over time."""
+    """The seed's best bidirectional GRU (2 layers of 128, dropout .5) with attention pooling over time."""
 
-    def __init__(
-        self,
-        num_leads: int,
-        num_fiducial: int,
-        num_tabular: int,
-        num_classes: int = 26,
-        branches: Sequence[str] = ALL_INPUTS,
-        hidden: int = 128,
-        layers: int = 2,
-        dropout: float = 0.5,
-        tabular_hidden: int = 64,
-        input_fs: float = 250.0,
-        model_fs: float = 100.0,
-    ) -> None:
-        super().__init__(
-            "bigru_attn", "gru", num_leads, num_fiducial, num_tabular, num_classes, branches, hidden, layers,
-            dropout, True, True, tabular_hidden, input_fs, model_fs,
-        )  # fmt: skip
+    NAME, DROPOUT, BIDIRECTIONAL, ATTENTION = "bigru_attn", 0.5, True, True

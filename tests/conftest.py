@@ -11,6 +11,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
 CINC_SAMPLE = SHARED_DATA / "cinc2021-sample"
 PTBXL_SAMPLE = SHARED_DATA / "ptb-xl-sample"
+#: How many Challenge records the ``records`` fixture copies.
+FEW_RECORDS = 4
 
 
 def _require(path: Path) -> Path:
@@ -43,4 +45,18 @@ def copy_records(source: Path, out: Path) -> Path:
     for path in source.iterdir():
         if path.suffix in {".hea", ".mat"}:
             shutil.copy2(path, out / path.name)
+    return out
+
+
+@pytest.fixture()
+def records(cinc_dir: Path, tmp_path: Path) -> list[Path]:
+    """Headers of copies of the first :data:`FEW_RECORDS` Challenge records in ``tmp_path/records`` (so
+    tests may edit them); the cache tests' records."""
+    folder = tmp_path / "records"
+    folder.mkdir()
+    out = []
+    for header in sorted(cinc_dir.glob("*.hea"))[:FEW_RECORDS]:
+        shutil.copy2(header, folder / header.name)
+        shutil.copy2(header.with_suffix(".mat"), folder / header.with_suffix(".mat").name)
+        out.append(folder / header.name)
     return out

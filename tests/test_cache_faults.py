@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import FEW_RECORDS
 
 import ecgcache.build as build
 import ecgcache.keys as keys
@@ -27,20 +28,7 @@ from ecgsignal.config import SignalConfig
 from ecgsignal.pipeline import prepare
 
 CONFIG = SignalConfig()
-NUM = 4
-
-
-@pytest.fixture()
-def records(cinc_dir: Path, tmp_path: Path) -> list[Path]:
-    """Copies of a few real records (so tests may edit them)."""
-    folder = tmp_path / "records"
-    folder.mkdir()
-    out = []
-    for header in sorted(cinc_dir.glob("*.hea"))[:NUM]:
-        shutil.copy2(header, folder / header.name)
-        shutil.copy2(header.with_suffix(".mat"), folder / header.with_suffix(".mat").name)
-        out.append(folder / header.name)
-    return out
+NUM = FEW_RECORDS
 
 
 def _run(headers, cache, **kwargs) -> PreparedStore:

@@ -1,4 +1,4 @@
-"""The ``challenge`` loss (issue 12): a differentiable surrogate of the Challenge metric that equals the
+"""The ``challenge`` loss: a differentiable surrogate of the Challenge metric that equals the
 metric's unnormalised score on 0/1 outputs (real labels and random ones), passes gradients, honours
 masks the way the other losses do, mixes in BCE on request, and refuses tasks of other classes."""
 

@@ -251,7 +251,7 @@ def test_two_leads_in_muscle_noise_the_noise_gate_keeps_beats_and_drops_noise(mo
     SNR: the noise's own |W_3| peaks pass the 0.35-of-typical-QRS threshold, so without the gate
     about one detection in three is noise (measured, seed 3: +P 0.67 without the gate, Se 1.00 and +P
     0.97 with it)."""
-    from benchmarks.bench_qrs_noise import add_noise
+    from ecgdata.qrs_stress import add_noise
 
     fs = 500.0
     signal, truth = gaussian_ecg(fs, 30.0, hr=75.0, leads=2)

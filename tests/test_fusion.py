@@ -1,4 +1,4 @@
-"""Fusion of the raw and PQRST branches (issue 16): branch dropout and auxiliary losses in the joint
+"""Fusion of the raw and PQRST branches: branch dropout and auxiliary losses in the joint
 network, and ``fusion: stacked`` (separately trained branch networks mixed by out-of-fold weights),
 from the weight rules on synthetic probabilities to a stacked model trained on the real Challenge
 sample, saved, loaded and predicting exactly the mix of its parts."""
@@ -238,7 +238,7 @@ def _save_fold(path: Path, labels: np.ndarray, test: np.ndarray, oof: np.ndarray
 
 def test_fusion_report_rebuilds_the_stack_from_saved_folds(tmp_path: Path):
     """The report's ``stacked`` fold is what training.stacking does with the saved parts' predictions."""
-    from benchmarks.fusion_report import lead_set_report
+    from ecgreport.fusion import lead_set_report
     from training.thresholds import tune
 
     labels, informative, noise = _two_groups(2)

@@ -1,4 +1,4 @@
-"""The features member (issue 12): boosted trees on the global PQRST features, exported to plain arrays
+"""The features member: boosted trees on the global PQRST features, exported to plain arrays
 and evaluated by our own traversal (equal to sklearn's ``predict_proba`` on real records' features, NaN
 included), refused when tampered with, trained on the networks' folds, saved in the model folder and
 blended by the predictor exactly as training tuned it."""

@@ -1,5 +1,5 @@
 """Inference at scale: records prepared in worker processes and classified in batches give the outputs of
-the record-by-record path (issue 13), on real Challenge records of different lengths, rates and lead orders."""
+the record-by-record path, on real Challenge records of different lengths, rates and lead orders."""
 
 from __future__ import annotations
 

@@ -157,7 +157,7 @@ def test_two_lead_qrs_detection_floor(ludb_dir, pair, floor):
     """The subset seen through two leads only (II+V5, I+II, V1+V2), as ambulatory records are.
     Measured: Se 100 % on all three, +P 100 / 100 / 97.3 % (178 beats); before the T-wave rule
     +P was 99.4 / 96.7 / 95.7 %."""
-    from benchmarks.bench_qrs_noise import score_pair
+    from ecgdata.qrs_stress import score_pair
 
     records = [read_ludb(ludb_dir, number) for number in SUBSET]
     score = score_pair(records, pair, "none", float("inf"), 0, SignalConfig())
@@ -169,7 +169,7 @@ def test_two_lead_qrs_detection_in_noise_floor(ludb_dir, noise, snr_db, floor):
     """II+V5 of the subset with the stress benchmark's synthetic noise (seed 0). Measured: Se 99.4 /
     100 / 98.9 %, +P 98.9 / 95.7 / 72.1 % (muscle 6 dB, electrode motion 12 and 6 dB); before the noise
     gate +P was about 60 / 87 / 62 % on the whole odd split."""
-    from benchmarks.bench_qrs_noise import score_pair
+    from ecgdata.qrs_stress import score_pair
 
     records = [read_ludb(ludb_dir, number) for number in SUBSET]
     score = score_pair(records, (1, 10), noise, snr_db, 0, SignalConfig())

@@ -11,7 +11,7 @@ from matplotlib.image import imread
 
 from ecgio import Record, read_record
 from ecgio.leads import TWELVE_LEADS
-from ecgsignal.cli import delineate_record
+from ecgsignal.records import delineate_record
 from plots.ecg_paper import (
     CAL_MM,
     MARGIN_MM,

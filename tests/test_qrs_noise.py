@@ -1,13 +1,18 @@
-"""The noise stress benchmark's noise: the stated SNR, reproducible, each kind where it should be in frequency."""
+"""The noise stress test's noise: the stated SNR, reproducible, each kind where it should be in frequency."""
 
 from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from benchmarks.bench_qrs_noise import add_noise, make_noise, parse_pair
+from ecgdata.qrs_stress import add_noise, make_noise
 
 FS = 500.0
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _beats_signal() -> tuple[np.ndarray, np.ndarray]:
@@ -50,6 +55,15 @@ def test_no_noise_and_bad_arguments():
     assert add_noise(x, beats, FS, "none", 0.0, seed=0) is x
     with pytest.raises(ValueError, match="unknown noise"):
         make_noise("pink", 100, FS, np.random.default_rng(0))
-    assert parse_pair("II+v5") == (1, 10)
-    with pytest.raises(Exception, match="two LUDB leads"):
-        parse_pair("ii")
+
+
+def test_the_benchmark_script_refuses_a_lead_pair_it_cannot_read(tmp_path):
+    """benchmarks/bench_qrs_noise.py is a leaf script: run as one, a bad --pairs is a usage error."""
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "bench_qrs_noise.py"), "--data", str(tmp_path), "--pairs", "ii"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 2 and "two LUDB leads" in run.stderr, run.stderr

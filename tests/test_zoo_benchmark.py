@@ -8,8 +8,8 @@ import json
 import numpy as np
 import pytest
 
-from benchmarks import zoo
-from benchmarks.zoo_table import published
+from ecgreport import zoo
+from ecgreport.zoo_table import published
 
 ARCHS = ["resnet1d_wang", "seed001_cnn"]
 

@@ -10,17 +10,13 @@ from collections.abc import Callable
 
 import numpy as np
 
-from scoring.classes import scored_classes, scoring_weights
-from scoring.metric import ChallengeMetric, auc, f_measure
-from training.thresholds import decide
+from scoring.metric import auc, f_measure
+from training.thresholds import challenge_scorer, decide
 
 #: outputs (N, C) bool -> score, for labels fixed beforehand (cheap to call for many threshold vectors).
 OutputScore = Callable[[np.ndarray], float]
 
-
-def challenge_scorer(labels: np.ndarray) -> OutputScore:
-    """The Challenge metric (official weights) for fixed labels."""
-    return ChallengeMetric(labels, scoring_weights(), scored_classes())
+__all__ = ["OutputScore", "challenge_scorer", "evaluate_probabilities"]
 
 
 def evaluate_probabilities(

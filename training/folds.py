@@ -29,7 +29,7 @@ from training.gbm import Forest
 from training.settings import Settings
 from training.tabular import TabularScaler
 from training.tasks import Task
-from training.thresholds import tune
+from training.thresholds import tune_as
 from training.trainer import TrainedNetwork, train_network
 
 log = logging.getLogger(__name__)
@@ -98,23 +98,37 @@ def fold_rows(data: LeadSetData, folds: Sequence[set[str]], rows: np.ndarray) ->
     return pairs
 
 
-def train_ensemble(
-    data: LeadSetData,
-    settings: Settings,
-    folds: Sequence[set[str]],
-    task: Task,
-    rows: np.ndarray | None = None,
-) -> TrainedEnsemble:
-    """One network per fold (trained on ``rows`` outside it, early-stopped on it), thresholds tuned on the
-    out-of-fold predictions; ``rows`` defaults to every record of ``data``. With one fold the records outside
-    it train and the fold validates, as a single split does (its records then are the "out-of-fold" ones)."""
+@dataclass(frozen=True)
+class FoldedRecords:
+    """What every member of a lead set trains on, the same for all of them so that their out-of-fold
+    predictions align: the lead set's data, its folds (each fold's validation records, by name), the task,
+    and the rows taking part (``None``: every record of ``data``)."""
+
+    data: LeadSetData
+    folds: Sequence[set[str]]
+    task: Task
+    rows: np.ndarray | None = None
+
+    def row_indices(self) -> np.ndarray:
+        """The rows taking part, as int64 indices."""
+        return np.arange(len(self.data)) if self.rows is None else np.asarray(self.rows, dtype=np.int64)
+
+    def pairs(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(training rows, validation rows) of each fold (:func:`fold_rows`)."""
+        return fold_rows(self.data, self.folds, self.row_indices())
+
+
+def train_ensemble(records: FoldedRecords, settings: Settings) -> TrainedEnsemble:
+    """One network per fold (trained on the records' rows outside it, early-stopped on it), thresholds tuned
+    on the out-of-fold predictions. With one fold the records outside it train and the fold validates, as a
+    single split does (its records then are the "out-of-fold" ones)."""
     started = time.perf_counter()
-    rows = np.arange(len(data)) if rows is None else np.asarray(rows, dtype=np.int64)
+    data, folds, task, rows = records.data, records.folds, records.task, records.row_indices()
     values, present = data.features()
     # k folds share one scaler (the ensemble has one tabular input); one split fits it on its training records.
     scaler = TabularScaler.fit(values[rows], present[rows]) if len(folds) > 1 else None
     members, oof_rows, oof = [], [], []
-    pairs = fold_rows(data, folds, rows)
+    pairs = records.pairs()
     for k, (train_rows, val_rows) in enumerate(pairs):
         member_settings = replace(settings, seed=settings.seed + k)
         member = train_network(data, member_settings, train_rows, val_rows, task, scaler)
@@ -136,9 +150,7 @@ def train_ensemble(
     if len(folds) == 1:
         thresholds = members[0].thresholds
     else:
-        thresholds = tune(
-            labels, probabilities, settings.threshold_strategy, settings.threshold_min_positives, task.scorer
-        )
+        thresholds = tune_as(labels, probabilities, settings, task.scorer)
     validation = task.evaluate(labels, probabilities, thresholds, settings.decision_rule)
     return TrainedEnsemble(
         leads=data.leads,

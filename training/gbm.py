@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-#: The trees' settings, chosen by cross-validation on the shared records (README, "Features member").
+#: The trees' settings, chosen by cross-validation on the shared records (docs/results/classification.md, "Features member").
 GBM_PARAMS: dict[str, Any] = {
     "max_iter": 150,
     "learning_rate": 0.05,

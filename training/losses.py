@@ -134,7 +134,7 @@ class ChallengeLoss(nn.Module):
     """Minus the soft Challenge score per record (:func:`soft_challenge_score`), plus ``bce_weight`` times
     the weighted BCE.
 
-    The issue that asked for it says the 2021 winner trained with such a surrogate; we had nothing more
+    The 2021 winner is reported to have trained with such a surrogate; we had nothing more
     of theirs to go on, so this one is built from the metric's definition alone (``scoring.metric``):
     the normalised multi-label confusion matrix with sigmoid probabilities for the binary outputs,
     weighted by the Challenge weights. It is divided by the batch's record count rather than by the

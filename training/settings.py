@@ -38,7 +38,7 @@ class Settings:
     # that names ``branches`` but not ``fusion`` gets "joint": one network over those branches, as asked.
     fusion: str = "stacked"
     stack_groups: tuple[tuple[str, ...], ...] = (("raw", "fiducial", "tabular"), ("fiducial", "tabular"))
-    stack_weights: str = "global"  # "global", "per_class" (training.stacking.WEIGHT_RULES)
+    stack_weights: str = "global"  # "global", "per_class" (training.weight_rules.WEIGHT_RULES)
     features_member: str = "gbm"  # "gbm": boosted trees on the global features, blended (training.gbm); "none"
     gbm_kwargs: dict[str, Any] = field(default_factory=dict)  # overrides of training.gbm.GBM_PARAMS
     # "blend": measured clinical criteria mixed into the classes they define (training.criteria); "none"
@@ -104,8 +104,8 @@ class Settings:
         from training.gbm import gbm_params
         from training.inference import check_aggregation
         from training.losses import LOSSES
-        from training.stacking import WEIGHT_RULES
         from training.thresholds import DECISION_RULES
+        from training.weight_rules import WEIGHT_RULES
 
         choices = {
             "early_stopping": (self.early_stopping, ("metric", "smoothed", "loss", "none")),

@@ -8,7 +8,7 @@ ones, and member k of the result is :class:`models.branch_stack.BranchStack` ove
 k-th networks: the mean over members of the mixed probabilities equals the mix of the groups'
 ensemble means, so what was tuned out of fold is what the saved model computes.
 
-Weight rules (README "Fusion" says which one cross-validation chose):
+Weight rules (docs/results/classification.md says which one cross-validation chose):
 
 * ``global``: one weight vector for all classes, the point of a simplex grid whose mixed out-of-fold
   probabilities score best on the task's metric at thresholds tuned on them (the same tuning the
@@ -34,16 +34,16 @@ import torch
 
 from training import calibration, criteria
 from training.data import LeadSetData
-from training.folds import TrainedEnsemble, fold_rows, train_ensemble
+from training.folds import FoldedRecords, TrainedEnsemble, train_ensemble
 from training.gbm import Forest, gbm_inputs, gbm_params, train_forest
 from training.labels import annotation_mask
 from training.settings import Settings
 from training.tasks import Task
-from training.thresholds import tune
+from training.thresholds import tune_as
+from training.weight_rules import WEIGHT_RULES
 
 log = logging.getLogger(__name__)
 
-WEIGHT_RULES = ("global", "per_class")
 #: Spacing of the simplex grid the mixing weights are chosen from.
 GRID_STEP = 0.1
 
@@ -61,7 +61,7 @@ def mix(probabilities: Sequence[np.ndarray], weights: np.ndarray) -> np.ndarray:
 
 
 def _tuned_score(labels: np.ndarray, probabilities: np.ndarray, task: Task, settings: Settings) -> float:
-    thresholds = tune(labels, probabilities, settings.threshold_strategy, settings.threshold_min_positives, task.scorer)
+    thresholds = tune_as(labels, probabilities, settings, task.scorer)
     return float(task.evaluate(labels, probabilities, thresholds, settings.decision_rule)[task.metric])
 
 
@@ -103,7 +103,7 @@ def stack(ensembles: Sequence[TrainedEnsemble], labels: np.ndarray, task: Task, 
             raise ValueError("stacked groups were not trained on the same folds")
     weights = fit_weights(labels, [e.oof_probabilities for e in ensembles], settings.stack_weights, task, settings)
     probabilities = mix([e.oof_probabilities for e in ensembles], weights)
-    thresholds = tune(labels, probabilities, settings.threshold_strategy, settings.threshold_min_positives, task.scorer)
+    thresholds = tune_as(labels, probabilities, settings, task.scorer)
     validation = task.evaluate(labels, probabilities, thresholds, settings.decision_rule)
     common = ("num_leads", "num_fiducial", "num_tabular", "num_classes")
     model_kwargs = {
@@ -158,25 +158,16 @@ def stack(ensembles: Sequence[TrainedEnsemble], labels: np.ndarray, task: Task, 
     )
 
 
-def train_lead_set(
-    data: LeadSetData,
-    settings: Settings,
-    folds: Sequence[set[str]],
-    task: Task,
-    rows: np.ndarray | None = None,
-) -> TrainedEnsemble:
+def train_lead_set(records: FoldedRecords, settings: Settings) -> TrainedEnsemble:
     """What ``training_code`` trains for one lead set under the ``fusion`` setting: one ensemble of the
     ``branches`` (``joint``), or one per group of ``stack_groups`` mixed by :func:`stack` (``stacked``)."""
     if settings.fusion == "joint":
-        trained = train_ensemble(data, settings, folds, task, rows)
+        trained = train_ensemble(records, settings)
     else:
-        parts = [
-            train_ensemble(data, replace(settings, branches=tuple(group)), folds, task, rows)
-            for group in settings.stack_groups
-        ]
-        trained = stack(parts, data.targets[parts[0].oof_rows], task, settings)
+        parts = [train_ensemble(records, replace(settings, branches=tuple(group))) for group in settings.stack_groups]
+        trained = stack(parts, records.data.targets[parts[0].oof_rows], records.task, settings)
     if settings.features_member == "gbm":
-        trained = add_features_member(trained, data, settings, folds, task, rows)
+        trained = add_features_member(trained, records, settings)
     return trained
 
 
@@ -218,18 +209,11 @@ def calibrated_networks(
     return calibrated, params
 
 
-def add_features_member(
-    trained: TrainedEnsemble,
-    data: LeadSetData,
-    settings: Settings,
-    folds: Sequence[set[str]],
-    task: Task,
-    rows: np.ndarray | None = None,
-) -> TrainedEnsemble:
+def add_features_member(trained: TrainedEnsemble, records: FoldedRecords, settings: Settings) -> TrainedEnsemble:
     """``trained`` with boosted trees trained on its folds, blended by a ``global`` out-of-fold weight; its
     thresholds and out-of-fold probabilities become the blend's (what the saved model computes)."""
-    rows = np.arange(len(data)) if rows is None else np.asarray(rows, dtype=np.int64)
-    pairs = fold_rows(data, folds, rows)
+    data, task = records.data, records.task
+    pairs = records.pairs()
     if not np.array_equal(np.concatenate([val for _, val in pairs]), trained.oof_rows):
         raise ValueError("the features member's folds differ from the networks' folds")
     inputs = record_gbm_inputs(data, np.arange(len(data)))
@@ -247,7 +231,7 @@ def add_features_member(
         min_positives = settings.threshold_min_positives
         criteria_weights = criteria.fit_member(labels, probabilities, oof_inputs, sources, task.classes, min_positives)
         probabilities = criteria.apply_member(probabilities, oof_inputs, task.classes, criteria_weights)
-    thresholds = tune(labels, probabilities, settings.threshold_strategy, settings.threshold_min_positives, task.scorer)
+    thresholds = tune_as(labels, probabilities, settings, task.scorer)
     validation = task.evaluate(labels, probabilities, thresholds, settings.decision_rule)
     log.info(
         "%s features member (gbm): weight %.2f, out-of-fold %s: networks %.3f, trees %.3f, blend %.3f",

@@ -8,8 +8,12 @@ a few passes) captures that dependence cheaply: each step scores one candidate v
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Protocol
 
 import numpy as np
+
+from scoring.classes import scored_classes, scoring_weights
+from scoring.metric import ChallengeMetric
 
 ScoreFn = Callable[[np.ndarray, np.ndarray], float]
 #: labels (N, C) -> (outputs (N, C) -> score): a metric prepared once for fixed validation labels.
@@ -20,6 +24,21 @@ THRESHOLD_STRATEGIES = ("per_class", "global", "global_then_per_class", "fixed")
 #: record where no class passes gets the one closest to passing (highest probability / threshold): every
 #: Challenge record has at least one diagnosis, and an empty answer scores nothing.
 DECISION_RULES = ("threshold", "top_if_empty")
+
+
+def challenge_scorer(labels: np.ndarray) -> Callable[[np.ndarray], float]:
+    """The Challenge metric (official weights) for fixed labels: the default :data:`Scorer` of :func:`tune`."""
+    return ChallengeMetric(labels, scoring_weights(), scored_classes())
+
+
+class ThresholdSettings(Protocol):
+    """What :func:`tune_as` reads of :class:`training.settings.Settings` (kept structural: settings imports this module)."""
+
+    @property
+    def threshold_strategy(self) -> str: ...
+
+    @property
+    def threshold_min_positives(self) -> int: ...
 
 
 def decide(probabilities: np.ndarray, thresholds: np.ndarray, rule: str = "threshold") -> np.ndarray:
@@ -105,11 +124,7 @@ def tune(
         raise ValueError(f"unknown threshold strategy {strategy!r}; expected one of {THRESHOLD_STRATEGIES}")
     if strategy == "fixed":
         return np.full(labels.shape[1], 0.5)
-    if scorer is None:
-        from training.evaluation import challenge_scorer
-
-        scorer = challenge_scorer
-    metric = scorer(labels)
+    metric = (scorer or challenge_scorer)(labels)
 
     def score(_labels: np.ndarray, outputs: np.ndarray) -> float:
         return metric(outputs)
@@ -120,3 +135,10 @@ def tune(
     start = shared if strategy == "global_then_per_class" else 0.5
     tunable = np.asarray(labels, bool).sum(axis=0) >= min_positives
     return tune_thresholds(labels, probabilities, score, start=start, tunable=tunable)[0]
+
+
+def tune_as(
+    labels: np.ndarray, probabilities: np.ndarray, settings: ThresholdSettings, scorer: Scorer | None = None
+) -> np.ndarray:
+    """:func:`tune` with the strategy and minimum positives ``settings`` name: the one way training tunes."""
+    return tune(labels, probabilities, settings.threshold_strategy, settings.threshold_min_positives, scorer)

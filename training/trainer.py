@@ -44,7 +44,7 @@ from training.losses import make_loss
 from training.settings import Settings
 from training.tabular import TabularScaler
 from training.tasks import Task, get_task
-from training.thresholds import tune
+from training.thresholds import tune_as
 
 log = logging.getLogger(__name__)
 #: ``early_stopping="smoothed"`` ranks epochs by the mean metric of this many epochs (the last ones).
@@ -242,7 +242,7 @@ def _score(
     labels: np.ndarray, probabilities: np.ndarray, history: list[dict[str, float]], settings: Settings, task: Task
 ) -> tuple[np.ndarray, dict[str, float]]:
     """Thresholds tuned on the validation records and the epoch's scores at them (what early stopping reads)."""
-    thresholds = tune(labels, probabilities, settings.threshold_strategy, settings.threshold_min_positives, task.scorer)
+    thresholds = tune_as(labels, probabilities, settings, task.scorer)
     scores = task.evaluate(labels, probabilities, thresholds, settings.decision_rule)
     scores["val_loss"] = validation_loss(labels, probabilities)
     if settings.early_stopping == "smoothed":

@@ -34,7 +34,7 @@ from training import distributed, model_folder
 from training.data import lead_set_data, read_dataset_index
 from training.device import apply_threads
 from training.errors import SettingsError
-from training.folds import TrainedEnsemble, fold_names
+from training.folds import FoldedRecords, TrainedEnsemble, fold_names
 from training.settings import Settings, default_cache_dir
 from training.stacking import train_lead_set
 from training.tasks import Task, get_task
@@ -222,7 +222,7 @@ def _train_into(
         for leads in settings.lead_sets:
             checkpoint("before_prepare")
             data = lead_set_data(table, leads, config, cache_dir, settings.n_jobs, settings.progress, targets)
-            trained = train_lead_set(data, settings, folds, task)
+            trained = train_lead_set(FoldedRecords(data, folds, task), settings)
             files = model_folder.save_weights(staging, tuple(leads), trained.state_dict) if staging else {}
             member_files = None
             if staging and trained.features_member is not None:

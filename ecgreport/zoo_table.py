@@ -1,7 +1,6 @@
 """The model zoo's results table: one row per (task, lead set, architecture), as CSV, Markdown and a bar chart.
 
-The seeds' own published numbers stand beside their rows: only numbers written in
-``../shared/docs/seed-systems.md`` and ``anchors.md``, with where each comes from. They were
+The architectures' own published numbers stand beside their rows, each with where it comes from. They were
 measured on other data (full PTB-XL fold 10, or the Challenge's hidden test set), so they are a
 reference, never a target these small-data rows should hit.
 """
@@ -18,7 +17,7 @@ from typing import Any
 from ecgio.files import atomic_write, atomic_write_with
 
 #: (task, architecture) -> what its source published: text shown in the table.
-_BENCHMARK = "PTB-XL benchmark, macro AUC, fold 10 (anchors.md §2)"
+_BENCHMARK = "PTB-XL benchmark, macro AUC, fold 10 (Strodthoff et al. 2021)"
 _BENCHMARK_AUC = {
     "inception1d": {"all": ".925", "diagnostic": ".931", "subdiagnostic": ".930", "superdiagnostic": ".921",
                     "form": ".899", "rhythm": ".953"},
@@ -38,11 +37,11 @@ def published(task: str, architecture: str, leads: int) -> str:
     if task in _BENCHMARK_AUC.get(architecture, {}):
         return f"AUC {_BENCHMARK_AUC[architecture][task]} ({_BENCHMARK})"
     if task == "superdiagnostic" and architecture == "imle_net":
-        return "AUC .9216, max F1 .8057 (macro-P/R F1, not Fmax) (IMLE-Net README, fold 10; seed-systems.md E)"
+        return "AUC .9216, max F1 .8057 (macro-P/R F1, not Fmax) (IMLE-Net README, fold 10)"
     if task == "superdiagnostic" and architecture == "resconv_bilstm_attn":
-        return "AUC 0.91, macro F1 0.74 (seed 004 README; seed-systems.md G)"
+        return "AUC 0.91, macro F1 0.74 (its authors' README)"
     if task == "challenge2021" and architecture == "seed001_cnn" and str(leads) in _CHALLENGE_SEED001:
-        return f"Challenge metric {_CHALLENGE_SEED001[str(leads)]} (hidden test set, heartMAASters; anchors.md §1)"
+        return f"Challenge metric {_CHALLENGE_SEED001[str(leads)]} (Challenge 2021 hidden test set, team heartMAASters)"
     return ""
 
 

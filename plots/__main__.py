@@ -1,0 +1,7 @@
+"""``python -m plots``: see :mod:`plots.cli`."""
+
+import sys
+
+from plots.cli import main
+
+sys.exit(main())
