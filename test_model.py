@@ -68,7 +68,7 @@ from ecgio.errors import RecordError
 from ecgio.files import LockHeld, exclusive_lock
 from ecgio.header import Header, parse_header
 from ecgio.leads import sort_leads
-from ecgio.record import find_records, load_raw
+from ecgio.record import find_records, load_raw, read_header_text
 from ecglog.progress import progress as progress_bar
 from helper_code import save_outputs
 
@@ -188,11 +188,7 @@ class _Models:
 
 def _read_header(header_file: str) -> tuple[str, Header]:
     """The header text and its one parse."""
-    try:
-        with open(header_file, encoding="utf-8", errors="replace") as file:
-            text = file.read()
-    except OSError as error:
-        raise RecordError(header_file, f"cannot read header ({error.strerror or error})") from None
+    text = read_header_text(header_file)
     return text, parse_header(text, source=header_file)
 
 

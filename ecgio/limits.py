@@ -26,6 +26,8 @@ MAX_FS = 5000.0
 MIN_SECONDS = 1.0
 #: Bytes a MATLAB file may hold beyond its samples (file header, variable name, padding).
 MAT_MARGIN_BYTES = 64 * 1024
+#: Largest header read, in bytes (Challenge headers are about 1 kB; a 300 MB one cost 1.8 GB to parse).
+MAX_HEADER_BYTES = 1 << 20
 #: Bytes per sample allowed in a ``.mat`` file whatever the header's format says (float64 at most).
 MAT_BYTES_PER_SAMPLE = 8
 
@@ -45,7 +47,17 @@ def max_samples() -> int:
 
 
 def check_size(header: Header, source: str | Path) -> None:
-    """A declared size (num_leads x num_samples) over :func:`max_samples` is an error."""
+    """A multi-segment record, or a declared size (num_leads x num_samples) over :func:`max_samples`, is an error.
+
+    A multi-segment header's lines name other headers, whose files a reader (``wfdb``) would open
+    without the checks made here; the Challenge's records are all single-segment, so such a record
+    is refused before anything it names is opened.
+    """
+    if header.num_segments is not None:
+        raise RecordError(
+            source,
+            f"multi-segment record ({header.num_segments} segments): not read, only single-segment records are",
+        )
     declared = header.num_leads * header.num_samples
     limit = max_samples()
     if declared > limit:
@@ -105,6 +117,7 @@ def signal_file_bounds(header: Header) -> dict[str, int]:
 __all__ = [
     "DEFAULT_MAX_SAMPLES",
     "MAX_FS",
+    "MAX_HEADER_BYTES",
     "MAX_SAMPLES_ENV",
     "MIN_FS",
     "MIN_SECONDS",
