@@ -225,3 +225,43 @@ def test_unlearnable_labels_are_refused_before_any_model_is_written(
     run = train(data, tmp_path / "model", tmp_path, cache_dir=str(work / "cache"))
     assert_user_error(run, r"positives for [01] of the 26 challenge2021 classes.*at least two are needed")
     assert not (tmp_path / "model").exists()
+
+
+def _spoil(header: Path, how: str) -> None:
+    """Make a record unusable for training: a 1 Hz rate, or none of the lead sets' leads (all named V6)."""
+    lines = header.read_text().splitlines()
+    if how == "rate":
+        fields = lines[0].split()
+        lines[0] = " ".join([fields[0], fields[1], "1", *fields[3:]])
+    else:
+        count = int(lines[0].split()[1])
+        lines[1 : count + 1] = [line.rsplit(" ", 1)[0] + " V6" for line in lines[1 : count + 1]]
+    header.write_text("\n".join(lines) + "\n")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("case", "pattern"),
+    [
+        ("rate", r"leads I-II: 1 of 25 records are usable.*too few for 3 fold.*24 not usable: E0"),
+        ("leads", r"leads I-II: 1 of 25 records are usable.*too few for 3 fold.*24 not usable: E0"),
+        ("one class left", r"leads I-II: 12 of 25 records are usable.*positives for 1 of the 26.*13 not usable: \w+, "),
+    ],
+)
+def test_training_checks_the_records_that_survive_preparation(
+    data_dir: Path, model: Path, work: Path, tmp_path: Path, case: str, pattern: str
+):
+    data = copy_with_labels(data_dir, tmp_path / "data", "426783006,164889003") if case == "one class left" else None
+    data = data or copy_records(data_dir, tmp_path / "data")
+    headers = sorted(data.glob("*.hea"))
+    spoiled = headers[1:] if case != "one class left" else headers[12:]
+    for header in spoiled:
+        _spoil(header, "rate" if case != "leads" else "leads")
+    if case == "one class left":
+        for header in headers[:12]:
+            header.write_text(header.read_text().replace("426783006,164889003", "426783006"))
+    before = snapshot(model)
+    run = train(data, model, tmp_path, cache_dir=str(work / "cache"))
+    assert_user_error(run, pattern)
+    assert "(and " in run.stderr.strip().splitlines()[-1]  # the first few named, then a count
+    assert_unchanged_and_loadable(model, before)

@@ -31,9 +31,9 @@ from ecgdata.index import DatasetIndex
 from ecgsignal.config import SignalConfig
 from scoring.classes import class_names
 from training import distributed, model_folder
-from training.data import lead_set_data, read_dataset_index
+from training.data import LeadSetData, lead_set_data, read_dataset_index
 from training.device import apply_threads
-from training.errors import SettingsError
+from training.errors import SettingsError, TrainingDataError
 from training.folds import TrainedEnsemble, fold_names
 from training.settings import Settings, default_cache_dir
 from training.stacking import train_lead_set
@@ -194,6 +194,37 @@ def _remove_if_only_lock(folder: Path) -> None:
         pass
 
 
+#: Records named in the message that refuses a lead set's data (the rest are counted).
+NAMED_RECORDS = 5
+
+
+def check_trainable(data: LeadSetData, table: DatasetIndex, task: Task, folds: int) -> None:
+    """Refuse a lead set whose usable records (those left after preparation) hold fewer than two classes with
+    positives, or are too few for the folds: the label check made on the headers cannot see records that fail
+    later (a 1 Hz rate, none of the set's leads), and training on what is left would report a perfect score.
+    The message names the first records left out and counts them."""
+    needed = max(2, 2 * folds)
+    problem = None
+    if len(data) < needed:
+        problem = f"too few for {folds} fold(s) (at least {needed} are needed)"
+    else:
+        try:
+            task.check_targets(data.targets)
+        except TrainingDataError as error:
+            problem = str(error)
+    if problem is None:
+        return
+    kept = set(data.names)
+    dropped = [name for name in table.records if name not in kept]
+    named = ", ".join(dropped[:NAMED_RECORDS]) + (
+        f" (and {len(dropped) - NAMED_RECORDS} more)" if len(dropped) > NAMED_RECORDS else ""
+    )
+    raise TrainingDataError(
+        f"leads {'-'.join(data.leads)}: {len(data)} of {len(table)} records are usable after preparation: {problem}; "
+        f"{len(dropped)} not usable: {named or 'none'} (their errors are logged above)"
+    )
+
+
 def _train_into(
     staging: Path | None,
     table: DatasetIndex,
@@ -216,6 +247,7 @@ def _train_into(
         for leads in settings.lead_sets:
             checkpoint("before_prepare")
             data = lead_set_data(table, leads, config, cache_dir, settings.n_jobs, settings.progress, targets)
+            check_trainable(data, table, task, settings.folds)
             trained = train_lead_set(data, settings, folds, task)
             files = model_folder.save_weights(staging, tuple(leads), trained.state_dict) if staging else {}
             member_files = None
