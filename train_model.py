@@ -70,8 +70,10 @@ def main(argv: list[str] | None = None) -> int:
     from ecgio.errors import RecordError
     from team_code import training_code  # only when run: helper and scorer work without it
     from training.errors import USER_ERRORS
+    from training.settings import Settings
 
     try:
+        Settings.from_env()  # settings and devices checked before the data folder is even listed
         records, seconds = run_training(args.data_directory, args.model_directory, training_code)
     except (*USER_ERRORS, RecordError, OSError) as error:  # OSError: unreadable data, full disk, permissions
         print(f"error: {error}", file=sys.stderr)

@@ -265,3 +265,25 @@ def test_training_checks_the_records_that_survive_preparation(
     assert_user_error(run, pattern)
     assert "(and " in run.stderr.strip().splitlines()[-1]  # the first few named, then a count
     assert_unchanged_and_loadable(model, before)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("settings", "env", "pattern"),
+    [
+        ({"epochs": 0}, {}, r"'epochs' is 0; expected a whole number >= 1"),
+        ({"epochs": -3}, {}, r"'epochs' is -3"),
+        ({"epochs": "two"}, {}, r"'epochs' is 'two'"),
+        ({"learning_rate": float("nan")}, {}, r"'learning_rate' is nan; expected a finite number > 0"),
+        ({"batch_size": 0}, {}, r"'batch_size' is 0"),
+        ({}, {"ECG_DEVICE": "bogus"}, r"ECG_DEVICE: unknown device 'bogus'"),
+        ({}, {"ECG_DEVICE": "cuda:99"}, r"ECG_DEVICE: device 'cuda:99' requested but"),
+    ],
+)
+def test_bad_settings_fail_before_any_record_is_read(
+    data_dir: Path, tmp_path: Path, settings: dict, env: dict, pattern: str
+):
+    run = train(data_dir, tmp_path / "model", tmp_path, env=env, cache_dir=str(tmp_path / "cache"), **settings)
+    assert_user_error(run, pattern)
+    assert not (tmp_path / "model").exists() and not (tmp_path / "cache").exists()
+    assert "records" not in run.stderr  # the data folder was not even listed
