@@ -48,7 +48,8 @@ Beyond the official script:
   failure, logged, and the run goes on.
 
 Exit status: 0, or 1 when every record failed or some output could not be written, 2 for the
-fail-fast errors above.
+fail-fast errors above (an outputs folder that cannot be created or written included), 130 after Ctrl-C
+(one line; the output files already written are complete).
 """
 
 from __future__ import annotations
@@ -150,15 +151,18 @@ def check_model_folder(model_directory: str) -> None:
 @contextlib.contextmanager
 def outputs_lock(output_directory: str) -> Iterator[None]:
     """Hold an exclusive lock on ``OUTPUTS/.lock`` for the run, so two runs never mix their outputs."""
-    os.makedirs(output_directory, exist_ok=True)
     path = os.path.join(output_directory, LOCK_NAME)
     with contextlib.ExitStack() as stack:
         try:
+            os.makedirs(output_directory, exist_ok=True)
             stack.enter_context(exclusive_lock(path))
         except LockHeld:
             raise SetupError(
                 f"{output_directory}: another test_model run is writing into this folder (it holds {path})"
             ) from None
+        except OSError as error:  # a file of that name, a read-only file system, no permission
+            reason = error.strerror or str(error)
+            raise SetupError(f"{output_directory}: cannot create or write the outputs folder ({reason})") from None
         yield
 
 
@@ -457,6 +461,13 @@ def main(argv: list[str] | None = None) -> int:
     except (SetupError, FileNotFoundError, NotADirectoryError, PermissionError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # every output file is written atomically: those that exist are whole
+        print(
+            f"error: interrupted; the output files written so far in {args.output_directory} are complete,"
+            " the other records have none",
+            file=sys.stderr,
+        )
+        return 130
     print(summary.line())
     all_failed = summary.records and len(summary.failures) == summary.records
     return 1 if all_failed or summary.unwritten else 0
