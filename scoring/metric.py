@@ -218,19 +218,31 @@ def _check_shapes(labels: np.ndarray, other: np.ndarray) -> None:
 # ---------------------------------------------------------------------------------------------
 # Files
 # ---------------------------------------------------------------------------------------------
+def _files_under(folder: str | Path, suffix: str) -> list[str]:
+    """Relative paths of the regular ``*suffix`` files under ``folder``, subfolders included (hidden files and
+    folders skipped, as test_model skips them), sorted by their parts: flat folders sort by name, as the
+    official scorer does."""
+    found = []
+    for root, folders, names in os.walk(folder):
+        folders[:] = [name for name in folders if not name.startswith(".")]
+        for name in names:
+            path = os.path.join(root, name)
+            if name.lower().endswith(suffix) and not name.startswith(".") and os.path.isfile(path):
+                found.append(os.path.relpath(path, folder))
+    return sorted(found, key=lambda relative: Path(relative).parts)
+
+
 def find_label_and_output_files(label_folder: str | Path, output_folder: str | Path) -> tuple[list[str], list[str]]:
-    """Pairs (``X.hea`` in the label folder, ``X.csv`` in the output folder), sorted by name.
+    """Pairs (``D/X.hea`` under the label folder, ``D/X.csv`` under the output folder), matched by relative
+    path, as test_model writes them for a data folder with subfolders; sorted by that path.
 
     Raises FileNotFoundError (an IOError) naming the missing output file, or when there are no
     label files at all, as the official scorer does.
     """
     label_files, output_files = [], []
-    for name in sorted(os.listdir(label_folder)):
-        path = os.path.join(label_folder, name)
-        if not (os.path.isfile(path) and name.lower().endswith(".hea") and not name.lower().startswith(".")):
-            continue
-        root, _ = os.path.splitext(name)
-        output_path = os.path.join(output_folder, root + ".csv")
+    for relative in _files_under(label_folder, ".hea"):
+        path = os.path.join(label_folder, relative)
+        output_path = os.path.join(output_folder, os.path.splitext(relative)[0] + ".csv")
         if not os.path.isfile(output_path):
             raise FileNotFoundError(f"{output_path}: output file not found (for label file {path})")
         label_files.append(path)
@@ -238,6 +250,17 @@ def find_label_and_output_files(label_folder: str | Path, output_folder: str | P
     if not label_files:
         raise FileNotFoundError(f"No label or output files found (label folder {label_folder}).")
     return label_files, output_files
+
+
+def unmatched_outputs(label_folder: str | Path, output_folder: str | Path) -> list[str]:
+    """Output files (``D/X.csv``) with no label file ``D/X.hea``: not scored (as by the official scorer), but
+    worth naming, since they usually mean a misplaced or stale output."""
+    labels = {os.path.splitext(relative)[0] for relative in _files_under(label_folder, ".hea")}
+    return [
+        os.path.join(output_folder, relative)
+        for relative in _files_under(output_folder, ".csv")
+        if os.path.splitext(relative)[0] not in labels
+    ]
 
 
 def read_labels(header_text: str) -> set[str]:
@@ -479,4 +502,5 @@ __all__ = [
     "read_labels",
     "read_output_table",
     "score_arrays",
+    "unmatched_outputs",
 ]
