@@ -287,3 +287,27 @@ def test_bad_settings_fail_before_any_record_is_read(
     assert_user_error(run, pattern)
     assert not (tmp_path / "model").exists() and not (tmp_path / "cache").exists()
     assert "records" not in run.stderr  # the data folder was not even listed
+
+
+def test_losing_the_lock_on_a_new_folder_removes_nothing(
+    data_dir: Path, work: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Two trainings into one new folder, timed so that both see it absent and the other takes the lock first:
+    the loser fails with the lock message and leaves the winner's folder (and lock) alone."""
+    import contextlib
+
+    folder = tmp_path / "new"
+    real = model_folder.locked
+    winner = contextlib.ExitStack()
+
+    def unlucky(path):
+        winner.enter_context(real(path))  # the other run creates the folder and takes its lock just now
+        return real(path)
+
+    monkeypatch.setattr(model_folder, "locked", unlucky)
+    with winner:
+        with pytest.raises(model_folder.ModelFolderError, match="another training"):
+            train_all(data_dir, folder, Settings.from_dict({**TINY, "cache_dir": str(work / "cache")}))
+        assert (folder / model_folder.LOCK).read_text().strip() == str(os.getpid())  # still the winner's
+        (folder / "written-by-the-winner").write_text("still here")
+    assert (folder / "written-by-the-winner").read_text() == "still here"

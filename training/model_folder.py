@@ -78,11 +78,16 @@ def weights_name(leads: tuple[str, ...], sha256: str) -> str:
 @contextlib.contextmanager
 def locked(folder: str | Path) -> Iterator[Path]:
     """Create ``folder`` if needed and hold its lock for the ``with`` block; a clear error when another
-    process holds it or the folder cannot be written."""
+    process holds it or the folder cannot be written.
+
+    When the block fails and this call created the folder, the folder is removed if it holds nothing but
+    the lock (a run that wrote no model leaves no empty folder), while the lock is still held. A run that
+    did not create the folder, or did not get its lock, never removes it: two runs into one new folder
+    both see it absent, and the one that loses the lock must not delete the winner's folder."""
     folder = Path(folder)
     with contextlib.ExitStack() as stack:
         try:
-            folder.mkdir(parents=True, exist_ok=True)
+            created = _make_folder(folder)
             stack.enter_context(exclusive_lock(folder / LOCK))
         except LockHeld as held:
             raise ModelFolderError(
@@ -91,7 +96,31 @@ def locked(folder: str | Path) -> Iterator[Path]:
             ) from None
         except OSError as error:
             raise ModelFolderError(f"{folder}: cannot create or write the model folder ({error.strerror})") from None
-        yield folder
+        try:
+            yield folder
+        except BaseException:
+            if created:
+                _remove_if_only_lock(folder)
+            raise
+
+
+def _make_folder(folder: Path) -> bool:
+    """Create ``folder`` (and its parents); True when this call created it, False when it existed."""
+    try:
+        folder.mkdir(parents=True)
+    except FileExistsError:
+        if not folder.is_dir():
+            raise
+        return False
+    return True
+
+
+def _remove_if_only_lock(folder: Path) -> None:
+    try:
+        if [path.name for path in folder.iterdir()] in ([], [LOCK]):
+            shutil.rmtree(folder, ignore_errors=True)
+    except OSError:
+        pass
 
 
 def staging_folder(folder: Path) -> Path:

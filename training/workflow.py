@@ -154,29 +154,23 @@ def _lock_train_commit(
     """The run under the folder's lock (rank 0's; other ranks hold none and write nothing); returns the
     committed manifest and the number of records."""
     main = distributed.is_main()
-    created = main and not Path(model_directory).exists()
-    try:
-        with contextlib.ExitStack() as stack:
+    with contextlib.ExitStack() as stack:
 
-            def start() -> tuple[Path, DatasetIndex, np.ndarray]:
-                folder = stack.enter_context(model_folder.locked(model_directory))
-                table = read_dataset_index(data_directory, settings.progress)
-                targets = task.targets(table)
-                task.check_targets(targets)
-                return folder, table, targets
+        def start() -> tuple[Path, DatasetIndex, np.ndarray]:
+            folder = stack.enter_context(model_folder.locked(model_directory))
+            table = read_dataset_index(data_directory, settings.progress)
+            targets = task.targets(table)
+            task.check_targets(targets)
+            return folder, table, targets
 
-            folder, table, targets = distributed.on_main(start, "the data folder's index")
-            staging = model_folder.staging_folder(folder) if main else None
-            try:
-                manifest = _train_into(staging, table, targets, settings, config, task)
-                manifest = distributed.on_main(lambda: _commit(staging, folder), "the committed model")
-            finally:
-                if staging is not None:
-                    shutil.rmtree(staging, ignore_errors=True)
-    except BaseException:
-        if created:  # leave no empty model folder behind a run that wrote none
-            _remove_if_only_lock(Path(model_directory))
-        raise
+        folder, table, targets = distributed.on_main(start, "the data folder's index")
+        staging = model_folder.staging_folder(folder) if main else None
+        try:
+            manifest = _train_into(staging, table, targets, settings, config, task)
+            manifest = distributed.on_main(lambda: _commit(staging, folder), "the committed model")
+        finally:
+            if staging is not None:
+                shutil.rmtree(staging, ignore_errors=True)
     return manifest, len(table)
 
 
@@ -184,14 +178,6 @@ def _commit(staging: Path | None, folder: Path) -> dict[str, Any]:
     assert staging is not None  # rank 0's
     checkpoint("before_commit")
     return model_folder.commit(staging, folder)
-
-
-def _remove_if_only_lock(folder: Path) -> None:
-    try:
-        if [path.name for path in folder.iterdir()] in ([], [model_folder.LOCK]):
-            shutil.rmtree(folder, ignore_errors=True)
-    except OSError:
-        pass
 
 
 #: Records named in the message that refuses a lead set's data (the rest are counted).
