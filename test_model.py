@@ -37,7 +37,8 @@ of its threshold.
 
 Beyond the official script:
 
-- fail fast, with one ``error:`` line and exit status 2, when MODEL is missing or empty, when DATA
+- fail fast, with one ``error:`` line and exit status 2, when MODEL is missing, empty or holds only
+  hidden files (what a killed first training leaves), when ``ECG_MAX_SAMPLES`` is malformed, when DATA
   is missing or holds no header, or when another test_model run is writing into OUTPUTS (an
   exclusive lock on ``OUTPUTS/.lock``);
 - a progress bar and a summary line (records, failures, seconds, records per second);
@@ -69,6 +70,7 @@ from ecgio.errors import RecordError
 from ecgio.files import LockHeld, exclusive_lock
 from ecgio.header import Header, parse_header
 from ecgio.leads import sort_leads
+from ecgio.limits import max_samples
 from ecgio.record import find_records, load_raw, read_header_text
 from ecglog.progress import progress as progress_bar
 from helper_code import save_outputs
@@ -139,6 +141,11 @@ def check_model_folder(model_directory: str) -> None:
         raise SetupError(f"{model_directory}: model folder not found")
     if not any(folder.iterdir()):
         raise SetupError(f"{model_directory}: model folder is empty (train a model into it first)")
+    if all(path.name.startswith(".") for path in folder.iterdir()):  # a lock, a killed run's staging folder
+        raise SetupError(
+            f"{model_directory}: model folder holds no model, only hidden files (a first training that did not"
+            " finish leaves such a folder); train a model into it first"
+        )
     if (folder / MANIFEST).is_file():
         from training.model_folder import ModelFolderError, read_manifest
 
@@ -431,6 +438,14 @@ def worker_count(option: int | None) -> int:
         raise SetupError(f"{WORKERS_ENV}={text!r}: {error}") from None
 
 
+def check_max_samples() -> None:
+    """A malformed ``ECG_MAX_SAMPLES`` stops the run at once, rather than failing every record."""
+    try:
+        max_samples()
+    except ValueError as error:
+        raise SetupError(str(error)) from None
+
+
 def is_this_packages(team_code: Any) -> bool:
     """Whether the imported team_code is the one beside this script (so its models may be batched)."""
     path = getattr(team_code, "__file__", None)
@@ -442,6 +457,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         workers = worker_count(args.workers)
+        check_max_samples()
         check_model_folder(args.model_directory)
         if not find_header_files(args.data_directory):
             raise SetupError(f"{args.data_directory}: no header files (.hea): no data was provided")

@@ -39,7 +39,7 @@ def max_samples() -> int:
         return DEFAULT_MAX_SAMPLES
     try:
         value = int(float(text))
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: 'inf'
         raise ValueError(f"{MAX_SAMPLES_ENV}={text!r} is not a number") from None
     if value <= 0:
         raise ValueError(f"{MAX_SAMPLES_ENV}={text!r} must be positive")

@@ -411,3 +411,33 @@ def test_ctrl_c_is_one_line_and_status_130(data: Path, tmp_path: Path) -> None:
     assert 1 <= len(written) < 10 and not list(out.glob(".*.tmp"))
     for path in written:
         assert path.read_text().startswith(f"#{path.stem}\n")
+
+
+@pytest.mark.parametrize(
+    ("case", "expected"),
+    [
+        ("killed first training", "model folder holds no model, only hidden files"),
+        ("ECG_MAX_SAMPLES=lots", "ECG_MAX_SAMPLES='lots' is not a number"),
+        ("ECG_MAX_SAMPLES=inf", "ECG_MAX_SAMPLES='inf' is not a number"),
+        ("ECG_MAX_SAMPLES=-5", "ECG_MAX_SAMPLES='-5' must be positive"),
+    ],
+)
+def test_unusable_model_folder_or_limit_stops_at_once(data: Path, tmp_path: Path, case: str, expected: str) -> None:
+    model, env = tmp_path / "model", dict(os.environ)
+    if case == "killed first training":  # what a first training killed before its commit leaves
+        (model / ".partial-12345").mkdir(parents=True)
+        (model / ".partial-12345" / "model_I-II.0123456789ab.pt").write_bytes(b"half")
+        (model / ".lock").write_text("12345")
+    else:
+        _dummy_model(tmp_path)
+        env["ECG_MAX_SAMPLES"] = case.split("=", 1)[1]
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "test_model.py"), str(model), str(data), str(tmp_path / "out"), "-q"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    lines = _error_lines(result.stderr)
+    assert len(lines) == 1 and expected in lines[0], result.stderr
+    assert not list((tmp_path / "out").rglob("*.csv"))

@@ -208,7 +208,7 @@ def test_tampered_manifest_is_a_clear_model_folder_error(model: Path, tmp_path: 
     else:
         entry["file"] = name
         pattern = re.escape(repr(name))
-    (model / "manifest.json").write_text(json.dumps(manifest))
+    model_folder.write_manifest(model, manifest)  # sealed again: the checks behind it are tested
     with pytest.raises(model_folder.ModelFolderError, match=pattern):
         team_code.load_model(str(model), ("I", "II"))
     assert team_code.load_model(str(model), ("I", "II", "V2")).leads == ("I", "II", "V2")  # the others still load
@@ -278,6 +278,7 @@ def test_training_checks_the_records_that_survive_preparation(
         ({"batch_size": 0}, {}, r"'batch_size' is 0"),
         ({}, {"ECG_DEVICE": "bogus"}, r"ECG_DEVICE: unknown device 'bogus'"),
         ({}, {"ECG_DEVICE": "cuda:99"}, r"ECG_DEVICE: device 'cuda:99' requested but"),
+        ({}, {"ECG_MAX_SAMPLES": "lots"}, r"ECG_MAX_SAMPLES='lots' is not a number"),
     ],
 )
 def test_bad_settings_fail_before_any_record_is_read(
@@ -311,3 +312,31 @@ def test_losing_the_lock_on_a_new_folder_removes_nothing(
         assert (folder / model_folder.LOCK).read_text().strip() == str(os.getpid())  # still the winner's
         (folder / "written-by-the-winner").write_text("still here")
     assert (folder / "written-by-the-winner").read_text() == "still here"
+
+
+@pytest.mark.parametrize("edit", ["fewer classes", "NaN thresholds", "other leads", "hash removed"])
+def test_edited_manifest_content_is_detected_at_load(model: Path, tmp_path: Path, edit: str):
+    manifest = json.loads((model / "manifest.json").read_text())
+    entry = manifest["models"]["I-II"]
+    if edit == "fewer classes":
+        manifest["classes"] = manifest["classes"][:-1]
+    elif edit == "NaN thresholds":
+        entry["thresholds"] = [float("nan")] * len(entry["thresholds"])
+    elif edit == "other leads":
+        entry["leads"] = ["I", "III"]
+    else:
+        del manifest[model_folder.CONTENT_HASH]
+    (model / "manifest.json").write_text(json.dumps(manifest, allow_nan=True))
+    reason = "has no content hash" if edit == "hash removed" else "does not match its content hash"
+    with pytest.raises(model_folder.ModelFolderError, match=reason):
+        team_code.load_model(str(model), ("I", "II"))
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "x.hea").write_text("x 1 500 1000\nx.mat 16 1000/mV 16 0 0 0 0 I\n")
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "test_model.py"), str(model), str(data), str(tmp_path / "out"), "-q"],
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 2 and "Traceback" not in run.stderr, run.stderr
+    assert run.stderr.strip().splitlines()[-1].startswith(f"error: {model / 'manifest.json'}: manifest {reason}")
