@@ -92,6 +92,22 @@ def check_signal_length(num_samples: int, fs: float, source: str | Path) -> None
         )
 
 
+def mat_bytes_per_sample(header: Header, format_bytes: float) -> float:
+    """Bytes per sample a ``.mat`` file may use: up to 8 (float64) when the header declares the record's length,
+    only the header's format width when it does not (the sample limit then stands in for the length, and 8
+    bytes for each of those samples let a 150 MB file through to be loaded before anything could fail)."""
+    declared = header.num_samples_declared and header.num_samples
+    return float(max(MAT_BYTES_PER_SAMPLE, format_bytes)) if declared else float(max(format_bytes, 1.0))
+
+
+def mat_file_bound(header: Header) -> int:
+    """The most bytes the record's ``<record>.mat`` may have (see :func:`mat_bytes_per_sample`)."""
+    declared = header.num_samples_declared and header.num_samples
+    samples = header.num_leads * header.num_samples if declared else max_samples()
+    width = max((signal.bytes_per_sample for signal in header.signals), default=2.0)
+    return int(MAT_MARGIN_BYTES + mat_bytes_per_sample(header, width) * samples) + 1
+
+
 def signal_file_bounds(header: Header) -> dict[str, int]:
     """For each file the header names, the most bytes it may have.
 
@@ -105,7 +121,7 @@ def signal_file_bounds(header: Header) -> dict[str, int]:
     bounds: dict[str, float] = {}
     for signal in header.signals:
         if signal.file_name.lower().endswith(".mat"):
-            per_sample = float(max(MAT_BYTES_PER_SAMPLE, signal.bytes_per_sample))
+            per_sample = mat_bytes_per_sample(header, signal.bytes_per_sample)
             extra = MAT_MARGIN_BYTES
         else:
             per_sample = signal.bytes_per_sample
@@ -124,6 +140,8 @@ __all__ = [
     "check_signal_length",
     "check_size",
     "check_usable",
+    "mat_bytes_per_sample",
+    "mat_file_bound",
     "max_samples",
     "signal_file_bounds",
 ]

@@ -20,11 +20,10 @@ from ecgio.files import contained_file
 from ecgio.header import Header, parse_header
 from ecgio.leads import TWELVE_LEADS, lead_indices, sort_leads
 from ecgio.limits import (
-    MAT_BYTES_PER_SAMPLE,
-    MAT_MARGIN_BYTES,
     MAX_HEADER_BYTES,
     check_size,
     check_usable,
+    mat_file_bound,
     max_samples,
     signal_file_bounds,
 )
@@ -181,9 +180,7 @@ def load_raw(
     signal_files(hea, header)
     if _is_mat_record(hea, header):
         mat = hea.with_suffix(".mat")
-        declared = header.num_leads * header.num_samples
-        bound = MAT_MARGIN_BYTES + MAT_BYTES_PER_SAMPLE * (declared or max_samples())
-        source = contained_file(hea.parent, mat.name, bound) if mat.exists() else mat
+        source = contained_file(hea.parent, mat.name, mat_file_bound(header)) if mat.exists() else mat
         shape = (header.num_leads, header.num_samples) if header.num_samples else None
         raw = load_mat(source, key, shape)
     else:

@@ -299,3 +299,18 @@ def test_headers_are_size_bounded_regular_files(cinc_dir: Path, tmp_path: Path) 
             reader(str(big))
         with deadline(20), pytest.raises(RecordError, match="not a regular file"):
             reader(str(fifo))
+
+
+def test_mat_without_a_declared_length_is_bounded_by_the_format_width(
+    cinc_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No sample count in the header: the .mat may hold the sample limit at the header's width (2 bytes for
+    format 16), not 8 bytes a sample (a 150 MB float64 file was loaded, 75 s and 1.4 GB, before failing)."""
+    monkeypatch.setenv(MAX_SAMPLES_ENV, "120000")
+    header_file = _copy(cinc_dir, tmp_path / "nolength")
+    header_file.write_text(header_file.read_text().replace("E07500 12 500 5000", "E07500 12 500", 1))
+    assert read_record(header_file).signal.shape == (12, 5000)  # int16, 120 kB: fine
+    scipy.io.savemat(str(header_file.with_suffix(".mat")), {"val": np.zeros((12, 9000))}, format="4")
+    size = header_file.with_suffix(".mat").stat().st_size  # float64: 864 kB for 108,000 samples
+    with pytest.raises(RecordError, match=f"file has {size} bytes, more than the {64 * 1024 + 2 * 120000 + 1} allowed"):
+        read_record(header_file)
