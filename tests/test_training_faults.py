@@ -340,3 +340,29 @@ def test_edited_manifest_content_is_detected_at_load(model: Path, tmp_path: Path
     )
     assert run.returncode == 2 and "Traceback" not in run.stderr, run.stderr
     assert run.stderr.strip().splitlines()[-1].startswith(f"error: {model / 'manifest.json'}: manifest {reason}")
+
+
+def test_loading_while_a_retrain_commits_loads_the_new_model(model: Path, monkeypatch: pytest.MonkeyPatch):
+    """The commit replaces the manifest, then removes the old weights: a load that read the old manifest
+    finds its weights gone, and loads the new model instead of failing every record."""
+    from training import predictor
+
+    real = predictor.load_weights
+    commits = []
+
+    def commit_meanwhile(folder, entry):
+        if not commits:  # a retrain commits between this load's manifest read and its weights read
+            manifest = model_folder.read_manifest(model)
+            new = manifest["models"]["I-II"]
+            old_file, new["file"] = new["file"], "model_I-II.0123456789ab.pt"
+            shutil.copy(model / old_file, model / new["file"])
+            manifest["seed"] = 7
+            model_folder.write_manifest(model, manifest)
+            (model / old_file).unlink()
+            commits.append(old_file)
+        return real(folder, entry)
+
+    monkeypatch.setattr(predictor, "load_weights", commit_meanwhile)
+    loaded = team_code.load_model(str(model), ("I", "II"))
+    assert commits and loaded.leads == ("I", "II")
+    assert model_folder.read_manifest(model)["seed"] == 7
