@@ -4,9 +4,11 @@
 Usage: python evaluate_model.py LABELS OUTPUTS [scores.csv [class_scores.csv]] [--plots DIR]
 
 LABELS holds the header files (``#Dx:`` or ``# Dx:`` lines), OUTPUTS one ``<record>.csv`` per
-header. Prints the official progress lines; the score table goes to stdout, or to scores.csv
+header, in the same subfolder (as test_model.py writes them; subfolders are searched, hidden ones
+skipped). Output files without a label file are not scored (as by the official scorer) and are
+named in one ``warning:`` line on stderr. Prints the official progress lines; the score table goes to stdout, or to scores.csv
 when given (and the per-class table to class_scores.csv). ``weights.csv`` is read from beside
-this script, wherever it is run from. The work is done by :func:`scoring.metric.evaluate`.
+this script, wherever it is run from. The work is done by :func:`scoring.files.evaluate`.
 
 A missing LABELS or OUTPUTS folder, a missing output file, or an output file that cannot be read
 (not UTF-8 text, fewer than four lines, fewer values than classes) stops the run with one
@@ -23,7 +25,7 @@ from __future__ import annotations
 import os
 import sys
 
-from scoring.metric import Scores, evaluate
+from scoring.files import Scores, evaluate, unmatched_outputs
 
 USAGE = "Usage: python evaluate_model.py LABELS OUTPUTS [scores.csv [class_scores.csv]] [--plots DIR]"
 
@@ -63,9 +65,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         scores = evaluate(argv[0], argv[1], progress=print)
         write_results(scores, argv)
+        extra = unmatched_outputs(argv[0], argv[1])
     except (OSError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    if extra:
+        named = ", ".join(extra[:5]) + (f" (and {len(extra) - 5} more)" if len(extra) > 5 else "")
+        print(f"warning: {len(extra)} output file(s) have no label file and are not scored: {named}", file=sys.stderr)
     if plot_dir is not None:
         from ecgreport.evaluation import write_evaluation_plots
 

@@ -115,7 +115,11 @@ def extract_record(header_file: Path, in_root: Path, out_root: Path, leads: list
 def extract_folder(
     in_root: Path, out_root: Path, leads: list[str], key: str = "val", show_progress: bool = True
 ) -> tuple[int, list[tuple[Path, str]]]:
-    """Extract every record under ``in_root``; returns (number written, [(header, problem), ...])."""
+    """Extract every record under ``in_root``; returns (number written, [(header, problem), ...]). An output
+    folder overlapping the input raises ValueError (:func:`overlap_error`)."""
+    overlap = overlap_error(in_root, out_root)
+    if overlap:
+        raise ValueError(overlap)
     leads = [canonical_lead(lead) for lead in leads]
     headers = [path for path in find_records(in_root) if path.with_suffix(".mat").exists()]
     written = 0
@@ -128,6 +132,21 @@ def extract_folder(
             LOG.error("skipped %s", error)
             failures.append((header_file, str(error)))
     return written, failures
+
+
+def overlap_error(in_root: Path, out_root: Path) -> str | None:
+    """Why the output folder may not be used with this input, or None: an output equal to the input or inside
+    it would overwrite the originals with their reduced copies (or read the copies back as input), and an
+    input inside the output would mix copies among the records being read."""
+    source, target = in_root.resolve(), out_root.resolve()
+    if target == source or target.is_relative_to(source):
+        return (
+            f"the output folder {out_root} is the input folder {in_root} or inside it;"
+            " choose a folder outside it (the originals would be overwritten or read back)"
+        )
+    if source.is_relative_to(target):
+        return f"the input folder {in_root} is inside the output folder {out_root}; choose an output folder outside it"
+    return None
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -149,6 +168,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if not args.input_directory.is_dir():
         print(f"error: {args.input_directory}: not a folder", file=sys.stderr)
+        return 2
+    overlap = overlap_error(args.input_directory, args.output_directory)
+    if overlap:
+        print(f"error: {overlap}", file=sys.stderr)
         return 2
     if not any(path.with_suffix(".mat").exists() for path in find_records(args.input_directory)):
         print(f"error: {args.input_directory}: no records (.hea with a .mat beside it) found", file=sys.stderr)

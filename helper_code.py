@@ -44,7 +44,7 @@ from ecgio.header import (
 from ecgio.leads import canonical_lead
 from ecgio.leads import sort_leads as _sort_leads
 from ecgio.limits import MAT_BYTES_PER_SAMPLE, MAT_MARGIN_BYTES, max_samples
-from ecgio.record import load_mat
+from ecgio.record import load_mat, read_header_text
 
 twelve_leads = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
 six_leads = ("I", "II", "III", "aVR", "aVL", "aVF")
@@ -96,9 +96,8 @@ def find_challenge_files(data_directory: str) -> tuple[list[str], list[str]]:
 
 
 def load_header(header_file: str) -> str:
-    """The whole header text."""
-    with open(header_file, encoding="utf-8", errors="replace") as file:
-        return file.read()
+    """The whole header text; a header that is not a regular file, or over 1 MiB, raises ``ecgio.RecordError``."""
+    return read_header_text(header_file)
 
 
 def load_recording(

@@ -37,7 +37,8 @@ of its threshold.
 
 Beyond the official script:
 
-- fail fast, with one ``error:`` line and exit status 2, when MODEL is missing or empty, when DATA
+- fail fast, with one ``error:`` line and exit status 2, when MODEL is missing, empty or holds only
+  hidden files (what a killed first training leaves), when ``ECG_MAX_SAMPLES`` is malformed, when DATA
   is missing or holds no header, or when another test_model run is writing into OUTPUTS (an
   exclusive lock on ``OUTPUTS/.lock``);
 - a progress bar and a summary line (records, failures, seconds, records per second);
@@ -48,7 +49,8 @@ Beyond the official script:
   failure, logged, and the run goes on.
 
 Exit status: 0, or 1 when every record failed or some output could not be written, 2 for the
-fail-fast errors above.
+fail-fast errors above (an outputs folder that cannot be created or written included), 130 after Ctrl-C
+(one line; the output files already written are complete).
 """
 
 from __future__ import annotations
@@ -68,7 +70,8 @@ from ecgio.errors import RecordError
 from ecgio.files import LockHeld, exclusive_lock
 from ecgio.header import Header, parse_header
 from ecgio.leads import sort_leads
-from ecgio.record import find_records, load_raw
+from ecgio.limits import max_samples
+from ecgio.record import find_records, load_raw, read_header_text
 from ecglog.progress import progress as progress_bar
 from helper_code import save_outputs
 
@@ -138,6 +141,11 @@ def check_model_folder(model_directory: str) -> None:
         raise SetupError(f"{model_directory}: model folder not found")
     if not any(folder.iterdir()):
         raise SetupError(f"{model_directory}: model folder is empty (train a model into it first)")
+    if all(path.name.startswith(".") for path in folder.iterdir()):  # a lock, a killed run's staging folder
+        raise SetupError(
+            f"{model_directory}: model folder holds no model, only hidden files (a first training that did not"
+            " finish leaves such a folder); train a model into it first"
+        )
     if (folder / MANIFEST).is_file():
         from training.model_folder import ModelFolderError, read_manifest
 
@@ -150,15 +158,18 @@ def check_model_folder(model_directory: str) -> None:
 @contextlib.contextmanager
 def outputs_lock(output_directory: str) -> Iterator[None]:
     """Hold an exclusive lock on ``OUTPUTS/.lock`` for the run, so two runs never mix their outputs."""
-    os.makedirs(output_directory, exist_ok=True)
     path = os.path.join(output_directory, LOCK_NAME)
     with contextlib.ExitStack() as stack:
         try:
+            os.makedirs(output_directory, exist_ok=True)
             stack.enter_context(exclusive_lock(path))
         except LockHeld:
             raise SetupError(
                 f"{output_directory}: another test_model run is writing into this folder (it holds {path})"
             ) from None
+        except OSError as error:  # a file of that name, a read-only file system, no permission
+            reason = error.strerror or str(error)
+            raise SetupError(f"{output_directory}: cannot create or write the outputs folder ({reason})") from None
         yield
 
 
@@ -188,11 +199,7 @@ class _Models:
 
 def _read_header(header_file: str) -> tuple[str, Header]:
     """The header text and its one parse."""
-    try:
-        with open(header_file, encoding="utf-8", errors="replace") as file:
-            text = file.read()
-    except OSError as error:
-        raise RecordError(header_file, f"cannot read header ({error.strerror or error})") from None
+    text = read_header_text(header_file)
     return text, parse_header(text, source=header_file)
 
 
@@ -431,6 +438,14 @@ def worker_count(option: int | None) -> int:
         raise SetupError(f"{WORKERS_ENV}={text!r}: {error}") from None
 
 
+def check_max_samples() -> None:
+    """A malformed ``ECG_MAX_SAMPLES`` stops the run at once, rather than failing every record."""
+    try:
+        max_samples()
+    except ValueError as error:
+        raise SetupError(str(error)) from None
+
+
 def is_this_packages(team_code: Any) -> bool:
     """Whether the imported team_code is the one beside this script (so its models may be batched)."""
     path = getattr(team_code, "__file__", None)
@@ -442,6 +457,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         workers = worker_count(args.workers)
+        check_max_samples()
         check_model_folder(args.model_directory)
         if not find_header_files(args.data_directory):
             raise SetupError(f"{args.data_directory}: no header files (.hea): no data was provided")
@@ -461,6 +477,13 @@ def main(argv: list[str] | None = None) -> int:
     except (SetupError, FileNotFoundError, NotADirectoryError, PermissionError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # every output file is written atomically: those that exist are whole
+        print(
+            f"error: interrupted; the output files written so far in {args.output_directory} are complete,"
+            " the other records have none",
+            file=sys.stderr,
+        )
+        return 130
     print(summary.line())
     all_failed = summary.records and len(summary.failures) == summary.records
     return 1 if all_failed or summary.unwritten else 0

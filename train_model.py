@@ -40,6 +40,17 @@ def count_records(data_directory: str) -> int:
     return len(find_records(data_directory, recursive=True))
 
 
+def check_max_samples() -> None:
+    """A malformed ``ECG_MAX_SAMPLES`` stops the run at once, rather than leaving out every record."""
+    from ecgio.limits import max_samples
+    from training.errors import SettingsError
+
+    try:
+        max_samples()
+    except ValueError as error:
+        raise SettingsError(str(error)) from None
+
+
 def run_training(data_directory: str, model_directory: str, training_code: TrainingCode) -> tuple[int, float]:
     """Check the data folder, then train (team code creates the model folder, as in the official
     template; ours only once the model is complete); returns (records found, seconds)."""
@@ -70,8 +81,11 @@ def main(argv: list[str] | None = None) -> int:
     from ecgio.errors import RecordError
     from team_code import training_code  # only when run: helper and scorer work without it
     from training.errors import USER_ERRORS
+    from training.settings import Settings
 
     try:
+        Settings.from_env()  # settings and devices checked before the data folder is even listed
+        check_max_samples()
         records, seconds = run_training(args.data_directory, args.model_directory, training_code)
     except (*USER_ERRORS, RecordError, OSError) as error:  # OSError: unreadable data, full disk, permissions
         print(f"error: {error}", file=sys.stderr)

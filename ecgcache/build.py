@@ -101,6 +101,20 @@ def _compute(
     """Prepare ``todo`` (content hash, header) into new segments; returns failures by content hash."""
     failures: dict[str, str] = {}
     results = prepare_records([header for _, header in todo], leads, config, dtype, n_jobs)
+    try:
+        _write_segments(todo, results, root, dtype, progress, failures)
+    except OSError as error:  # a full or read-only cache disk: the cache is named, not just the errno
+        raise OSError(
+            f"{root}: cannot write the feature cache ({error.strerror or error}); free space there, or set"
+            " ECG_CACHE_DIR (training: the cache_dir setting) to a folder on another disk"
+        ) from error
+    return failures
+
+
+def _write_segments(
+    todo: list[tuple[str, Path]], results: Any, root: Path, dtype: str, progress: bool, failures: dict[str, str]
+) -> None:
+    """Append each prepared record to a segment (a new one every ``SEGMENT_RECORDS``); failures by content hash."""
     writer = SegmentWriter(root, dtype)
     try:
         for i, result in progress_bar(results, total=len(todo), desc="preparing", unit="rec", enabled=progress):
@@ -123,7 +137,6 @@ def _compute(
             writer.abort()
         raise
     writer.close()
-    return failures
 
 
 def _save_memo(base: Path, learned: dict[str, dict]) -> None:

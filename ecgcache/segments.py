@@ -142,8 +142,12 @@ class SegmentWriter:
     def __init__(self, root: Path, dtype: str) -> None:
         self.root, self.dtype = root, np.dtype(dtype)
         self.folder = Path(tempfile.mkdtemp(prefix=_TEMPORARY_PREFIX, dir=root))
-        self._lock = open(self.folder / _WRITING, "a+")  # noqa: SIM115 (held until close or abort)
-        fcntl.flock(self._lock, fcntl.LOCK_EX)
+        try:
+            self._lock = open(self.folder / _WRITING, "a+")  # noqa: SIM115 (held until close or abort)
+            fcntl.flock(self._lock, fcntl.LOCK_EX)
+        except BaseException:  # a full disk: no lock file, so nobody would know this folder is abandoned
+            shutil.rmtree(self.folder, ignore_errors=True)
+            raise
         self.files: dict[str, NpyAppender] = {}
         self.offsets = [0]
         self.rows: list[list[str]] = []

@@ -176,6 +176,9 @@ class Header:
     signals: tuple[SignalSpec, ...] = ()
     fs_declared: bool = True
     num_samples_declared: bool = True
+    #: Set for a multi-segment record (record line ``name/segments ...``; 0 when the count is unreadable):
+    #: its lines name segment headers, not signal files, so it is never read (``ecgio.limits.check_size``).
+    num_segments: int | None = None
 
 
 def parse_gain(token: str) -> tuple[float, float | None, str]:
@@ -266,6 +269,14 @@ def declared_signal_lines(text: str) -> list[str]:
     return lines[1 : max(count, 0) + 1]
 
 
+def _segments(token: str) -> int | None:
+    """The segment count of a record name ``name/n``: None without a slash, 0 when ``n`` is unreadable."""
+    if "/" not in token:
+        return None
+    count = token.split("/", 1)[1]
+    return int(count) if count.isdigit() else 0
+
+
 def parse_header(text: str, source: str = "<header>") -> Header:
     """Parse header text; ``source`` names the file in every error."""
     lines = text.splitlines()
@@ -305,6 +316,7 @@ def parse_header(text: str, source: str = "<header>") -> Header:
         signals=signals,
         fs_declared=len(first) > 2,
         num_samples_declared=len(first) > 3,
+        num_segments=_segments(first[0]),
     )
 
 

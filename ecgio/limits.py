@@ -26,6 +26,8 @@ MAX_FS = 5000.0
 MIN_SECONDS = 1.0
 #: Bytes a MATLAB file may hold beyond its samples (file header, variable name, padding).
 MAT_MARGIN_BYTES = 64 * 1024
+#: Largest header read, in bytes (Challenge headers are about 1 kB; a 300 MB one cost 1.8 GB to parse).
+MAX_HEADER_BYTES = 1 << 20
 #: Bytes per sample allowed in a ``.mat`` file whatever the header's format says (float64 at most).
 MAT_BYTES_PER_SAMPLE = 8
 
@@ -37,7 +39,7 @@ def max_samples() -> int:
         return DEFAULT_MAX_SAMPLES
     try:
         value = int(float(text))
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: 'inf'
         raise ValueError(f"{MAX_SAMPLES_ENV}={text!r} is not a number") from None
     if value <= 0:
         raise ValueError(f"{MAX_SAMPLES_ENV}={text!r} must be positive")
@@ -45,7 +47,17 @@ def max_samples() -> int:
 
 
 def check_size(header: Header, source: str | Path) -> None:
-    """A declared size (num_leads x num_samples) over :func:`max_samples` is an error."""
+    """A multi-segment record, or a declared size (num_leads x num_samples) over :func:`max_samples`, is an error.
+
+    A multi-segment header's lines name other headers, whose files a reader (``wfdb``) would open
+    without the checks made here; the Challenge's records are all single-segment, so such a record
+    is refused before anything it names is opened.
+    """
+    if header.num_segments is not None:
+        raise RecordError(
+            source,
+            f"multi-segment record ({header.num_segments} segments): not read, only single-segment records are",
+        )
     declared = header.num_leads * header.num_samples
     limit = max_samples()
     if declared > limit:
@@ -80,6 +92,22 @@ def check_signal_length(num_samples: int, fs: float, source: str | Path) -> None
         )
 
 
+def mat_bytes_per_sample(header: Header, format_bytes: float) -> float:
+    """Bytes per sample a ``.mat`` file may use: up to 8 (float64) when the header declares the record's length,
+    only the header's format width when it does not (the sample limit then stands in for the length, and 8
+    bytes for each of those samples let a 150 MB file through to be loaded before anything could fail)."""
+    declared = header.num_samples_declared and header.num_samples
+    return float(max(MAT_BYTES_PER_SAMPLE, format_bytes)) if declared else float(max(format_bytes, 1.0))
+
+
+def mat_file_bound(header: Header) -> int:
+    """The most bytes the record's ``<record>.mat`` may have (see :func:`mat_bytes_per_sample`)."""
+    declared = header.num_samples_declared and header.num_samples
+    samples = header.num_leads * header.num_samples if declared else max_samples()
+    width = max((signal.bytes_per_sample for signal in header.signals), default=2.0)
+    return int(MAT_MARGIN_BYTES + mat_bytes_per_sample(header, width) * samples) + 1
+
+
 def signal_file_bounds(header: Header) -> dict[str, int]:
     """For each file the header names, the most bytes it may have.
 
@@ -93,7 +121,7 @@ def signal_file_bounds(header: Header) -> dict[str, int]:
     bounds: dict[str, float] = {}
     for signal in header.signals:
         if signal.file_name.lower().endswith(".mat"):
-            per_sample = float(max(MAT_BYTES_PER_SAMPLE, signal.bytes_per_sample))
+            per_sample = mat_bytes_per_sample(header, signal.bytes_per_sample)
             extra = MAT_MARGIN_BYTES
         else:
             per_sample = signal.bytes_per_sample
@@ -105,12 +133,15 @@ def signal_file_bounds(header: Header) -> dict[str, int]:
 __all__ = [
     "DEFAULT_MAX_SAMPLES",
     "MAX_FS",
+    "MAX_HEADER_BYTES",
     "MAX_SAMPLES_ENV",
     "MIN_FS",
     "MIN_SECONDS",
     "check_signal_length",
     "check_size",
     "check_usable",
+    "mat_bytes_per_sample",
+    "mat_file_bound",
     "max_samples",
     "signal_file_bounds",
 ]

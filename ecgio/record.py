@@ -9,6 +9,7 @@ records (``.hea`` + MATLAB v4 ``.mat``, key ``val``) and plain WFDB records (``.
 from __future__ import annotations
 
 import math
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,10 +20,10 @@ from ecgio.files import contained_file
 from ecgio.header import Header, parse_header
 from ecgio.leads import TWELVE_LEADS, lead_indices, sort_leads
 from ecgio.limits import (
-    MAT_BYTES_PER_SAMPLE,
-    MAT_MARGIN_BYTES,
+    MAX_HEADER_BYTES,
     check_size,
     check_usable,
+    mat_file_bound,
     max_samples,
     signal_file_bounds,
 )
@@ -62,14 +63,28 @@ def header_path(path: str | Path) -> Path:
     return path.with_suffix(".hea") if path.suffix in {".hea", ".mat", ".dat", ""} else Path(f"{path}.hea")
 
 
+def read_header_text(path: str | Path) -> str:
+    """The text of a header file: a regular file (a FIFO would block) of at most ``MAX_HEADER_BYTES``."""
+    hea = Path(path)
+    try:
+        info = hea.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise RecordError(hea, "header is not a regular file")
+        if info.st_size > MAX_HEADER_BYTES:
+            raise RecordError(hea, f"header has {info.st_size} bytes, more than the {MAX_HEADER_BYTES} allowed")
+        with open(hea, "rb") as stream:
+            data = stream.read(MAX_HEADER_BYTES + 1)
+    except OSError as error:
+        raise RecordError(hea, f"cannot read header ({error.strerror or error})") from None
+    if len(data) > MAX_HEADER_BYTES:  # grew since the stat
+        raise RecordError(hea, f"header has more than the {MAX_HEADER_BYTES} bytes allowed")
+    return data.decode("utf-8", errors="replace")
+
+
 def read_header(path: str | Path) -> Header:
     """Parse the header of a record (any of its file names may be given)."""
     hea = header_path(path)
-    try:
-        text = hea.read_text(encoding="utf-8", errors="replace")
-    except OSError as error:
-        raise RecordError(hea, f"cannot read header ({error.strerror or error})") from None
-    return parse_header(text, source=str(hea))
+    return parse_header(read_header_text(hea), source=str(hea))
 
 
 def load_mat(path: Path, key: str = "val", shape: tuple[int, int] | None = None) -> np.ndarray:
@@ -165,9 +180,7 @@ def load_raw(
     signal_files(hea, header)
     if _is_mat_record(hea, header):
         mat = hea.with_suffix(".mat")
-        declared = header.num_leads * header.num_samples
-        bound = MAT_MARGIN_BYTES + MAT_BYTES_PER_SAMPLE * (declared or max_samples())
-        source = contained_file(hea.parent, mat.name, bound) if mat.exists() else mat
+        source = contained_file(hea.parent, mat.name, mat_file_bound(header)) if mat.exists() else mat
         shape = (header.num_leads, header.num_samples) if header.num_samples else None
         raw = load_mat(source, key, shape)
     else:
@@ -251,6 +264,7 @@ __all__ = [
     "load_mat",
     "load_raw",
     "read_header",
+    "read_header_text",
     "read_record",
     "signal_files",
     "to_millivolts",

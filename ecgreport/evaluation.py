@@ -52,9 +52,9 @@ class EvaluationData:
 
 
 def load_evaluation(label_folder: str | Path, output_folder: str | Path) -> EvaluationData:
-    """Read headers and output files exactly as :func:`scoring.metric.evaluate` does."""
+    """Read headers and output files exactly as :func:`scoring.files.evaluate` does."""
     from scoring.classes import WEIGHTS_FILE, read_weights
-    from scoring.metric import find_label_and_output_files, load_labels, read_output_table
+    from scoring.files import find_label_and_output_files, load_labels, read_output_table
 
     classes, _ = read_weights(WEIGHTS_FILE)
     label_files, output_files = find_label_and_output_files(label_folder, output_folder)

@@ -236,3 +236,81 @@ def test_reading_memory_is_a_small_multiple_of_the_record(cinc_dir: Path, ptbxl_
     record = read_record(dat_header)
     assert record.signal.dtype == np.float32
     np.testing.assert_allclose(record.signal[:, :5], values[:, :5] / 1000.0, rtol=1e-6)
+
+
+def _multi_segment(cinc_dir: Path, folder: Path, target: str) -> Path:
+    """A multi-segment header whose one segment (an empty file ``seg1``, a plain name inside the folder)
+    has its own header ``seg1.hea`` naming ``target``: a FIFO or a link out of the folder."""
+    folder.mkdir(parents=True, exist_ok=True)
+    header = folder / "multi.hea"
+    header.write_text("multi/1 1 500 5000\nseg1 5000\n# Dx: 426783006\n")
+    (folder / "seg1").write_bytes(b"")
+    (folder / "seg1.hea").write_text(f"seg1 1 500 5000\n{target} 16 1000/mV 16 0 0 0 0 I\n")
+    return header
+
+
+def test_multi_segment_records_are_refused_before_any_segment_is_opened(cinc_dir: Path, tmp_path: Path) -> None:
+    header = _multi_segment(cinc_dir, tmp_path / "fifo", "pipe.dat")
+    os.mkfifo(tmp_path / "fifo" / "pipe.dat")
+    with deadline(20), pytest.raises(RecordError, match="multi-segment record .*not read") as error:
+        read_record(header)
+    assert str(error.value).startswith(str(header))
+    outside = tmp_path / "secret.dat"
+    np.zeros((5000, 1), np.int16).tofile(outside)
+    header = _multi_segment(cinc_dir, tmp_path / "link", "secret.dat")
+    (tmp_path / "link" / "secret.dat").symlink_to(outside)
+    with deadline(20), pytest.raises(RecordError, match="multi-segment record"):
+        load_raw(header)
+
+
+def test_test_model_gives_good_records_their_outputs_beside_a_multi_segment_fifo(
+    cinc_dir: Path, tmp_path: Path
+) -> None:
+    tester = _load_test_model()
+    data = tmp_path / "data"
+    _copy(cinc_dir, data, "E07500")
+    _multi_segment(cinc_dir, data, "pipe.dat")
+    os.mkfifo(data / "pipe.dat")
+    (data / "multi.mat").write_bytes(b"")  # a signal file beside it, so every reader finds the record
+
+    def run_model(model, header, recording):
+        return ["426783006"], [1], [0.9]
+
+    with deadline(60):
+        summary = tester.run_folder("m", str(data), str(tmp_path / "out"), lambda d, leads: None, run_model, False)
+    assert (tmp_path / "out" / "E07500.csv").read_text() == "#E07500\n426783006\n1\n0.9\n"
+    assert (tmp_path / "out" / "multi.csv").read_text() == "#multi\n\n\n\n"
+    assert [Path(name).name for name, _ in summary.failures] == ["multi.hea", "seg1.hea"]
+
+
+def test_headers_are_size_bounded_regular_files(cinc_dir: Path, tmp_path: Path) -> None:
+    from ecgio.limits import MAX_HEADER_BYTES
+
+    tester = _load_test_model()
+    big = _copy(cinc_dir, tmp_path / "big")
+    with open(big, "a") as stream:  # a valid header followed by 2 MiB of comments
+        stream.write(("# padding " + "x" * 1013 + "\n") * 2048)
+    assert big.stat().st_size > MAX_HEADER_BYTES
+    fifo = tmp_path / "fifo" / "E07501.hea"
+    fifo.parent.mkdir()
+    os.mkfifo(fifo)
+    for reader in (read_header, read_record, hc.load_header, tester._read_header):
+        with pytest.raises(RecordError, match=f"more than the {MAX_HEADER_BYTES} allowed"):
+            reader(str(big))
+        with deadline(20), pytest.raises(RecordError, match="not a regular file"):
+            reader(str(fifo))
+
+
+def test_mat_without_a_declared_length_is_bounded_by_the_format_width(
+    cinc_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No sample count in the header: the .mat may hold the sample limit at the header's width (2 bytes for
+    format 16), not 8 bytes a sample (a 150 MB float64 file was loaded, 75 s and 1.4 GB, before failing)."""
+    monkeypatch.setenv(MAX_SAMPLES_ENV, "120000")
+    header_file = _copy(cinc_dir, tmp_path / "nolength")
+    header_file.write_text(header_file.read_text().replace("E07500 12 500 5000", "E07500 12 500", 1))
+    assert read_record(header_file).signal.shape == (12, 5000)  # int16, 120 kB: fine
+    scipy.io.savemat(str(header_file.with_suffix(".mat")), {"val": np.zeros((12, 9000))}, format="4")
+    size = header_file.with_suffix(".mat").stat().st_size  # float64: 864 kB for 108,000 samples
+    with pytest.raises(RecordError, match=f"file has {size} bytes, more than the {64 * 1024 + 2 * 120000 + 1} allowed"):
+        read_record(header_file)

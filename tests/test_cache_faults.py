@@ -408,3 +408,45 @@ def test_a_dead_worker_does_not_stop_the_records_queued_behind_it(
     store = _run(headers, tmp_path / "cache", n_jobs=2)
     assert set(store.failed) == {killer} and "died 2 times" in store.failed[killer]
     assert store.names == [h.stem for h in headers[1:]]
+
+
+FULL_CACHE_RUN = """
+import resource, signal, sys
+from pathlib import Path
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+from ecgcache import prepare_folder
+from ecgsignal.config import SignalConfig
+headers = [Path(p) for p in sys.argv[2:]]
+resource.setrlimit(resource.RLIMIT_FSIZE, (30000, 30000))  # no file over 30 kB: a cache disk that fills up
+try:
+    prepare_folder(headers, ("I", "II"), SignalConfig(), Path(sys.argv[1]), n_jobs=1, progress=False)
+except OSError as error:
+    print(error)
+"""
+
+
+def test_full_cache_disk_names_the_cache_and_leaves_no_hidden_segment(records: list[Path], tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    cache = tmp_path / "cache"
+    result = subprocess.run(
+        [sys.executable, "-c", FULL_CACHE_RUN, str(cache), *map(str, records)], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    (root,) = [p for p in cache.iterdir() if p.is_dir()]
+    assert result.stdout.strip() == (
+        f"{root}: cannot write the feature cache (File too large); free space there, or set ECG_CACHE_DIR"
+        " (training: the cache_dir setting) to a folder on another disk"
+    )
+    assert not list(root.glob(".tmp-seg-*"))
+
+
+def test_a_segment_writer_that_cannot_start_leaves_no_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_space(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(segments, "open", no_space, raising=False)
+    with pytest.raises(OSError, match="No space left"):
+        segments.SegmentWriter(tmp_path, "float16")
+    assert list(tmp_path.iterdir()) == []

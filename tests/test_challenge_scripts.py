@@ -6,6 +6,7 @@ scripts alone. Bad-input fixtures are copies of real records, damaged in tmp_pat
 
 from __future__ import annotations
 
+import errno
 import importlib.util
 import logging
 import os
@@ -343,3 +344,100 @@ def test_help_names_the_environment_settings(script: str) -> None:
     assert result.returncode == 0
     for name in ("ECG_SETTINGS", "ECG_THREADS", "ECG_DEVICE", "ECG_MAX_SAMPLES"):
         assert name in result.stdout
+
+
+def _dummy_model(tmp_path: Path) -> Path:
+    model = tmp_path / "model"
+    model.mkdir(exist_ok=True)
+    (model / "model.sav").write_bytes(b"x")
+    return model
+
+
+def test_unusable_outputs_folder_is_one_error_line(
+    data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    model = _dummy_model(tmp_path)
+    (tmp_path / "file").write_text("not a folder")
+    result = _run_script("test_model.py", str(model), str(data), str(tmp_path / "file"), "-q", cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert _error_lines(result.stderr) == [
+        f"error: {tmp_path / 'file'}: cannot create or write the outputs folder (File exists)"
+    ]
+
+    def read_only(path, *args, **kwargs):  # what a read-only file system answers
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS), path)
+
+    monkeypatch.setattr(os, "makedirs", read_only)
+    assert tester.main([str(model), str(data), str(tmp_path / "ro"), "-q"]) == 2
+    assert _error_lines(capsys.readouterr().err) == [
+        f"error: {tmp_path / 'ro'}: cannot create or write the outputs folder (Read-only file system)"
+    ]
+
+
+INTERRUPTED_RUN = """
+import importlib.util, os, signal, sys, types
+root, model, data, out = sys.argv[1:5]
+sys.path.insert(0, root)
+spec = importlib.util.spec_from_file_location("tm", root + "/test_model.py")
+tm = importlib.util.module_from_spec(spec)
+sys.modules["tm"] = tm
+spec.loader.exec_module(tm)
+ran = []
+
+def run_model(model, header, recording):
+    ran.append(header)
+    if len(ran) == 3:
+        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C while the third record runs
+    return ["164889003"], [1], [0.5]
+
+sys.modules["team_code"] = types.SimpleNamespace(load_model=lambda d, leads: None, run_model=run_model)
+sys.exit(tm.main([model, data, out, "-q"]))
+"""
+
+
+def test_ctrl_c_is_one_line_and_status_130(data: Path, tmp_path: Path) -> None:
+    model = _dummy_model(tmp_path)
+    out = tmp_path / "out"
+    result = subprocess.run(
+        [sys.executable, "-c", INTERRUPTED_RUN, str(ROOT), str(model), str(data), str(out)],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 130 and "Traceback" not in result.stderr, result.stderr
+    written = sorted(out.glob("*.csv"))
+    assert _error_lines(result.stderr) == [
+        f"error: interrupted; the output files written so far in {out} are complete, the other records have none"
+    ]
+    assert 1 <= len(written) < 10 and not list(out.glob(".*.tmp"))
+    for path in written:
+        assert path.read_text().startswith(f"#{path.stem}\n")
+
+
+@pytest.mark.parametrize(
+    ("case", "expected"),
+    [
+        ("killed first training", "model folder holds no model, only hidden files"),
+        ("ECG_MAX_SAMPLES=lots", "ECG_MAX_SAMPLES='lots' is not a number"),
+        ("ECG_MAX_SAMPLES=inf", "ECG_MAX_SAMPLES='inf' is not a number"),
+        ("ECG_MAX_SAMPLES=-5", "ECG_MAX_SAMPLES='-5' must be positive"),
+    ],
+)
+def test_unusable_model_folder_or_limit_stops_at_once(data: Path, tmp_path: Path, case: str, expected: str) -> None:
+    model, env = tmp_path / "model", dict(os.environ)
+    if case == "killed first training":  # what a first training killed before its commit leaves
+        (model / ".partial-12345").mkdir(parents=True)
+        (model / ".partial-12345" / "model_I-II.0123456789ab.pt").write_bytes(b"half")
+        (model / ".lock").write_text("12345")
+    else:
+        _dummy_model(tmp_path)
+        env["ECG_MAX_SAMPLES"] = case.split("=", 1)[1]
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "test_model.py"), str(model), str(data), str(tmp_path / "out"), "-q"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    lines = _error_lines(result.stderr)
+    assert len(lines) == 1 and expected in lines[0], result.stderr
+    assert not list((tmp_path / "out").rglob("*.csv"))

@@ -170,3 +170,27 @@ def test_header_naming_a_file_outside_is_skipped(data_tree: Path, tmp_path: Path
     assert status == 1
     assert any("passwd" in message and "plain name" in message for message in caplog.messages)
     assert len(list((tmp_path / "out").rglob("*.hea"))) == 3
+
+
+@pytest.mark.parametrize("out", [".", "g1", "g2/sub/new"])
+def test_output_folder_overlapping_the_input_is_refused(data_tree: Path, out: str) -> None:
+    before = {path: path.read_bytes() for path in data_tree.rglob("*") if path.is_file()}
+    script = str(ROOT / "extract_leads_wfdb.py")
+    same = subprocess.run(
+        [sys.executable, script, "-i", str(data_tree), "-o", str(data_tree / out), "-l", "I", "II", "-q"],
+        capture_output=True,
+        text=True,
+    )
+    assert same.returncode == 2, same.stderr
+    assert same.stderr.strip().splitlines() == [
+        f"error: the output folder {data_tree / out} is the input folder {data_tree} or inside it;"
+        " choose a folder outside it (the originals would be overwritten or read back)"
+    ]
+    assert {path: path.read_bytes() for path in data_tree.rglob("*") if path.is_file()} == before
+
+
+def test_input_folder_inside_the_output_is_refused(data_tree: Path) -> None:
+    before = {path: path.read_bytes() for path in data_tree.rglob("*") if path.is_file()}
+    status = extract.main(["-i", str(data_tree / "g1"), "-o", str(data_tree), "-l", "I", "-q"])
+    assert status == 2
+    assert {path: path.read_bytes() for path in data_tree.rglob("*") if path.is_file()} == before

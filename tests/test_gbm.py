@@ -222,7 +222,7 @@ def test_tampered_or_missing_tree_file_is_a_model_folder_error(gbm_model: Path, 
     with pytest.raises(ModelFolderError, match="sha256"):
         load_predictor(copy, ("I", "II"), device="cpu", threads=1)
     manifest["models"]["I-II"]["features_member"]["file"] = "../" + name
-    (copy / "manifest.json").write_text(json.dumps(manifest))
+    model_folder.write_manifest(copy, manifest)  # sealed again: the checks behind it are tested
     with pytest.raises(ModelFolderError, match="features member file"):
         load_predictor(copy, ("I", "II"), device="cpu", threads=1)
     # a well-formed, hash-matching tree file for another feature layout (another code version)
@@ -230,7 +230,7 @@ def test_tampered_or_missing_tree_file_is_a_model_folder_error(gbm_model: Path, 
     other = _with(forest, num_features=np.int64(forest.num_features + 1))
     files = model_folder.save_member(copy, ("I", "II"), other)
     manifest["models"]["I-II"]["features_member"].update(files)
-    (copy / "manifest.json").write_text(json.dumps(manifest))
+    model_folder.write_manifest(copy, manifest)  # sealed again: the checks behind it are tested
     with pytest.raises(ModelFolderError, match="reads 79 inputs"):
         load_predictor(copy, ("I", "II"), device="cpu", threads=1)
 

@@ -253,7 +253,7 @@ def test_evaluation_figures_show_the_scorer_numbers(report_data: Path, outputs: 
         confusion_counts_figure,
         curves_figure,
     )
-    from scoring.metric import evaluate
+    from scoring.files import evaluate
 
     data = load_evaluation(report_data, outputs)
     scores = evaluate(report_data, outputs)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -19,15 +20,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from scoring import metric
 from scoring.classes import WEIGHTS_FILE, read_weights, representative_codes
+from scoring.files import Scores, evaluate
 from scoring.metric import (
     ChallengeMetric,
-    Scores,
     accuracy,
     auc,
     challenge_metric,
     class_auc,
-    evaluate,
     f_measure,
     modified_confusion_matrix,
 )
@@ -346,7 +347,7 @@ def test_output_parsing_rules(tmp_path: Path) -> None:
     write_output(outputs / "B.csv", "B", ["713427006|59118001", NSR], ["True", "1.0"], ["inf", 0.3])
     (outputs / "C.csv").write_text("#C\n\n\n\n")  # what test_model writes for a failed record
     scores = evaluate(labels, outputs)
-    from scoring.metric import read_output_table
+    from scoring.files import read_output_table
 
     binary, scalar = read_output_table([str(outputs / f"{r}.csv") for r in "ABC"], CLASSES)
     lbbb, rbbb = INDEX["164909002"], INDEX["59118001"]
@@ -492,3 +493,53 @@ def test_weights_file_argument(tmp_path: Path, cinc_dir: Path) -> None:
         evaluate(tmp_path / "labels", tmp_path / "outputs", tmp_path / "w.csv").score_text()
         == evaluate(tmp_path / "labels", tmp_path / "outputs").score_text()
     )
+
+
+def test_labels_and_outputs_in_subfolders_are_matched_by_relative_path(cinc_dir: Path, tmp_path: Path) -> None:
+    """What test_model writes for a data folder with subfolders scores as the same records laid flat."""
+    from scoring.files import unmatched_outputs
+
+    headers = official_spelling(cinc_dir, tmp_path / "flat_labels")
+    random_outputs(headers, tmp_path / "flat_outputs", np.random.default_rng(7))
+    labels, outputs = tmp_path / "labels", tmp_path / "outputs"
+    places = [".", "g1", "g2", "g2/deep"]
+    for k, header in enumerate(headers):
+        folder = places[k % len(places)]
+        (labels / folder).mkdir(parents=True, exist_ok=True)
+        (outputs / folder).mkdir(parents=True, exist_ok=True)
+        shutil.copy(header, labels / folder / header.name)
+        shutil.copy(tmp_path / "flat_outputs" / f"{header.stem}.csv", outputs / folder / f"{header.stem}.csv")
+    flat = evaluate(tmp_path / "flat_labels", tmp_path / "flat_outputs")
+    assert evaluate(labels, outputs).score_text() == flat.score_text()
+    assert unmatched_outputs(labels, outputs) == []
+    extra = outputs / "g1" / headers[2].name.replace(".hea", ".csv")  # in g1, but its label is in g2
+    shutil.copy(outputs / "g2" / extra.name, extra)
+    assert unmatched_outputs(labels, outputs) == [str(extra)]
+    (outputs / "g2" / "deep" / f"{headers[3].stem}.csv").unlink()
+    with pytest.raises(IOError, match=re.escape(f"{outputs / 'g2' / 'deep' / headers[3].stem}.csv")):
+        evaluate(labels, outputs)
+
+
+def test_cli_names_outputs_without_labels(tmp_path: Path) -> None:
+    labels, outputs = tmp_path / "labels", tmp_path / "outputs"
+    (labels / "g1").mkdir(parents=True)
+    (outputs / "g1").mkdir(parents=True)
+    write_label(labels / "g1" / "A.hea", [NSR])
+    write_output(outputs / "g1" / "A.csv", "A", [NSR], [1], [1.0])
+    write_output(outputs / "A.csv", "A", [NSR], [1], [1.0])
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "evaluate_model.py"), str(labels), str(outputs)], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"warning: 1 output file(s) have no label file and are not scored: {outputs / 'A.csv'}"
+    ]
+
+
+def test_file_level_names_are_still_served_by_scoring_metric() -> None:
+    """The file reading moved to scoring.files; ``scoring.metric.evaluate`` (as documented) still works."""
+    from scoring import files
+
+    assert metric.evaluate is files.evaluate and metric.Scores is files.Scores
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        metric.nothing  # noqa: B018

@@ -265,7 +265,7 @@ def _edit_manifest(folder: Path, keep: list[str], planned: list[list[str]], comp
     manifest.pop("complete")
     if complete is not None:
         manifest["complete"] = complete
-    (folder / "manifest.json").write_text(json.dumps(manifest))
+    model_folder.write_manifest(folder, manifest)  # sealed again: the checks behind it are tested
 
 
 @pytest.mark.parametrize("style", ["old format", "marked incomplete"])

@@ -208,7 +208,7 @@ def test_tampered_manifest_is_a_clear_model_folder_error(model: Path, tmp_path: 
     else:
         entry["file"] = name
         pattern = re.escape(repr(name))
-    (model / "manifest.json").write_text(json.dumps(manifest))
+    model_folder.write_manifest(model, manifest)  # sealed again: the checks behind it are tested
     with pytest.raises(model_folder.ModelFolderError, match=pattern):
         team_code.load_model(str(model), ("I", "II"))
     assert team_code.load_model(str(model), ("I", "II", "V2")).leads == ("I", "II", "V2")  # the others still load
@@ -225,3 +225,144 @@ def test_unlearnable_labels_are_refused_before_any_model_is_written(
     run = train(data, tmp_path / "model", tmp_path, cache_dir=str(work / "cache"))
     assert_user_error(run, r"positives for [01] of the 26 challenge2021 classes.*at least two are needed")
     assert not (tmp_path / "model").exists()
+
+
+def _spoil(header: Path, how: str) -> None:
+    """Make a record unusable for training: a 1 Hz rate, or none of the lead sets' leads (all named V6)."""
+    lines = header.read_text().splitlines()
+    if how == "rate":
+        fields = lines[0].split()
+        lines[0] = " ".join([fields[0], fields[1], "1", *fields[3:]])
+    else:
+        count = int(lines[0].split()[1])
+        lines[1 : count + 1] = [line.rsplit(" ", 1)[0] + " V6" for line in lines[1 : count + 1]]
+    header.write_text("\n".join(lines) + "\n")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("case", "pattern"),
+    [
+        ("rate", r"leads I-II: 1 of 25 records are usable.*too few for 3 fold.*24 not usable: E0"),
+        ("leads", r"leads I-II: 1 of 25 records are usable.*too few for 3 fold.*24 not usable: E0"),
+        ("one class left", r"leads I-II: 12 of 25 records are usable.*positives for 1 of the 26.*13 not usable: \w+, "),
+    ],
+)
+def test_training_checks_the_records_that_survive_preparation(
+    data_dir: Path, model: Path, work: Path, tmp_path: Path, case: str, pattern: str
+):
+    data = copy_with_labels(data_dir, tmp_path / "data", "426783006,164889003") if case == "one class left" else None
+    data = data or copy_records(data_dir, tmp_path / "data")
+    headers = sorted(data.glob("*.hea"))
+    spoiled = headers[1:] if case != "one class left" else headers[12:]
+    for header in spoiled:
+        _spoil(header, "rate" if case != "leads" else "leads")
+    if case == "one class left":
+        for header in headers[:12]:
+            header.write_text(header.read_text().replace("426783006,164889003", "426783006"))
+    before = snapshot(model)
+    run = train(data, model, tmp_path, cache_dir=str(work / "cache"))
+    assert_user_error(run, pattern)
+    assert "(and " in run.stderr.strip().splitlines()[-1]  # the first few named, then a count
+    assert_unchanged_and_loadable(model, before)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("settings", "env", "pattern"),
+    [
+        ({"epochs": 0}, {}, r"'epochs' is 0; expected a whole number >= 1"),
+        ({"epochs": -3}, {}, r"'epochs' is -3"),
+        ({"epochs": "two"}, {}, r"'epochs' is 'two'"),
+        ({"learning_rate": float("nan")}, {}, r"'learning_rate' is nan; expected a finite number > 0"),
+        ({"batch_size": 0}, {}, r"'batch_size' is 0"),
+        ({}, {"ECG_DEVICE": "bogus"}, r"ECG_DEVICE: unknown device 'bogus'"),
+        ({}, {"ECG_DEVICE": "cuda:99"}, r"ECG_DEVICE: device 'cuda:99' requested but"),
+        ({}, {"ECG_MAX_SAMPLES": "lots"}, r"ECG_MAX_SAMPLES='lots' is not a number"),
+    ],
+)
+def test_bad_settings_fail_before_any_record_is_read(
+    data_dir: Path, tmp_path: Path, settings: dict, env: dict, pattern: str
+):
+    run = train(data_dir, tmp_path / "model", tmp_path, env=env, cache_dir=str(tmp_path / "cache"), **settings)
+    assert_user_error(run, pattern)
+    assert not (tmp_path / "model").exists() and not (tmp_path / "cache").exists()
+    assert "records" not in run.stderr  # the data folder was not even listed
+
+
+def test_losing_the_lock_on_a_new_folder_removes_nothing(
+    data_dir: Path, work: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Two trainings into one new folder, timed so that both see it absent and the other takes the lock first:
+    the loser fails with the lock message and leaves the winner's folder (and lock) alone."""
+    import contextlib
+
+    folder = tmp_path / "new"
+    real = model_folder.locked
+    winner = contextlib.ExitStack()
+
+    def unlucky(path):
+        winner.enter_context(real(path))  # the other run creates the folder and takes its lock just now
+        return real(path)
+
+    monkeypatch.setattr(model_folder, "locked", unlucky)
+    with winner:
+        with pytest.raises(model_folder.ModelFolderError, match="another training"):
+            train_all(data_dir, folder, Settings.from_dict({**TINY, "cache_dir": str(work / "cache")}))
+        assert (folder / model_folder.LOCK).read_text().strip() == str(os.getpid())  # still the winner's
+        (folder / "written-by-the-winner").write_text("still here")
+    assert (folder / "written-by-the-winner").read_text() == "still here"
+
+
+@pytest.mark.parametrize("edit", ["fewer classes", "NaN thresholds", "other leads", "hash removed"])
+def test_edited_manifest_content_is_detected_at_load(model: Path, tmp_path: Path, edit: str):
+    manifest = json.loads((model / "manifest.json").read_text())
+    entry = manifest["models"]["I-II"]
+    if edit == "fewer classes":
+        manifest["classes"] = manifest["classes"][:-1]
+    elif edit == "NaN thresholds":
+        entry["thresholds"] = [float("nan")] * len(entry["thresholds"])
+    elif edit == "other leads":
+        entry["leads"] = ["I", "III"]
+    else:
+        del manifest[model_folder.CONTENT_HASH]
+    (model / "manifest.json").write_text(json.dumps(manifest, allow_nan=True))
+    reason = "has no content hash" if edit == "hash removed" else "does not match its content hash"
+    with pytest.raises(model_folder.ModelFolderError, match=reason):
+        team_code.load_model(str(model), ("I", "II"))
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "x.hea").write_text("x 1 500 1000\nx.mat 16 1000/mV 16 0 0 0 0 I\n")
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "test_model.py"), str(model), str(data), str(tmp_path / "out"), "-q"],
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 2 and "Traceback" not in run.stderr, run.stderr
+    assert run.stderr.strip().splitlines()[-1].startswith(f"error: {model / 'manifest.json'}: manifest {reason}")
+
+
+def test_loading_while_a_retrain_commits_loads_the_new_model(model: Path, monkeypatch: pytest.MonkeyPatch):
+    """The commit replaces the manifest, then removes the old weights: a load that read the old manifest
+    finds its weights gone, and loads the new model instead of failing every record."""
+    from training import predictor
+
+    real = predictor.load_weights
+    commits = []
+
+    def commit_meanwhile(folder, entry):
+        if not commits:  # a retrain commits between this load's manifest read and its weights read
+            manifest = model_folder.read_manifest(model)
+            new = manifest["models"]["I-II"]
+            old_file, new["file"] = new["file"], "model_I-II.0123456789ab.pt"
+            shutil.copy(model / old_file, model / new["file"])
+            manifest["seed"] = 7
+            model_folder.write_manifest(model, manifest)
+            (model / old_file).unlink()
+            commits.append(old_file)
+        return real(folder, entry)
+
+    monkeypatch.setattr(predictor, "load_weights", commit_meanwhile)
+    loaded = team_code.load_model(str(model), ("I", "II"))
+    assert commits and loaded.leads == ("I", "II")
+    assert model_folder.read_manifest(model)["seed"] == 7

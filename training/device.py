@@ -119,6 +119,29 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
+def check_device(name: object) -> None:
+    """Refuse, with a ValueError saying why, a device name torch does not know or a device this machine lacks
+    (``cuda`` without a GPU, ``cuda:3`` on a machine with two), so a run fails before it reads any record."""
+    import torch
+
+    if name == "auto":
+        return
+    if not isinstance(name, str):
+        raise ValueError(f"device {name!r} is not a name; expected auto, cpu, cuda or cuda:N")
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise ValueError(f"unknown device {name!r}; expected auto, cpu, cuda or cuda:N") from None
+    if device.type == "cpu" or (device.type == "mps" and torch.backends.mps.is_available()):
+        return
+    if device.type != "cuda":
+        raise ValueError(f"device {name!r} is not supported; expected auto, cpu, cuda or cuda:N")
+    if not torch.cuda.is_available():
+        raise ValueError(f"device {name!r} requested but no CUDA GPU is available")
+    if device.index is not None and device.index >= torch.cuda.device_count():
+        raise ValueError(f"device {name!r} requested but this machine has {torch.cuda.device_count()} GPU(s)")
+
+
 def seed_everything(seed: int) -> None:
     """Seed torch (and CUDA, made deterministic) so the same seed trains the same network."""
     import torch

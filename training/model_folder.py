@@ -4,6 +4,7 @@ Layout::
 
     MODEL/
       manifest.json                 format, classes, task, versions, seed, settings, signal config,
+                                    ``content_sha256`` (the hash of everything else in it, checked at load),
                                     ``complete``, and per lead set: leads, weights file + sha256,
                                     architecture + kwargs, tabular scaler, thresholds, validation metrics
       model_I-II-...-V6.<hash>.pt   state_dict of the 12-lead network (name ends in its content's hash)
@@ -49,6 +50,9 @@ FORMAT = "ecg-leads-model"
 #: 2: a lead set's weights file holds an ensemble (``members`` networks, training.ensemble); 1 held one network.
 FORMAT_VERSION = 2
 LOCK = ".lock"
+#: Manifest key holding the SHA-256 of the rest of the manifest (thresholds, classes, leads...), checked at load:
+#: the weights files are hashed in their entries, this covers what the manifest itself says.
+CONTENT_HASH = "content_sha256"
 STAGING_PREFIX = ".partial-"
 #: No network of this package comes near this; a manifest naming a bigger file (a device, a disk image) is wrong.
 MAX_WEIGHTS_BYTES = 1 << 30
@@ -57,6 +61,7 @@ __all__ = [
     "MANIFEST",
     "ModelFolderError",
     "commit",
+    "content_hash",
     "incomplete_reason",
     "load_member",
     "load_weights",
@@ -78,11 +83,16 @@ def weights_name(leads: tuple[str, ...], sha256: str) -> str:
 @contextlib.contextmanager
 def locked(folder: str | Path) -> Iterator[Path]:
     """Create ``folder`` if needed and hold its lock for the ``with`` block; a clear error when another
-    process holds it or the folder cannot be written."""
+    process holds it or the folder cannot be written.
+
+    When the block fails and this call created the folder, the folder is removed if it holds nothing but
+    the lock (a run that wrote no model leaves no empty folder), while the lock is still held. A run that
+    did not create the folder, or did not get its lock, never removes it: two runs into one new folder
+    both see it absent, and the one that loses the lock must not delete the winner's folder."""
     folder = Path(folder)
     with contextlib.ExitStack() as stack:
         try:
-            folder.mkdir(parents=True, exist_ok=True)
+            created = _make_folder(folder)
             stack.enter_context(exclusive_lock(folder / LOCK))
         except LockHeld as held:
             raise ModelFolderError(
@@ -91,7 +101,31 @@ def locked(folder: str | Path) -> Iterator[Path]:
             ) from None
         except OSError as error:
             raise ModelFolderError(f"{folder}: cannot create or write the model folder ({error.strerror})") from None
-        yield folder
+        try:
+            yield folder
+        except BaseException:
+            if created:
+                _remove_if_only_lock(folder)
+            raise
+
+
+def _make_folder(folder: Path) -> bool:
+    """Create ``folder`` (and its parents); True when this call created it, False when it existed."""
+    try:
+        folder.mkdir(parents=True)
+    except FileExistsError:
+        if not folder.is_dir():
+            raise
+        return False
+    return True
+
+
+def _remove_if_only_lock(folder: Path) -> None:
+    try:
+        if [path.name for path in folder.iterdir()] in ([], [LOCK]):
+            shutil.rmtree(folder, ignore_errors=True)
+    except OSError:
+        pass
 
 
 def staging_folder(folder: Path) -> Path:
@@ -151,9 +185,18 @@ def save_member(folder: Path, leads: tuple[str, ...], data: bytes) -> dict[str, 
     return {"file": name, "sha256": digest}
 
 
+def content_hash(manifest: dict[str, Any]) -> str:
+    """SHA-256 of the manifest's content (every key but :data:`CONTENT_HASH`, in a canonical JSON form)."""
+    body = {key: value for key, value in manifest.items() if key != CONTENT_HASH}
+    canonical = json.dumps(body, sort_keys=True, allow_nan=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
 def write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
-    """Atomically (re)write the manifest."""
-    text = json.dumps({"format": FORMAT, "format_version": FORMAT_VERSION, **manifest}, indent=2, allow_nan=True)
+    """Atomically (re)write the manifest, sealed with the hash of its own content."""
+    body = {"format": FORMAT, "format_version": FORMAT_VERSION, **manifest}
+    body.pop(CONTENT_HASH, None)
+    text = json.dumps({**body, CONTENT_HASH: content_hash(body)}, indent=2, allow_nan=True)
     atomic_write(folder / MANIFEST, text.encode())
 
 
@@ -210,6 +253,12 @@ def read_manifest(folder: str | Path) -> dict[str, Any]:
             f"{path}: incompatible model format {manifest.get('format')!r} v{manifest.get('format_version')!r}"
             f" (expected {FORMAT!r} v{FORMAT_VERSION}); it was written by another version of this package:"
             " retrain it with this one"
+        )
+    if manifest.get(CONTENT_HASH) != content_hash(manifest):
+        reason = "has no content hash" if CONTENT_HASH not in manifest else "does not match its content hash"
+        raise ModelFolderError(
+            f"{path}: manifest {reason} (edited after training, or not written by this version of the package):"
+            " its thresholds, classes or leads cannot be trusted; retrain the model"
         )
     models = manifest.get("models")
     if not models or not isinstance(models, dict) or not all(isinstance(e, dict) for e in models.values()):

@@ -29,7 +29,14 @@ from training.device import apply_threads, resolve_device
 from training.ensemble import build_ensemble
 from training.gbm import GBM_EXTRA_COLUMNS, Forest
 from training.inference import RecordInput, check_aggregation, predict_records
-from training.model_folder import ModelFolderError, incomplete_reason, load_member, load_weights, read_manifest
+from training.model_folder import (
+    MANIFEST,
+    ModelFolderError,
+    incomplete_reason,
+    load_member,
+    load_weights,
+    read_manifest,
+)
 from training.record_inputs import RecordPreparer
 from training.stacking import blend
 from training.tabular import TabularScaler
@@ -139,7 +146,31 @@ def fallback_warning(folder: str | Path, requested: Sequence[str], used: Sequenc
 
 def load_predictor(folder: str | Path, leads: Sequence[str], device: str = "auto", threads: int = 0) -> Predictor:
     """Load the network for ``leads`` from a model folder (see :func:`choose_entry`); torch then runs on
-    ``threads`` intra-op threads (0: :func:`training.device.default_threads`)."""
+    ``threads`` intra-op threads (0: :func:`training.device.default_threads`).
+
+    A retrain that commits while this loads replaces the manifest and then removes the old weights, so
+    the load can find its weights gone: when the manifest was replaced meanwhile, the new model is loaded
+    instead (once), rather than failing every record of the run."""
+    before = _manifest_stamp(folder)
+    try:
+        return _load_predictor(folder, leads, device, threads)
+    except ModelFolderError:
+        if _manifest_stamp(folder) == before:
+            raise
+        log.warning("%s: the model was replaced while it loaded (a training committed); loading the new one", folder)
+        return _load_predictor(folder, leads, device, threads)
+
+
+def _manifest_stamp(folder: str | Path) -> tuple[int, int, int] | None:
+    """What changes when a commit replaces the manifest (its rename gives a new inode)."""
+    try:
+        info = (Path(folder) / MANIFEST).stat()
+    except OSError:
+        return None
+    return info.st_ino, info.st_mtime_ns, info.st_size
+
+
+def _load_predictor(folder: str | Path, leads: Sequence[str], device: str, threads: int) -> Predictor:
     manifest = read_manifest(folder)
     key, exact = choose_entry(manifest["models"], leads)
     entry = manifest["models"][key]

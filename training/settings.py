@@ -10,6 +10,7 @@ settings file on a laptop and a GPU box.
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -19,6 +20,24 @@ from ecgio.leads import LEAD_SETS
 from training.errors import SettingsError
 
 SETTINGS_ENV = "ECG_SETTINGS"
+#: Whole-number settings and the least value each may take.
+WHOLE_NUMBERS = {
+    "epochs": 1,
+    "batch_size": 1,
+    "folds": 1,
+    "patience": 0,
+    "min_epochs": 0,
+    "threshold_min_positives": 0,
+    "threads": 0,
+    "seed": 0,
+}
+#: Real-number settings: (lower test, upper test, what the message asks for).
+REAL_NUMBERS = {
+    "learning_rate": (lambda v: v > 0, lambda v: True, "a finite number > 0"),
+    "weight_decay": (lambda v: v >= 0, lambda v: True, "a finite number >= 0"),
+    "val_fraction": (lambda v: v > 0, lambda v: v < 1, "a number between 0 and 1 (both excluded)"),
+    "max_pos_weight": (lambda v: v > 0, lambda v: True, "a finite number > 0"),
+}
 
 
 def default_cache_dir() -> str:
@@ -120,8 +139,7 @@ class Settings:
         for name, (value, allowed) in choices.items():
             if value not in allowed:
                 raise SettingsError(f"{source}: setting {name!r} is {value!r}; expected one of {list(allowed)}")
-        if not isinstance(self.folds, int) or self.folds < 1:
-            raise SettingsError(f"{source}: setting 'folds' is {self.folds!r}; expected a whole number >= 1")
+        self._check_numbers(source)
         if self.fusion == "stacked" and (len(self.stack_groups) < 2 or any(not group for group in self.stack_groups)):
             raise SettingsError(
                 f"{source}: setting 'stack_groups' is {[list(g) for g in self.stack_groups]}; 'fusion: stacked'"
@@ -133,6 +151,20 @@ class Settings:
             gbm_params(self.gbm_kwargs)
         except ValueError as error:
             raise SettingsError(f"{source}: {error}") from None
+
+    def _check_numbers(self, source: str) -> None:
+        """Every numeric setting of the right type and range (a bool is not a number here; NaN is refused)."""
+        for name, least in WHOLE_NUMBERS.items():
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                raise SettingsError(f"{source}: setting {name!r} is {value!r}; expected a whole number >= {least}")
+        if isinstance(self.n_jobs, bool) or not isinstance(self.n_jobs, int) or self.n_jobs == 0:
+            raise SettingsError(f"{source}: setting 'n_jobs' is {self.n_jobs!r}; expected a whole number, not 0")
+        for name, (low, high, what) in REAL_NUMBERS.items():
+            value = getattr(self, name)
+            number = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+            if not number or not low(value) or not high(value):
+                raise SettingsError(f"{source}: setting {name!r} is {value!r}; expected {what}")
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -154,4 +186,11 @@ class Settings:
             if not threads.isdigit():
                 raise SettingsError(f"ECG_THREADS={threads!r}: expected a whole number of threads (0: automatic)")
             settings = replace(settings, threads=int(threads))
+        from training.device import check_device
+
+        try:
+            check_device(settings.device)
+        except ValueError as error:
+            origin = "ECG_DEVICE" if os.environ.get("ECG_DEVICE") else f"{path or 'settings'}: setting 'device'"
+            raise SettingsError(f"{origin}: {error}") from None
         return settings

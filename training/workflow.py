@@ -31,9 +31,9 @@ from ecgdata.index import DatasetIndex
 from ecgsignal.config import SignalConfig
 from scoring.classes import class_names
 from training import distributed, model_folder
-from training.data import lead_set_data, read_dataset_index
+from training.data import LeadSetData, lead_set_data, read_dataset_index
 from training.device import apply_threads
-from training.errors import SettingsError
+from training.errors import SettingsError, TrainingDataError
 from training.folds import FoldedRecords, TrainedEnsemble, fold_names
 from training.settings import Settings, default_cache_dir
 from training.stacking import train_lead_set
@@ -160,29 +160,23 @@ def _lock_train_commit(
     """The run under the folder's lock (rank 0's; other ranks hold none and write nothing); returns the
     committed manifest and the number of records."""
     main = distributed.is_main()
-    created = main and not Path(model_directory).exists()
-    try:
-        with contextlib.ExitStack() as stack:
+    with contextlib.ExitStack() as stack:
 
-            def start() -> tuple[Path, DatasetIndex, np.ndarray]:
-                folder = stack.enter_context(model_folder.locked(model_directory))
-                table = read_dataset_index(data_directory, settings.progress)
-                targets = task.targets(table)
-                task.check_targets(targets)
-                return folder, table, targets
+        def start() -> tuple[Path, DatasetIndex, np.ndarray]:
+            folder = stack.enter_context(model_folder.locked(model_directory))
+            table = read_dataset_index(data_directory, settings.progress)
+            targets = task.targets(table)
+            task.check_targets(targets)
+            return folder, table, targets
 
-            folder, table, targets = distributed.on_main(start, "the data folder's index")
-            staging = model_folder.staging_folder(folder) if main else None
-            try:
-                manifest = _train_into(staging, table, targets, settings, config, task)
-                manifest = distributed.on_main(lambda: _commit(staging, folder), "the committed model")
-            finally:
-                if staging is not None:
-                    shutil.rmtree(staging, ignore_errors=True)
-    except BaseException:
-        if created:  # leave no empty model folder behind a run that wrote none
-            _remove_if_only_lock(Path(model_directory))
-        raise
+        folder, table, targets = distributed.on_main(start, "the data folder's index")
+        staging = model_folder.staging_folder(folder) if main else None
+        try:
+            manifest = _train_into(staging, table, targets, settings, config, task)
+            manifest = distributed.on_main(lambda: _commit(staging, folder), "the committed model")
+        finally:
+            if staging is not None:
+                shutil.rmtree(staging, ignore_errors=True)
     return manifest, len(table)
 
 
@@ -192,12 +186,35 @@ def _commit(staging: Path | None, folder: Path) -> dict[str, Any]:
     return model_folder.commit(staging, folder)
 
 
-def _remove_if_only_lock(folder: Path) -> None:
-    try:
-        if [path.name for path in folder.iterdir()] in ([], [model_folder.LOCK]):
-            shutil.rmtree(folder, ignore_errors=True)
-    except OSError:
-        pass
+#: Records named in the message that refuses a lead set's data (the rest are counted).
+NAMED_RECORDS = 5
+
+
+def check_trainable(data: LeadSetData, table: DatasetIndex, task: Task, folds: int) -> None:
+    """Refuse a lead set whose usable records (those left after preparation) hold fewer than two classes with
+    positives, or are too few for the folds: the label check made on the headers cannot see records that fail
+    later (a 1 Hz rate, none of the set's leads), and training on what is left would report a perfect score.
+    The message names the first records left out and counts them."""
+    needed = max(2, 2 * folds)
+    problem = None
+    if len(data) < needed:
+        problem = f"too few for {folds} fold(s) (at least {needed} are needed)"
+    else:
+        try:
+            task.check_targets(data.targets)
+        except TrainingDataError as error:
+            problem = str(error)
+    if problem is None:
+        return
+    kept = set(data.names)
+    dropped = [name for name in table.records if name not in kept]
+    named = ", ".join(dropped[:NAMED_RECORDS]) + (
+        f" (and {len(dropped) - NAMED_RECORDS} more)" if len(dropped) > NAMED_RECORDS else ""
+    )
+    raise TrainingDataError(
+        f"leads {'-'.join(data.leads)}: {len(data)} of {len(table)} records are usable after preparation: {problem}; "
+        f"{len(dropped)} not usable: {named or 'none'} (their errors are logged above)"
+    )
 
 
 def _train_into(
@@ -222,6 +239,7 @@ def _train_into(
         for leads in settings.lead_sets:
             checkpoint("before_prepare")
             data = lead_set_data(table, leads, config, cache_dir, settings.n_jobs, settings.progress, targets)
+            check_trainable(data, table, task, settings.folds)
             trained = train_lead_set(FoldedRecords(data, folds, task), settings)
             files = model_folder.save_weights(staging, tuple(leads), trained.state_dict) if staging else {}
             member_files = None
