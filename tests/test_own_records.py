@@ -263,3 +263,55 @@ def test_doctests(classifier: Classifier, model: Path, cinc_dir: Path):
         failures, tests = doctest.testmod(module, extraglobs=extra, optionflags=doctest.ELLIPSIS)
         assert tests > 0 and failures == 0, module.__name__
     assert not math.isnan(record.fs)
+
+
+@pytest.fixture(scope="module")
+def exported(model: Path, tmp_path_factory) -> Path:
+    from ecgclassify.export import main as export_main
+
+    out = tmp_path_factory.mktemp("export")
+    assert export_main([str(model), str(out)]) == 0
+    return out
+
+
+def _shared_records() -> list[Path]:
+    return sorted(CINC_SAMPLE.glob("*.hea")) + ([PTBXL_RECORD] if PTBXL_RECORD.exists() else [])
+
+
+@pytest.mark.parametrize("lead_set", [TWELVE_LEADS, ("I", "II")], ids=["12", "2"])
+def test_onnx_runner_matches_the_torch_predictor(exported: Path, model: Path, lead_set, cinc_dir: Path, tmp_path: Path):
+    """On every shared record: the runner's probabilities equal Predictor's within float32 tolerance, the
+    decisions are the same, and the runner works in a process where torch cannot be imported."""
+    import subprocess
+    import sys
+
+    from ecgclassify.onnx_runner import ExportedModel
+    from training.predictor import load_predictor
+
+    predictor = load_predictor(model, lead_set, device="cpu")
+    runner = ExportedModel(exported).for_leads(lead_set)
+    assert runner.leads == predictor.leads
+    items, expected = [], []
+    for hea in _shared_records():
+        record = read_record(hea)
+        signal = np.stack([record.signal[record.leads.index(lead)] for lead in predictor.leads])
+        item = predictor.preparer.prepare(signal, record.fs, record.age, record.sex)
+        reference = predictor.probabilities_batch([item], batch_windows=1)[0]
+        got = runner.probabilities(*item)
+        np.testing.assert_allclose(got, reference, atol=TOLERANCE, err_msg=hea.name)
+        assert np.array_equal(runner.decisions(got), predictor.labels(reference).astype(bool)), hea.name
+        items.append(item)
+        expected.append(reference)
+    assert len(items) >= 25
+    np.savez(tmp_path / "inputs.npz", *[array for item in items for array in item])
+    script = (
+        "import sys, json, numpy as np; sys.modules['torch'] = None; sys.modules['sklearn'] = None\n"
+        f"sys.path.insert(0, {str(exported)!r}); import onnx_runner\n"
+        f"model = onnx_runner.ExportedModel({str(exported)!r}).for_leads({list(lead_set)!r})\n"
+        f"data = np.load({str(tmp_path / 'inputs.npz')!r}); arrays = [data[f'arr_{{i}}'] for i in range(len(data.files))]\n"
+        "out = [model.probabilities(*arrays[i:i + 3]).tolist() for i in range(0, len(arrays), 3)]\n"
+        "print(json.dumps(out))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, check=False)
+    assert done.returncode == 0, done.stderr
+    np.testing.assert_allclose(np.array(json.loads(done.stdout)), np.stack(expected), atol=TOLERANCE)
