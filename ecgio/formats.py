@@ -182,7 +182,7 @@ def _select_leads(path: Path, names: Sequence[str], notes: list[str]) -> tuple[l
             raise RecordError(
                 path, f"lead {lead} appears twice (channels {names[indices[leads.index(lead)]]!r} and {name!r})"
             )
-        if lead.upper() != name.strip().upper() or sign < 0:  # more than the Challenge's case folding
+        if lead.upper() != _PREFIX.sub("", name.strip()).upper() or sign < 0:  # more than case and an ECG prefix
             renamed.append(f"{name.strip()!r} as {lead}" + (" (sign inverted)" if sign < 0 else ""))
         indices.append(index)
         leads.append(lead)
