@@ -319,11 +319,31 @@ def _open_npy(path: Path, fs: float | None, leads: Sequence[str] | None, scale: 
     indices, canonical, signs = _select_leads(path, list(leads), notes)
     factor = np.array(signs)[:, None] * scale
 
-    def reader(start: int, stop: int) -> np.ndarray:
-        block = array[start:stop].T if transposed else array[:, start:stop]
-        return (np.asarray(block, dtype=np.float64)[indices] * factor).astype(np.float32)
+    shape, dtype = array.shape, array.dtype
+    offset = getattr(array, "offset", None)
+    if isinstance(array, np.memmap) and array.flags.c_contiguous and offset is not None:
+        # plain reads of the stretch, not the memory map: mapped pages once touched stay resident, so
+        # reading a day through the map would grow the process by the whole file
+        del array
 
-    samples = array.shape[0] if transposed else array.shape[1]
+        def stretch(start: int, stop: int) -> np.ndarray:
+            if transposed:
+                flat = np.fromfile(
+                    path, dtype, (stop - start) * shape[1], offset=offset + start * shape[1] * dtype.itemsize
+                )
+                return flat.reshape(stop - start, shape[1]).T
+            rows = [np.fromfile(path, dtype, stop - start, offset=offset + (r * shape[1] + start) * dtype.itemsize)
+                    for r in range(shape[0])]  # fmt: skip
+            return np.stack(rows)
+    else:
+
+        def stretch(start: int, stop: int) -> np.ndarray:
+            return array[start:stop].T if transposed else array[:, start:stop]
+
+    def reader(start: int, stop: int) -> np.ndarray:
+        return (np.asarray(stretch(start, stop), dtype=np.float64)[indices] * factor).astype(np.float32)
+
+    samples = shape[0] if transposed else shape[1]
     return SignalSource(path, "npy", float(fs), tuple(canonical), int(samples), reader, notes)
 
 
