@@ -2,12 +2,13 @@
 
 The record is built from a real 10-s record of the shared Challenge sample (leads I and II), tiled to
 the length asked, each 10-s copy scaled by a slowly varying gain and given a little noise so that no
-two segments are identical; it is written as a ``.npy`` file (read through a memory map) and/or as a
-WFDB format-16 record (read by wfdb a segment at a time), a block at a time, so the writer never holds
-it either. Classification runs in a child process (the command line, as a user runs it) and its peak
-resident memory is read from ``getrusage(RUSAGE_CHILDREN)``::
+two segments are identical. It is written as a ``.npy`` file (int16 µV, read a stretch at a time), a
+WFDB format-16 record (read by wfdb a segment at a time) and/or an EDF file (read lazily by edfio);
+the first two a block at a time, so even the writer never holds the record. Classification runs in a
+child process (the command line, as a user runs it) and its peak resident memory is read from
+``getrusage(RUSAGE_CHILDREN)``::
 
-    python benchmarks/bench_long_record.py MODEL --hours 24 --fs 500 --formats npy wfdb --out /tmp/long
+    python benchmarks/bench_long_record.py MODEL --hours 24 --fs 500 --formats npy wfdb edf --out /tmp/long
 """
 
 from __future__ import annotations
@@ -71,21 +72,41 @@ def write_wfdb(path: Path, hours: float, fs: float) -> None:
     path.with_suffix(".hea").write_text("\n".join(lines) + "\n")
 
 
+def write_edf(path: Path, hours: float, fs: float) -> None:
+    """An EDF file (µV, 1 µV digital step); edfio writes from whole arrays, so this writer holds the record
+    (the classifying process does not)."""
+    import edfio
+
+    data = np.concatenate(list(blocks(hours, fs)), axis=1)
+    bits = (-32768, 32767)
+    signals = [
+        edfio.EdfSignal(row.astype(np.float64), fs, label=f"ECG {lead}", physical_dimension="uV", physical_range=bits,
+                        digital_range=bits)
+        for row, lead in zip(data, ("I", "II"))
+    ]  # fmt: skip
+    del data
+    edfio.Edf(signals).write(path)
+
+
+WRITERS = {"npy": (write_npy, ".npy"), "wfdb": (write_wfdb, ".hea"), "edf": (write_edf, ".edf")}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("model")
     ap.add_argument("--hours", type=float, default=24.0)
     ap.add_argument("--fs", type=float, default=500.0)
-    ap.add_argument("--formats", nargs="+", choices=("npy", "wfdb"), default=["npy"])
+    ap.add_argument("--formats", nargs="+", choices=tuple(WRITERS), default=["npy"])
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     results = []
     for kind in args.formats:
         # each format in its own process, so RUSAGE_CHILDREN's maximum is that run's alone
-        path = args.out / f"long_{kind}.{'npy' if kind == 'npy' else 'hea'}"
+        writer, suffix = WRITERS[kind]
+        path = args.out / f"long_{kind}{suffix}"
         if not path.exists():
-            (write_npy if kind == "npy" else write_wfdb)(path, args.hours, args.fs)
+            writer(path, args.hours, args.fs)
         options = ["--fs", f"{args.fs:g}", "--leads", "I", "II", "--units", "uV"] if kind == "npy" else []
         command = [sys.executable, "-m", "ecgclassify.cli", args.model, str(path), *options, "--quiet",
                    "--json", str(args.out / f"long_{kind}.json")]  # fmt: skip
