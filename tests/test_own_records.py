@@ -124,6 +124,8 @@ def test_units_gain_and_odd_rates(classifier: Classifier, cinc_dir: Path):
     adc = np.round(pair * 1000.0 * 2.5).astype(np.int32)  # 2.5 ADC units per µV
     from_adc = classifier.classify_array(adc, record.fs, ["I", "II"], units="uV", gain=2.5)
     np.testing.assert_allclose(from_adc.probabilities, mv.probabilities, atol=1e-3)
+    short = classifier.classify_array(pair[:, : int(2.5 * record.fs)], record.fs, ["I", "II"])  # 2.5 s
+    assert len(short.diagnoses) == 26 and short.duration_s == 2.5 and np.isfinite(short.probabilities).all()
     from scipy.signal import resample_poly
 
     for fs, (up, down) in ((128.0, (32, 125)), (257.0, (257, 500)), (1000.0, (2, 1))):
