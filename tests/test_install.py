@@ -55,6 +55,8 @@ def test_pip_install_gives_importable_package_data_and_console_scripts(tmp_path)
         "ecg-signal",
         "ecg-ptbxl",
         "ecg-synthetic",
+        "ecg-classify",
+        "ecg-export",
     } <= scripts
     helped = subprocess.run(
         [str(target / "bin" / "ecg-plot"), "--help"], cwd=tmp_path, env=env, capture_output=True, text=True

@@ -22,7 +22,7 @@ from ecgio.header import Header, parse_header
 from ecgio.limits import check_signal_length, check_usable, max_samples
 from ecgio.record import load_raw, to_millivolts
 from ecgsignal.config import SignalConfig
-from ecgsignal.pipeline import UnusableSignalError, prepare
+from ecgsignal.pipeline import Prepared, UnusableSignalError, prepare
 from training.tabular import TabularScaler
 
 #: One record's network input: windows (W, L, T), fiducials (W, C, T), tabular row (D,); the same
@@ -46,7 +46,10 @@ class RecordPreparer:
         signal = np.asarray(signal, dtype=np.float32)
         if signal.ndim != 2 or signal.shape[0] != len(self.leads):
             raise ValueError(f"signal has shape {signal.shape}; expected ({len(self.leads)}, samples) for {self.leads}")
-        prepared = prepare(signal, fs, self.leads, self.config)
+        return self.inputs(prepare(signal, fs, self.leads, self.config), age, sex)
+
+    def inputs(self, prepared: Prepared, age: float = math.nan, sex: str | None = None) -> NetworkInput:
+        """Network input of an already prepared record (what :meth:`prepare` returns after ``prepare``)."""
         tabular = self.scaler.transform(prepared.features[None], prepared.feature_present[None], np.array([age]), [sex])
         if self.with_trees:
             from training.gbm import gbm_inputs
