@@ -83,6 +83,30 @@ FEATURE_RANGES: tuple[tuple[float, float], ...] = tuple(r for _, _, r in _RECORD
 )
 
 
+#: Features that read absolute amplitudes (mV), or compare them across leads (the axis): meaningless
+#: for a record whose leads were rescaled one by one (:func:`amplitudes_normalised`).
+AMPLITUDE_FEATURES: tuple[str, ...] = ("qrs_axis", "limb_max_p2p", "precordial_max_p2p") + tuple(
+    f"{feature}_{lead}" for lead in TWELVE_LEADS for feature in PER_LEAD
+)
+#: Leads whose peak-to-peak ranges agree to this relative spread were rescaled one by one.
+NORMALISED_SPREAD = 1e-3
+
+
+def amplitudes_normalised(signal: np.ndarray, usable: np.ndarray | None = None) -> bool:
+    """Whether every usable lead of ``signal`` (L, N) has the same peak-to-peak range (to 0.1 %), i.e. the
+    record was amplitude-normalised lead by lead before it reached us (LUDB's records are: every lead of
+    every record spans exactly 1 mV). No two leads of a real recording agree that closely, and such a
+    record's amplitudes, and its axis, say nothing about the heart: :data:`AMPLITUDE_FEATURES` are then
+    left out (not present) rather than learned from."""
+    x = np.asarray(signal, dtype=np.float64)
+    rows = np.arange(len(x)) if usable is None else np.flatnonzero(usable)
+    spans = np.array([np.ptp(row[np.isfinite(row)]) if np.isfinite(row).any() else np.nan for row in x[rows]])
+    spans = spans[np.isfinite(spans) & (spans > 0)]
+    if len(spans) < 2:
+        return False
+    return bool((spans.max() - spans.min()) <= NORMALISED_SPREAD * spans.max())
+
+
 def fiducial_channels(delineation: Delineation, num_samples: int) -> np.ndarray:
     """float32 (C, num_samples), C = len(FIDUCIAL_CHANNELS); see the module docstring."""
     out = np.zeros((len(FIDUCIAL_CHANNELS), num_samples), dtype=np.float32)

@@ -4,7 +4,8 @@ signal (L, N) mV at fs
   -> condition: NaN repair, resampling to ``config.fs``, band-pass + notch, quality mask (mV kept)
   -> pacemaker stimuli on the raw signal (before filtering blurs them)
   -> delineate the conditioned mV signal (unusable leads are zero and take no part)
-  -> global features on the conditioned mV signal (amplitudes in mV)
+  -> global features on the conditioned mV signal (amplitudes in mV; left out when the record's leads
+     were amplitude-normalised one by one, as LUDB's are: ``features.amplitudes_normalised``)
   -> fiducial channels (C, M) aligned with it
   -> normalise (per-lead z-score) and cut signal and fiducials into the same windows.
 """
@@ -17,9 +18,17 @@ import numpy as np
 
 from ecgsignal.config import SignalConfig
 from ecgsignal.delineate import Delineation, delineate
-from ecgsignal.features import fiducial_channels, global_features
+from ecgsignal.features import (
+    AMPLITUDE_FEATURES,
+    FEATURE_NAMES,
+    amplitudes_normalised,
+    fiducial_channels,
+    global_features,
+)
 from ecgsignal.pacing import spikes_at
 from ecgsignal.preprocess import condition, normalise, repair_nonfinite, window_starts, windows
+
+_AMPLITUDE_COLUMNS = np.array([FEATURE_NAMES.index(name) for name in AMPLITUDE_FEATURES])
 
 
 class UnusableSignalError(ValueError):
@@ -70,6 +79,9 @@ def prepare(signal: np.ndarray, fs: float, leads: tuple[str, ...], config: Signa
         raise UnusableSignalError(f"none of the {len(leads)} leads passes the quality check (flat, saturated or noise)")
     delineation = delineate(x_mv, config.fs, spikes_at(repair_nonfinite(signal), fs, config.fs, quality))
     features, present = global_features(x_mv, config.fs, delineation, leads)
+    if amplitudes_normalised(signal, quality):
+        features, present = features.copy(), present.copy()
+        features[_AMPLITUDE_COLUMNS], present[_AMPLITUDE_COLUMNS] = np.nan, False
     fiducials = fiducial_channels(delineation, x_mv.shape[1])
     x_net = normalise(x_mv, quality, config)
     starts = window_starts(x_mv.shape[1], config)

@@ -118,3 +118,37 @@ def test_real_records_in_range_and_af_has_fewer_p_waves(ptbxl_dir, cinc_dir):
     assert len(af) >= 5 and len(norm) >= 100
     assert np.nanmean(af[:, p]) < np.nanmean(norm[:, p]) - 0.3
     assert np.nanmedian(af[:, irr]) > 2 * np.nanmedian(norm[:, irr])
+
+
+def test_lead_by_lead_normalised_records_lose_their_amplitudes(ptbxl_dir):
+    """A record whose leads were each rescaled to the same range (LUDB's are) keeps its intervals and
+    rhythm but not its amplitudes nor its axis; the original keeps them all."""
+    from ecgsignal import prepare
+    from ecgsignal.features import AMPLITUDE_FEATURES, amplitudes_normalised
+
+    record = read_record(find_records(ptbxl_dir / "records500")[0])
+    spans = np.ptp(record.signal, axis=1, keepdims=True)
+    rescaled = record.signal / spans
+    assert not amplitudes_normalised(record.signal) and amplitudes_normalised(rescaled)
+    assert not amplitudes_normalised(rescaled[:1])  # one lead: nothing to compare
+    original = prepare(record.signal, record.fs, record.leads)
+    normalised = prepare(rescaled, record.fs, record.leads)
+    amplitude = np.array([name in AMPLITUDE_FEATURES for name in FEATURE_NAMES])
+    assert original.feature_present[amplitude].sum() > 50 and not normalised.feature_present[amplitude].any()
+    kept = ~amplitude & original.feature_present
+    assert kept.sum() >= 10 and np.array_equal(normalised.feature_present[kept], original.feature_present[kept])
+    np.testing.assert_allclose(normalised.features[kept], original.features[kept], rtol=0.05, atol=5.0)
+
+
+def test_ludb_records_are_recognised_as_normalised():
+    from pathlib import Path
+
+    from ecgsignal.features import amplitudes_normalised
+
+    ludb = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "ludb" / "data"
+    if not ludb.is_dir():
+        import pytest
+
+        pytest.skip(f"{ludb}: LUDB not there (../shared beside the checkout)")
+    records = [read_record(ludb / f"{i}.hea") for i in (1, 50, 150)]
+    assert all(amplitudes_normalised(r.signal) for r in records)
