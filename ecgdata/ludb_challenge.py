@@ -9,7 +9,8 @@ uses; statements the table leaves out (no Challenge code) or does not know are c
 
 Signals are copied as they are: the int16 samples of the WFDB record with each lead's own gain and
 baseline (written as the ADC zero, where the official helper reads the baseline), so the round trip
-is exact. Age: ``>89`` is written 90, as the PTB-XL importer does for its "older than 89". Records
+is exact. LUDB's leads were amplitude-normalised one by one (each spans exactly 1 mV), which the
+signal layer recognises, leaving their amplitude features out (docs/ludb-mapping.md). Age: ``>89`` is written 90, as the PTB-XL importer does for its "older than 89". Records
 are named ``LU`` + the LUDB number zero-padded to 5 (``LU00001``), a prefix no Challenge source uses.
 
 Usage: ``python -m ecgdata.ludb LUDB_DIR OUT_DIR [--jobs N]`` (or ``ecg-ludb``). LUDB_DIR holds
