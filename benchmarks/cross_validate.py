@@ -196,11 +196,17 @@ def held_out_trees(
     forest, oof = train_forest(inputs, data.targets, pairs, gbm_params(settings.gbm_kwargs), settings.seed)
     oof_rows = np.concatenate([val for _, val in pairs])
     probabilities = forest.probabilities(inputs[test])
-    if settings.diagnostic_criteria == "blend":
+    if settings.diagnostic_criteria != "none":
         sources = [data.sources[i] for i in oof_rows]
         min_positives = settings.threshold_min_positives
         weights = criteria.fit_member(
-            data.targets[oof_rows], oof, inputs[oof_rows], sources, task.classes, min_positives
+            data.targets[oof_rows],
+            oof,
+            inputs[oof_rows],
+            sources,
+            task.classes,
+            min_positives,
+            settings.diagnostic_criteria == "decide",
         )
         oof = criteria.apply_member(oof, inputs[oof_rows], task.classes, weights)
         probabilities = criteria.apply_member(probabilities, inputs[test], task.classes, weights)

@@ -95,8 +95,10 @@ def test_weights_follow_the_evidence():
     labels[rng.choice(n, 40, replace=False), 2] = True  # class 2: the criterion is noise
     probabilities = np.full((n, 3), 0.2)
     scores = np.stack([rng.random(n), np.where(labels[:, 1], 0.95, 0.05), rng.random(n)], axis=1)
-    weights = criteria.fit_weights(labels, probabilities, scores, np.ones((n, 3), bool), 3)
+    weights = criteria.fit_weights(labels, probabilities, scores, np.ones((n, 3), bool), 3, decide_unseen=True)
     assert weights[0] == 1.0 and weights[1] >= 0.5 and weights[2] == 0.0
+    learned_only = criteria.fit_weights(labels, probabilities, scores, np.ones((n, 3), bool), 3)
+    assert learned_only[0] == 0.0 and learned_only[1] == weights[1]  # "blend": unseen classes stay learned
     no_criterion = np.full((n, 3), np.nan)
     assert np.array_equal(
         criteria.fit_weights(labels, probabilities, no_criterion, np.ones((n, 3), bool), 3), [0, 0, 0]
@@ -104,7 +106,7 @@ def test_weights_follow_the_evidence():
     # positives from a source that does not annotate the class do not count as evidence against the criterion
     unannotated = np.ones((n, 3), bool)
     unannotated[:, 1] = False
-    assert criteria.fit_weights(labels, probabilities, scores, unannotated, 3)[1] == 1.0
+    assert criteria.fit_weights(labels, probabilities, scores, unannotated, 3, decide_unseen=True)[1] == 1.0
 
 
 def test_apply_mixes_only_measured_scores():
@@ -129,7 +131,7 @@ def test_only_the_challenge_classes_have_criteria():
 
 
 def test_model_folder_records_and_applies_the_criteria(tmp_path: Path, cinc_dir: Path):
-    """Training writes the criterion weights beside the trees; the predictor applies them; a weight out of
+    """Training (``decide``) writes the criterion weights beside the trees; the predictor applies them; a weight out of
     [0, 1] is refused at load."""
     from conftest import copy_records
 
@@ -152,6 +154,7 @@ def test_model_folder_records_and_applies_the_criteria(tmp_path: Path, cinc_dir:
             "fusion": "joint",
             "branches": ["fiducial", "tabular"],
             "model_kwargs": SMALL,
+            "diagnostic_criteria": "decide",
             "cache_dir": str(tmp_path / "cache"),
         }
     )

@@ -60,7 +60,8 @@ class Settings:
     stack_weights: str = "global"  # "global", "per_class" (training.weight_rules.WEIGHT_RULES)
     features_member: str = "gbm"  # "gbm": boosted trees on the global features, blended (training.gbm); "none"
     gbm_kwargs: dict[str, Any] = field(default_factory=dict)  # overrides of training.gbm.GBM_PARAMS
-    # "blend": measured clinical criteria mixed into the classes they define (training.criteria); "none"
+    # "blend": measured clinical criteria mixed into the classes they define by fitted weights; "decide": also
+    # deciding classes with too few training positives; "none" (training.criteria)
     diagnostic_criteria: str = "blend"
     # the networks' probabilities calibrated before the blend with the trees (training.calibration)
     network_calibration: str = "none"
@@ -133,7 +134,7 @@ class Settings:
             "fusion": (self.fusion, ("joint", "stacked")),
             "stack_weights": (self.stack_weights, WEIGHT_RULES),
             "features_member": (self.features_member, ("none", "gbm")),
-            "diagnostic_criteria": (self.diagnostic_criteria, ("blend", "none")),
+            "diagnostic_criteria": (self.diagnostic_criteria, ("blend", "decide", "none")),
             "network_calibration": (self.network_calibration, ("none", "temperature", "platt")),
         }
         for name, (value, allowed) in choices.items():

@@ -226,10 +226,18 @@ def add_features_member(trained: TrainedEnsemble, records: FoldedRecords, settin
     weights = fit_weights(labels, [networks, trees], "global", task, settings)
     probabilities = mix([networks, trees], weights)
     criteria_weights = None
-    if settings.diagnostic_criteria == "blend":
+    if settings.diagnostic_criteria != "none":
         oof_inputs = inputs[trained.oof_rows]
         min_positives = settings.threshold_min_positives
-        criteria_weights = criteria.fit_member(labels, probabilities, oof_inputs, sources, task.classes, min_positives)
+        criteria_weights = criteria.fit_member(
+            labels,
+            probabilities,
+            oof_inputs,
+            sources,
+            task.classes,
+            min_positives,
+            settings.diagnostic_criteria == "decide",
+        )
         probabilities = criteria.apply_member(probabilities, oof_inputs, task.classes, criteria_weights)
     thresholds = tune_as(labels, probabilities, settings, task.scorer)
     validation = task.evaluate(labels, probabilities, thresholds, settings.decision_rule)
