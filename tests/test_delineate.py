@@ -262,7 +262,7 @@ def test_two_leads_in_muscle_noise_the_noise_gate_keeps_beats_and_drops_noise(mo
     assert se >= 0.97 and ppv >= 0.95, (se, ppv)
     import sys
 
-    monkeypatch.setattr(sys.modules["ecgsignal.delineate"], "NOISE_GATE", 0.0)
+    monkeypatch.setattr(sys.modules["ecgsignal.beats"], "NOISE_GATE", 0.0)
     _, ppv_ungated = _beat_score(delineate(conditioned, 250.0).r_peaks / 250.0, truth)
     assert ppv_ungated < ppv - 0.1, (ppv_ungated, ppv)
 
