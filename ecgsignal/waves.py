@@ -18,12 +18,16 @@ and the fused R peaks of :mod:`ecgsignal.beats`. Output: the (B, L, 11) points o
    3 % of peak-to-peak below the onset / offset level). Without an R (QS complex), the minimum is
    reported as Q. A beat whose |W_2| in a lead is below 10 % of that lead's median is absent there.
 2. **T per lead (W_4)**, searched from QRS offset + 20 ms to R + min(0.7 RR, 600 ms): the largest
-   interior MML (above 12 % of the lead's RMS of W_4) and the nearest opposite-sign MML above
-   12.5 % of it bound the wave; the peak is the signal's extremum between them (maximum when the
-   wave rises first, minimum for an inverted T). Onset: back (<= 100 ms) until |W_4| < 33 % of the
-   first MML or a local minimum; offset: forward (<= 150 ms) until |W_4| < 50 % of the second MML
-   or a local minimum (Martinez's threshold rule on the last MML). Biphasic T waves report their
-   dominant phase only.
+   interior MML (above 12 % of the lead's RMS of W_4) and an opposite-sign MML above 12.5 % of it
+   bound the wave: the nearest one, unless the nearest on the other side bounds a lobe 1.5 times
+   deeper (deviation of the signal from the chord between the two MMLs), so a biphasic T reports
+   its dominant phase and the dip between a T and a U wave is not read as the T. The peak is the
+   signal's extremum between them (maximum when the wave rises first, minimum for an inverted T).
+   Onset: back (<= 100 ms) until |W_4| < 33 % of the first MML or a local minimum; offset: forward
+   (<= 150 ms) until |W_4| < 50 % of the second MML or a local minimum (Martinez's threshold rule on
+   the last MML). Lead agreement: a lead without a T in a beat where half the leads have one is
+   searched again, at 30 % of the threshold, between the other leads' median T onset and offset
+   widened by 40 ms (a low T wave is still there when the other leads see one).
 3. **P per lead (W_4)**, searched from max(QRS onset - 280 ms, previous R + 200 ms, previous T
    offset) to QRS onset - 20 ms, with the same two-MML rule; both MMLs must exceed 5 % of the lead's
    RMS of W_4 and 30 % of each other, the wave must last 40-200 ms and end before the QRS onset;
@@ -109,6 +113,9 @@ QRS_HOP_MS = 60.0  # longest hop (ms) between a QRS's successive slopes
 FUSE_LIMIT_MS: dict[int, float] = {QRS_ON: 10.0, QRS_OFF: 10.0}
 FUSE_LIMIT_MS.update(dict.fromkeys((P_ON, P_PEAK, P_OFF, T_ON, T_PEAK, T_OFF), 20.0))
 T_EPS, T_GAMMA, T_ON_RATIO, T_OFF_RATIO = 0.12, 0.125, 0.33, 0.5
+T_LOBE_RATIO = 1.5  # ... the farther one only when its lobe is this many times deeper
+T_RESCUE_SHARE, T_RESCUE_EPS, T_RESCUE_MS = 0.5, 0.3, 40.0  # lead agreement (see _rescue_t)
+T_LARGER_LOBE = True  # the T partner MML by lobe size, not by distance (see _two_mml_wave)
 #: Paced beats: a pacemaker stimulus (:mod:`ecgsignal.pacing`) at most this long (ms) before a beat's R
 #: belongs to it, and the QRS starts no earlier than this long (ms) after the stimulus ...
 PACE_BEFORE_MS, PACE_GUARD_MS = 200.0, 8.0
@@ -235,9 +242,14 @@ def _two_mml_wave(
     eps: np.ndarray,
     gamma: float,
     balance: float,
+    larger_lobe: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """A wave bounded by two opposite-sign MMLs of W_4 inside [start, stop] (L, B).
 
+    The first MML is the largest; its partner the nearest opposite-sign MML, or with ``larger_lobe``
+    whichever of the nearest before and the nearest after bounds the larger lobe of the signal
+    (deviation from the chord between the two MMLs): a biphasic wave reports its dominant phase and
+    the trough between a T and a U wave is not taken for the T.
     Returns (first MML, second MML, peak, present, rising-first) as (L, B) arrays.
     """
     n = x.shape[1]
@@ -252,16 +264,43 @@ def _two_mml_wave(
     s1 = np.sign(np.take_along_axis(w, m1[..., None], -1)[..., 0])
     partner = lm & (np.sign(w) == -s1[..., None]) & (a > np.maximum(gamma, balance) * a1[..., None])
     k = np.arange(width)
-    m2 = np.argmin(np.where(partner, np.abs(k - m1[..., None]), width + 1), axis=-1)
+    xs = take(x, window)
     present = lm.any(axis=-1) & partner.any(axis=-1)
+    if larger_lobe:
+        before = partner & (k < m1[..., None])
+        after = partner & (k > m1[..., None])
+        m_before = width - 1 - np.argmax(before[..., ::-1], axis=-1)
+        m_after = np.argmax(after, axis=-1)
+        depth_before = _lobe(xs, m_before, m1, -s1)[1]
+        depth_after = _lobe(xs, m1, m_after, s1)[1]
+        after_nearer = (m_after - m1) < (m1 - m_before)
+        ratio = np.where(after_nearer, 1.0 / T_LOBE_RATIO, T_LOBE_RATIO)
+        use_after = after.any(-1) & (~before.any(-1) | (depth_after > ratio * depth_before))
+        m2 = np.where(use_after, m_after, m_before)
+    else:
+        m2 = np.argmin(np.where(partner, np.abs(k - m1[..., None]), width + 1), axis=-1)
     lo_k, hi_k = np.minimum(m1, m2), np.maximum(m1, m2)
     rising = np.take_along_axis(w, lo_k[..., None], -1)[..., 0] > 0
     between = (k > lo_k[..., None]) & (k < hi_k[..., None])
-    xs = take(x, window)
     signed = np.where(rising[..., None], xs, -xs)
     peak_k = np.argmax(np.where(between, signed, -np.inf), axis=-1)
     present &= (hi_k - lo_k) >= 2
     return start + lo_k, start + hi_k, start + peak_k, present, rising
+
+
+def _lobe(xs: np.ndarray, lo: np.ndarray, hi: np.ndarray, sign: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(index, depth) of the lobe of ``xs`` (L, B, K) between window indices ``lo`` < ``hi`` (L, B):
+    the largest deviation from the chord joining xs[lo] and xs[hi], in the direction ``sign`` (+1 a
+    hump, -1 a dip). Depth -inf where the span is empty."""
+    k = np.arange(xs.shape[-1])
+    x_lo = np.take_along_axis(xs, lo[..., None], -1)
+    x_hi = np.take_along_axis(xs, hi[..., None], -1)
+    span = np.maximum(hi - lo, 1)[..., None]
+    chord = x_lo + (x_hi - x_lo) * (k - lo[..., None]) / span
+    inside = (k > lo[..., None]) & (k < hi[..., None])
+    deviation = np.where(inside, sign[..., None] * (xs - chord), -np.inf)
+    index = np.argmax(deviation, axis=-1)
+    return index, np.take_along_axis(deviation, index[..., None], -1)[..., 0]
 
 
 def _rr(r: np.ndarray, fs: float) -> tuple[np.ndarray, np.ndarray]:
@@ -282,16 +321,61 @@ def delineate_t(x: np.ndarray, w4: np.ndarray, r: np.ndarray, fs: float, rms4: n
     start = np.where(qrs_off >= 0, qrs_off, r[None, :] + to_samples(100, fs)) + to_samples(20, fs)
     stop = r[None, :] + np.minimum(0.7 * following, to_samples(600, fs)).astype(np.int64)
     stop = np.minimum(np.maximum(stop, start + to_samples(100, fs)), n - 1)
-    lo, hi, peak, present, _ = _two_mml_wave(x, w4, start, stop, T_EPS * rms4, T_GAMMA, 0.0)
+    next_r = np.concatenate([r[1:], [n + to_samples(100, fs)]])[None, :]
+    found = _t_wave(x, w4, start, stop, T_EPS * rms4, fs)
+    found[3] &= (points[:, :, QRS_ON].T >= 0) & (found[2] < next_r - to_samples(100, fs))
+    if T_RESCUE_SHARE < 1.0:
+        _rescue_t(x, w4, rms4, fs, found, start, stop, next_r, points[:, :, QRS_ON].T >= 0)
+    onset, peak, offset, present = found
+    for col, where in ((T_ON, onset), (T_PEAK, peak), (T_OFF, offset)):
+        points[:, :, col] = np.where(present, where, -1).T
+
+
+def _t_wave(
+    x: np.ndarray, w4: np.ndarray, start: np.ndarray, stop: np.ndarray, eps: np.ndarray, fs: float
+) -> list[np.ndarray]:
+    """[onset, peak, offset, present] (L, B) of the T wave searched in [start, stop]."""
+    n = x.shape[1]
+    lo, hi, peak, present, _ = _two_mml_wave(x, w4, start, stop, eps, T_GAMMA, 0.0, T_LARGER_LOBE)
     abs4 = np.abs(w4)
     onset = np.maximum(
         walk(abs4, lo, -1, np.full(lo.shape, T_ON_RATIO), to_samples(100, fs)), start - to_samples(20, fs)
     )
     offset = np.minimum(walk(abs4, hi, +1, np.full(hi.shape, T_OFF_RATIO), to_samples(150, fs)), n - 1)
-    next_r = np.concatenate([r[1:], [n + to_samples(100, fs)]])[None, :]
-    present &= (points[:, :, QRS_ON].T >= 0) & (offset < next_r - to_samples(100, fs))
-    for col, where in ((T_ON, onset), (T_PEAK, peak), (T_OFF, offset)):
-        points[:, :, col] = np.where(present, where, -1).T
+    return [onset, peak, offset, present]
+
+
+def _rescue_t(
+    x: np.ndarray,
+    w4: np.ndarray,
+    rms4: np.ndarray,
+    fs: float,
+    found: list[np.ndarray],
+    start: np.ndarray,
+    stop: np.ndarray,
+    next_r: np.ndarray,
+    has_qrs: np.ndarray,
+) -> None:
+    """A lead without a T where most leads have one: searched again, with a lower threshold, around the
+    other leads' T (their median onset to median offset, widened by :data:`T_RESCUE_MS`). A low T wave
+    is still a T wave where the other leads see one (lead agreement)."""
+    onset, _, offset, present = found
+    share = present.sum(axis=0) / np.maximum(has_qrs.sum(axis=0), 1)
+    wanted = ~present & has_qrs & (share >= T_RESCUE_SHARE)[None, :]
+    if not wanted.any():
+        return
+    on_med = nan_median(np.where(present, onset, 0).T.astype(np.float64), present.T)
+    off_med = nan_median(np.where(present, offset, 0).T.astype(np.float64), present.T)
+    widen = to_samples(T_RESCUE_MS, fs)
+    lo = np.maximum(np.nan_to_num(on_med, nan=0).astype(np.int64)[None, :] - widen, start)
+    hi = np.minimum(np.nan_to_num(off_med, nan=0).astype(np.int64)[None, :] + widen, stop)
+    lo = np.where(wanted, lo, start)
+    hi = np.where(wanted & (hi > lo + to_samples(40, fs)), hi, np.where(wanted, lo + to_samples(40, fs), stop))
+    again = _t_wave(x, w4, lo, hi, T_RESCUE_EPS * T_EPS * rms4, fs)
+    again[3] &= wanted & (again[2] < next_r - to_samples(100, fs))
+    for i in range(3):
+        found[i] = np.where(again[3], again[i], found[i])
+    found[3] = found[3] | again[3]
 
 
 def delineate_p(x: np.ndarray, w4: np.ndarray, r: np.ndarray, fs: float, rms4: np.ndarray, points: np.ndarray) -> None:
