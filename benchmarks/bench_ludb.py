@@ -110,6 +110,8 @@ NK_KEYS = {
     "T_off": "ECG_T_Offsets",
 }
 METHODS = ("ours", "neurokit2")
+#: Ours without the points the delineator flags as unsure (what the features see).
+SURE = "ours, sure only"
 #: Record strata from ``ludb.csv``: stratum -> (column, words any of which in that column puts a record in it).
 RECORD_STRATA: dict[str, tuple[str, tuple[str, ...]]] = {
     "paced": ("Cardiac pacing", ("pac", "p-synchrony")),
@@ -138,8 +140,11 @@ STRATUM_FIDUCIAL = {
 Detections = dict[str, list[np.ndarray]]  # fiducial -> per lead, detected sample positions
 
 
-def ours(ludb: LudbRecord, config: SignalConfig) -> tuple[Detections, np.ndarray, float]:
-    """Our per-lead detections at the record's rate, fused R peaks, and delineate's time (ms)."""
+def ours(ludb: LudbRecord, config: SignalConfig, sure_only: bool = False) -> tuple[Detections, np.ndarray, float]:
+    """Our per-lead detections at the record's rate, fused R peaks, and delineate's time (ms).
+
+    ``sure_only``: the points the delineator is unsure of (:mod:`ecgsignal.confidence`) left out,
+    as features leave them out."""
     rec = ludb.record
     x, quality = condition(rec.signal, rec.fs, config)
     elapsed = np.inf
@@ -147,7 +152,7 @@ def ours(ludb: LudbRecord, config: SignalConfig) -> tuple[Detections, np.ndarray
         start = time.perf_counter()  # the pacemaker-stimulus search on the raw signal is part of delineating
         d = delineate(x, config.fs, spikes_at(rec.signal, rec.fs, config.fs, quality))
         elapsed = min(elapsed, (time.perf_counter() - start) * 1e3)
-    points = to_record_rate(d.points, d.fs, rec.fs, rec.num_samples)
+    points = to_record_rate(d.sure_points if sure_only else d.points, d.fs, rec.fs, rec.num_samples)
     beats = to_record_rate(d.r_peaks, d.fs, rec.fs, rec.num_samples)
     out: Detections = {}
     for name in FIDUCIALS:
@@ -608,7 +613,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     args.out.mkdir(parents=True, exist_ok=True)
     config = SignalConfig()
-    methods = ("ours",) if args.no_neurokit else METHODS
+    methods = ("ours", SURE) if args.no_neurokit else ("ours", SURE, "neurokit2")
     tallies = {m: Tally() for m in methods}
     times: dict[str, list[float]] = {"ours": [], "neurokit2": [], "ours (same records)": []}
     leads = [LUDB_LEADS.index(lead) for lead in args.leads]
@@ -626,6 +631,7 @@ def main(argv: list[str] | None = None) -> int:
             times["ours"].append(ms)
             strata = stratum_of.get(number, frozenset())
             tallies["ours"].add(number, ludb, found, leads, pair, number in paced, strata)
+            tallies[SURE].add(number, ludb, ours(ludb, config, sure_only=True)[0], leads, pair, number in paced, strata)
             if args.worst:
                 kept[number] = (ludb, found)
             if "neurokit2" in tallies:

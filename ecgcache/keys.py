@@ -53,6 +53,7 @@ KEYED_MODULES = (
     "ecgsignal/beats.py",
     "ecgsignal/waves.py",
     "ecgsignal/sample_windows.py",
+    "ecgsignal/confidence.py",
     "ecgsignal/pacing.py",
     "ecgsignal/features.py",
     "ecgsignal/order_stats.py",

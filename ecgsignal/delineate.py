@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ecgsignal.beats import detect_r_peaks, reject_slow_waves
+from ecgsignal.confidence import unsure_points
 from ecgsignal.sample_windows import to_samples
 from ecgsignal.wavelet import dyadic_wavelet_transform
 from ecgsignal.waves import (
@@ -55,12 +56,22 @@ class Delineation:
     """Fiducial points of one record.
 
     ``fs`` the rate of the delineated signal; ``r_peaks`` int64 (B,) fused R peaks (sample
-    indices, increasing); ``points`` int64 (B, L, 11), columns :data:`WAVE_POINTS`, -1 = absent.
+    indices, increasing); ``points`` int64 (B, L, 11), columns :data:`WAVE_POINTS`, -1 = absent;
+    ``unsure`` bool (B, L, 11), present points the delineator is unsure of
+    (:mod:`ecgsignal.confidence`), None for a delineation made without the checks (all sure).
     """
 
     fs: float
     r_peaks: np.ndarray
     points: np.ndarray
+    unsure: np.ndarray | None = None
+
+    @property
+    def sure_points(self) -> np.ndarray:
+        """:attr:`points` with the unsure ones marked absent (-1): what features measure."""
+        if self.unsure is None:
+            return self.points
+        return np.where(self.unsure, -1, self.points)
 
     @property
     def num_beats(self) -> int:
@@ -73,7 +84,8 @@ class Delineation:
 
 def empty_delineation(num_leads: int, fs: float) -> Delineation:
     """No beats: what a record without a detectable QRS gets."""
-    return Delineation(float(fs), np.zeros(0, np.int64), np.full((0, num_leads, len(WAVE_POINTS)), -1, np.int64))
+    shape = (0, num_leads, len(WAVE_POINTS))
+    return Delineation(float(fs), np.zeros(0, np.int64), np.full(shape, -1, np.int64), np.zeros(shape, dtype=bool))
 
 
 def delineate(x: np.ndarray, fs: float, spikes: np.ndarray | None = None) -> Delineation:
@@ -110,19 +122,22 @@ def _delineate_blocks(x: np.ndarray, fs: float, block: int, margin: int, spikes:
     the record's length. The R threshold adapts per block, as it should on a long ambulatory record.
     """
     num_leads, n = x.shape
-    r_parts, point_parts = [], []
+    r_parts, point_parts, unsure_parts = [], [], []
     for start in range(0, n, block):
         lo, hi = max(0, start - margin), min(n, start + block + margin)
         part = _delineate_block(x[:, lo:hi], fs, spikes[(spikes >= lo) & (spikes < hi)] - lo)
         keep = (part.r_peaks + lo >= start) & (part.r_peaks + lo < start + block)
         r_parts.append(part.r_peaks[keep] + lo)
         point_parts.append(np.where(part.points[keep] >= 0, part.points[keep] + lo, -1))
+        assert part.unsure is not None
+        unsure_parts.append(part.unsure[keep])
     r = np.concatenate(r_parts)
     points = np.concatenate(point_parts) if point_parts else np.zeros((0, num_leads, len(WAVE_POINTS)), np.int64)
+    unsure = np.concatenate(unsure_parts) if unsure_parts else np.zeros(points.shape, dtype=bool)
     if r.size > 1:  # a beat on a block boundary may be found by both blocks
         keep = np.concatenate([[True], np.diff(r) >= to_samples(200, fs)])
-        r, points = r[keep], points[keep]
-    return Delineation(float(fs), r.astype(np.int64), points.astype(np.int64))
+        r, points, unsure = r[keep], points[keep], unsure[keep]
+    return Delineation(float(fs), r.astype(np.int64), points.astype(np.int64), unsure)
 
 
 def _delineate_block(x: np.ndarray, fs: float, spikes: np.ndarray) -> Delineation:
@@ -140,9 +155,10 @@ def _delineate_block(x: np.ndarray, fs: float, spikes: np.ndarray) -> Delineatio
     delineate_qrs(x, w2, r, fs, active, points, paced_onsets(r, spikes, fs))
     delineate_t(x, w4, r, fs, rms4, points)
     delineate_p(x, w4, r, fs, rms4, points)
+    unsure = unsure_points(x, points, fs)  # before the fusion hides the leads' disagreement
     fuse_outliers(points, fs)
     enforce_invariants(points, n)
-    return Delineation(float(fs), r.astype(np.int64), points)
+    return Delineation(float(fs), r.astype(np.int64), points, unsure & (points >= 0))
 
 
 __all__ = [

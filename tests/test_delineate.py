@@ -55,6 +55,7 @@ def check_invariants(d: Delineation, num_samples: int) -> None:
     assert np.all((d.r_peaks >= 0) & (d.r_peaks < num_samples))
     pts = d.points
     assert np.all((pts == -1) | ((pts >= 0) & (pts < num_samples)))
+    assert d.unsure is not None and d.unsure.shape == pts.shape and not (d.unsure & (pts < 0)).any()
     for on, peak, off in ((0, 1, 2), (8, 9, 10)):
         wave = pts[..., [on, peak, off]]
         full = (wave >= 0).all(-1)
