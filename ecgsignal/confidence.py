@@ -72,12 +72,17 @@ def _lead_disagreement(points: np.ndarray, fs: float) -> np.ndarray:
 
 
 def _noise(x: np.ndarray) -> np.ndarray:
-    """(L,) robust SD of the first difference over sqrt 2: white noise's own SD, blind to the waves."""
-    if x.shape[1] < 3:
+    """(L,) robust SD of the first difference over sqrt 2: white noise's own SD, blind to the waves.
+
+    The median absolute step of every other pair of samples (a band-passed lead's steps centre on 0):
+    half the work of all steps, the same estimate within a few percent.
+    """
+    if x.shape[1] < 5:
         return np.zeros(x.shape[0])
-    step = np.diff(x.astype(np.float64), axis=1)
-    mad = np.median(np.abs(step - np.median(step, axis=1, keepdims=True)), axis=1)
-    return 1.4826 * mad / np.sqrt(2.0)
+    step = np.abs(x[:, 2::2] - x[:, 1:-1:2]).astype(np.float32)
+    middle = step.shape[1] // 2
+    median = np.partition(step, middle, axis=1)[:, middle].astype(np.float64)
+    return 1.4826 * median / np.sqrt(2.0)
 
 
 def _shape(x: np.ndarray, points: np.ndarray, columns: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray]:

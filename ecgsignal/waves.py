@@ -369,13 +369,13 @@ def _rescue_t(
     widen = to_samples(T_RESCUE_MS, fs)
     lo = np.maximum(np.nan_to_num(on_med, nan=0).astype(np.int64)[None, :] - widen, start)
     hi = np.minimum(np.nan_to_num(off_med, nan=0).astype(np.int64)[None, :] + widen, stop)
-    lo = np.where(wanted, lo, start)
-    hi = np.where(wanted & (hi > lo + to_samples(40, fs)), hi, np.where(wanted, lo + to_samples(40, fs), stop))
-    again = _t_wave(x, w4, lo, hi, T_RESCUE_EPS * T_EPS * rms4, fs)
-    again[3] &= wanted & (again[2] < next_r - to_samples(100, fs))
+    hi = np.maximum(hi, lo + to_samples(40, fs))
+    beats = np.flatnonzero(wanted.any(axis=0))  # only the beats that need it: this pass costs a T search
+    again = _t_wave(x, w4, lo[:, beats], hi[:, beats], T_RESCUE_EPS * T_EPS * rms4, fs)
+    again[3] &= wanted[:, beats] & (again[2] < next_r[:, beats] - to_samples(100, fs))
     for i in range(3):
-        found[i] = np.where(again[3], again[i], found[i])
-    found[3] = found[3] | again[3]
+        found[i][:, beats] = np.where(again[3], again[i], found[i][:, beats])
+    found[3][:, beats] |= again[3]
 
 
 def delineate_p(x: np.ndarray, w4: np.ndarray, r: np.ndarray, fs: float, rms4: np.ndarray, points: np.ndarray) -> None:
