@@ -271,11 +271,14 @@ def _two_mml_wave(
         after = partner & (k > m1[..., None])
         m_before = width - 1 - np.argmax(before[..., ::-1], axis=-1)
         m_after = np.argmax(after, axis=-1)
-        depth_before = _lobe(xs, m_before, m1, -s1)[1]
-        depth_after = _lobe(xs, m1, m_after, s1)[1]
-        after_nearer = (m_after - m1) < (m1 - m_before)
+        has_after, has_before = after.any(-1), before.any(-1)
+        use_after = has_after & ~has_before
+        both = has_after & has_before  # only there is there a choice: the lobes are measured there only
+        depth_before = _lobe(xs[both], m_before[both], m1[both], -s1[both])[1]
+        depth_after = _lobe(xs[both], m1[both], m_after[both], s1[both])[1]
+        after_nearer = (m_after[both] - m1[both]) < (m1[both] - m_before[both])
         ratio = np.where(after_nearer, 1.0 / T_LOBE_RATIO, T_LOBE_RATIO)
-        use_after = after.any(-1) & (~before.any(-1) | (depth_after > ratio * depth_before))
+        use_after[both] = depth_after > ratio * depth_before
         m2 = np.where(use_after, m_after, m_before)
     else:
         m2 = np.argmin(np.where(partner, np.abs(k - m1[..., None]), width + 1), axis=-1)
