@@ -110,12 +110,41 @@ NK_KEYS = {
     "T_off": "ECG_T_Offsets",
 }
 METHODS = ("ours", "neurokit2")
+#: Ours without the points the delineator flags as unsure (what the features see).
+SURE = "ours, sure only"
+#: Record strata from ``ludb.csv``: stratum -> (column, words any of which in that column puts a record in it).
+RECORD_STRATA: dict[str, tuple[str, tuple[str, ...]]] = {
+    "paced": ("Cardiac pacing", ("pac", "p-synchrony")),
+    "atrial fibrillation / flutter": ("Rhythms", ("atrial fibrillation", "atrial flutter")),
+    "bundle-branch block": ("Conduction abnormalities", ("bundle branch block", "conduction delay")),
+    "ventricular ectopy": ("Extrasystolies", ("ventricular extrasystole",)),
+    "ischaemia / scar": ("Ischemia", ("ischemia", "stemi", "scar")),
+}
+#: Lead strata from the cardiologists' own T marks in that lead (:func:`t_morphology`).
+LEAD_STRATA = ("negative T", "biphasic T", "low T")
+#: A marked T wave whose largest deviation from the line joining its onset and offset is below this (mV) is low;
+#: one whose smaller lobe reaches BIPHASIC_SHARE of its larger one is biphasic.
+LOW_T_MV, BIPHASIC_SHARE = 0.1, 0.3
+#: The fiducial whose worst records are plotted for each stratum (the one the stratum is about).
+STRATUM_FIDUCIAL = {
+    "paced": "QRS_off",
+    "atrial fibrillation / flutter": "P_on",
+    "bundle-branch block": "QRS_off",
+    "ventricular ectopy": "QRS_off",
+    "ischaemia / scar": "T_peak",
+    "negative T": "T_peak",
+    "biphasic T": "T_off",
+    "low T": "T_peak",
+}
 
 Detections = dict[str, list[np.ndarray]]  # fiducial -> per lead, detected sample positions
 
 
-def ours(ludb: LudbRecord, config: SignalConfig) -> tuple[Detections, np.ndarray, float]:
-    """Our per-lead detections at the record's rate, fused R peaks, and delineate's time (ms)."""
+def ours(ludb: LudbRecord, config: SignalConfig, sure_only: bool = False) -> tuple[Detections, np.ndarray, float]:
+    """Our per-lead detections at the record's rate, fused R peaks, and delineate's time (ms).
+
+    ``sure_only``: the points the delineator is unsure of (:mod:`ecgsignal.confidence`) left out,
+    as features leave them out."""
     rec = ludb.record
     x, quality = condition(rec.signal, rec.fs, config)
     elapsed = np.inf
@@ -123,7 +152,7 @@ def ours(ludb: LudbRecord, config: SignalConfig) -> tuple[Detections, np.ndarray
         start = time.perf_counter()  # the pacemaker-stimulus search on the raw signal is part of delineating
         d = delineate(x, config.fs, spikes_at(rec.signal, rec.fs, config.fs, quality))
         elapsed = min(elapsed, (time.perf_counter() - start) * 1e3)
-    points = to_record_rate(d.points, d.fs, rec.fs, rec.num_samples)
+    points = to_record_rate(d.sure_points if sure_only else d.points, d.fs, rec.fs, rec.num_samples)
     beats = to_record_rate(d.r_peaks, d.fs, rec.fs, rec.num_samples)
     out: Detections = {}
     for name in FIDUCIALS:
@@ -194,6 +223,53 @@ def neurokit(ludb: LudbRecord, cache: Path, number: int) -> tuple[Detections, fl
     return out, total
 
 
+def record_strata(root: Path) -> dict[int, frozenset[str]]:
+    """Record number -> the :data:`RECORD_STRATA` its ``ludb.csv`` row puts it in (empty without the table)."""
+    table = next((p for p in (root / "ludb.csv", root.parent / "ludb.csv") if p.is_file()), None)
+    if table is None:
+        return {}
+    with table.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    out = {}
+    for row in rows:
+        names = set()
+        for name, (column, words) in RECORD_STRATA.items():
+            text = (row.get(column) or "").lower()
+            if any(word in text for word in words):
+                names.add(name)
+        out[int(row["ID"])] = frozenset(names)
+    return out
+
+
+def t_morphology(signal: np.ndarray, marks: dict[str, np.ndarray]) -> str | None:
+    """The T shape most of one lead's marked T waves have: "negative T", "biphasic T", "low T" or "positive T".
+
+    Read from the cardiologists' marks, not from any delineator: per marked T (its peak with the
+    onset before and the offset after it), the signal minus the line joining onset and offset; low
+    when its largest deviation is under :data:`LOW_T_MV`, biphasic when the smaller lobe reaches
+    :data:`BIPHASIC_SHARE` of the larger, else the sign of the larger. None when no T is marked.
+    """
+    kinds = []
+    for peak in marks["T_peak"]:
+        before, after = marks["T_on"][marks["T_on"] < peak], marks["T_off"][marks["T_off"] > peak]
+        if before.size == 0 or after.size == 0:
+            continue
+        on, off = int(before[-1]), int(after[0])
+        piece = signal[on : off + 1].astype(np.float64)
+        deviation = piece - np.linspace(piece[0], piece[-1], piece.size)
+        high, low = float(deviation.max()), float(-deviation.min())
+        if max(high, low) < LOW_T_MV:
+            kinds.append("low T")
+        elif min(high, low) >= BIPHASIC_SHARE * max(high, low):
+            kinds.append("biphasic T")
+        else:
+            kinds.append("negative T" if low > high else "positive T")
+    if not kinds:
+        return None
+    names, counts = np.unique(kinds, return_counts=True)
+    return str(names[np.argmax(counts)])
+
+
 class Tally:
     """Scores of one method: per lead, pooled, best lead; per record for the worst-record plots."""
 
@@ -203,11 +279,30 @@ class Tally:
         self.fused = {f: FiducialScore() for f in FIDUCIALS}
         self.unpaced = {f: FiducialScore() for f in FIDUCIALS}  # fused, records without cardiac pacing
         self.records: list[tuple[int, str, float, float]] = []  # number, fiducial, sensitivity, mean |error|
+        # stratum -> fiducial -> score (every lead of a record stratum, the stratum's leads of a lead stratum)
+        self.strata: dict[str, dict[str, FiducialScore]] = {}
+        self.stratum_members: dict[str, set[tuple[int, int]]] = {}  # stratum -> (record, lead index)
+
+    def _stratum(self, name: str, fiducial: str) -> FiducialScore:
+        return self.strata.setdefault(name, {f: FiducialScore() for f in FIDUCIALS})[fiducial]
 
     def add(
-        self, number: int, ludb: LudbRecord, found: Detections, leads: list[int], pair: list[int], paced: bool
+        self,
+        number: int,
+        ludb: LudbRecord,
+        found: Detections,
+        leads: list[int],
+        pair: list[int],
+        paced: bool,
+        strata: frozenset[str] = frozenset(),
     ) -> None:
         fs = ludb.record.fs
+        lead_strata = {}
+        for k in leads:
+            shape = t_morphology(ludb.record.signal[k], ludb.leads[k].marks)
+            lead_strata[k] = set(strata) | ({shape} if shape in LEAD_STRATA else set())
+            for stratum in lead_strata[k]:
+                self.stratum_members.setdefault(stratum, set()).add((number, k))
         for name in FIDUCIALS:
             marks, errors = [], []
             record_score = FiducialScore()
@@ -220,6 +315,8 @@ class Tally:
                     marks.append(lead.marks[name])
                 self.per_lead[(lead.lead, name)].merge(score)
                 record_score.merge(score)
+                for stratum in lead_strata[k]:
+                    self._stratum(stratum, name).merge(score)
             marked = [ludb.leads[k] for k in leads if ludb.leads[k].span[1] >= ludb.leads[k].span[0]]
             if marked:
                 span = (min(m.span[0] for m in marked), max(m.span[1] for m in marked))
@@ -290,6 +387,61 @@ def report(
             "neurokit2: ecg_delineate on each lead, best of 2)"
         )
     return "\n".join(lines)
+
+
+def strata_report(tallies: dict[str, Tally]) -> str:
+    """Per stratum (record strata of ``ludb.csv``, lead strata of the marked T shape): every lead of the
+    stratum pooled, Se and mean ± SD (ms) per fiducial for each method, Martinez 2004 beside."""
+    ours_tally = tallies["ours"]
+    lines = []
+    for stratum in list(RECORD_STRATA) + list(LEAD_STRATA):
+        members = ours_tally.stratum_members.get(stratum, set())
+        if not members:
+            continue
+        records = len({number for number, _ in members})
+        lines.append(f"\n{stratum}: {records} records, {len(members)} leads (per lead pooled: Se  mean ± SD ms)")
+        header = f"{'fiducial':<9}" + "".join(f" | {m:^21}" for m in tallies) + " | Martinez 2004"
+        lines += [header, "-" * len(header)]
+        for name in FIDUCIALS:
+            row = f"{name:<9}"
+            for tally in tallies.values():
+                score = tally.strata.get(stratum, {}).get(name, FiducialScore())
+                mean, sd = score.mean_sd()
+                row += f" | {score.sensitivity:6.1%} {mean:+6.1f} ± {sd:4.1f}"
+            published = PUBLISHED[name]
+            row += " | " + (f"{published[0]:+.1f} ± {published[1]:.1f}" if published else "-")
+            lines.append(row)
+    return "\n".join(lines)
+
+
+def write_strata(path: Path, tallies: dict[str, Tally]) -> None:
+    """Every method x stratum x fiducial as CSV rows (per lead pooled over the stratum's leads)."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(
+        ["method", "stratum", "records", "leads", "fiducial", "marks", "matched", "sensitivity", "mean_ms", "sd_ms"]
+    )
+    members = tallies["ours"].stratum_members
+    for method, tally in tallies.items():
+        for stratum, scores in tally.strata.items():
+            records = len({number for number, _ in members.get(stratum, set())})
+            for name, score in scores.items():
+                mean, sd = score.mean_sd()
+                writer.writerow(
+                    [
+                        method,
+                        stratum,
+                        records,
+                        len(members.get(stratum, set())),
+                        name,
+                        score.marks,
+                        score.matched,
+                        f"{score.sensitivity:.4f}",
+                        f"{mean:.2f}",
+                        f"{sd:.2f}",
+                    ]
+                )
+    atomic_write(path, out.getvalue(), sync=False)
 
 
 def write_summary(path: Path, tallies: dict[str, Tally], leads: list[str], beats: FiducialScore) -> None:
@@ -396,6 +548,29 @@ def worst_lead(ludb: LudbRecord, found: Detections, name: str, leads: list[int])
     return max(leads, key=badness)
 
 
+def plot_worst_per_stratum(
+    folder: Path, tally: Tally, kept: dict[int, tuple[LudbRecord, Detections]], count: int
+) -> None:
+    """The ``count`` worst (record, lead) pairs of each stratum in its own fiducial (:data:`STRATUM_FIDUCIAL`):
+    fewest marks found, then the largest mean |error|."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for stratum, members in tally.stratum_members.items():
+        name = STRATUM_FIDUCIAL[stratum]
+
+        def badness(member: tuple[int, int], name: str = name) -> tuple[float, float]:
+            ludb, found = kept[member[0]]
+            lead = ludb.leads[member[1]]
+            score = FiducialScore()
+            errors = score.add(lead.marks[name], found[name][member[1]], lead.span, ludb.record.fs)
+            matched = errors[np.isfinite(errors)]
+            return (-score.sensitivity if score.marks else 0.0, float(np.abs(matched).mean()) if matched.size else 0.0)
+
+        for number, k in sorted(members, key=badness, reverse=True)[:count]:
+            ludb, found = kept[number]
+            label = stratum.replace(" / ", "_").replace(" ", "_").replace("-", "_")
+            plot_record(folder / f"{label}_{name}_{number}_{LUDB_LEADS[k]}.png", ludb, found, name, k)
+
+
 def select(numbers: list[int], split: str, limit: int | None) -> list[int]:
     if split == "even":
         numbers = [n for n in numbers if n % 2 == 0]
@@ -438,7 +613,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     args.out.mkdir(parents=True, exist_ok=True)
     config = SignalConfig()
-    methods = ("ours",) if args.no_neurokit else METHODS
+    methods = ("ours", SURE) if args.no_neurokit else ("ours", SURE, "neurokit2")
     tallies = {m: Tally() for m in methods}
     times: dict[str, list[float]] = {"ours": [], "neurokit2": [], "ours (same records)": []}
     leads = [LUDB_LEADS.index(lead) for lead in args.leads]
@@ -446,6 +621,7 @@ def main(argv: list[str] | None = None) -> int:
     beats = FiducialScore()
     kept: dict[int, tuple[LudbRecord, Detections]] = {}
     paced = paced_records(args.data)
+    stratum_of = record_strata(args.data)
     for number in progress(numbers, desc="LUDB records"):
         try:
             ludb = read_ludb(data, number)
@@ -453,12 +629,14 @@ def main(argv: list[str] | None = None) -> int:
             reference, span = reference_beats(ludb)
             beats.add(reference, fused, span, ludb.record.fs)
             times["ours"].append(ms)
-            tallies["ours"].add(number, ludb, found, leads, pair, number in paced)
+            strata = stratum_of.get(number, frozenset())
+            tallies["ours"].add(number, ludb, found, leads, pair, number in paced, strata)
+            tallies[SURE].add(number, ludb, ours(ludb, config, sure_only=True)[0], leads, pair, number in paced, strata)
             if args.worst:
                 kept[number] = (ludb, found)
             if "neurokit2" in tallies:
                 theirs, _ = neurokit(ludb, args.out / "neurokit2", number)
-                tallies["neurokit2"].add(number, ludb, theirs, leads, pair, number in paced)
+                tallies["neurokit2"].add(number, ludb, theirs, leads, pair, number in paced, strata)
                 if len(times["neurokit2"]) < args.time_records:  # side by side: both timed in this run
                     times["neurokit2"].append(neurokit_time(ludb))
                     times["ours (same records)"].append(ms)
@@ -478,8 +656,11 @@ def main(argv: list[str] | None = None) -> int:
                 (args.out / "worst").mkdir(exist_ok=True)
                 lead = worst_lead(ludb, found, name, leads)
                 plot_record(args.out / "worst" / f"{name}_{number}_{LUDB_LEADS[lead]}.png", ludb, found, name, lead)
+        plot_worst_per_stratum(args.out / "worst_strata", tallies["ours"], kept, args.worst)
+    write_strata(args.out / "strata.csv", tallies)
     print(f"LUDB {args.split} split: {len(numbers)} records, leads {' '.join(names)}; outputs in {args.out}")
     print(report(tallies, names, beats, times, len(paced & set(numbers))))
+    print(strata_report(tallies))
     return 0
 
 

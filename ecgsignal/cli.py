@@ -17,7 +17,9 @@ sample indices **at the record's own rate** ``fs`` (converted back from the proc
 rounded, so at 500 Hz they are exact to one processing sample = 2 record samples), the ``_s``
 columns the same points in seconds from the record's start; ``beat_r`` is the beat's multi-lead
 R peak (voted across leads, the one every lead's row of that beat shares). An absent point is an
-empty cell. Beats count from 0 in time order.
+empty cell. ``unsure`` names the present points the delineator is unsure of (``onset``, ``peak``,
+``offset``, space-separated; :mod:`ecgsignal.confidence`), empty when it is sure of all three.
+Beats count from 0 in time order.
 
 A bad record is reported on stderr as ``error: <file>: <problem>`` and skipped; the exit
 status is 1 when any record failed, 2 for usage errors, 0 otherwise.
@@ -55,6 +57,7 @@ CSV_COLUMNS = (
     "offset_s",
     "beat_r",
     "beat_r_s",
+    "unsure",
 )
 
 
@@ -69,6 +72,8 @@ def fiducial_rows(record: Record, delineation: Any) -> list[tuple]:
     at_record = to_record_rate(points, float(delineation.fs), fs, record.num_samples)
     beat_r = to_record_rate(np.asarray(delineation.r_peaks), float(delineation.fs), fs, record.num_samples)
     columns = {wave.name: list(wave.columns) for wave in WAVES}
+    unsure = getattr(delineation, "unsure", None)
+    unsure = np.zeros(points.shape, dtype=bool) if unsure is None else np.asarray(unsure, dtype=bool)
     rows = []
     for beat in range(at_record.shape[0]):
         r_cells = _sample_and_seconds([int(beat_r[beat])], fs)
@@ -76,7 +81,8 @@ def fiducial_rows(record: Record, delineation: Any) -> list[tuple]:
             for wave, cols in columns.items():
                 samples = [int(v) for v in at_record[beat, k, cols]]
                 cells = _sample_and_seconds(samples, fs)
-                rows.append((record.name, beat, lead, wave, *cells[:3], f"{fs:g}", *cells[3:], *r_cells))
+                doubt = " ".join(n for n, u in zip(("onset", "peak", "offset"), unsure[beat, k, cols]) if u)
+                rows.append((record.name, beat, lead, wave, *cells[:3], f"{fs:g}", *cells[3:], *r_cells, doubt))
     return rows
 
 

@@ -4,60 +4,12 @@ Input: leads x samples, band-passed (see :func:`ecgsignal.preprocess.condition`)
 Output: :class:`Delineation` with one fused R peak per beat and, per beat and lead, the 11 points of
 :data:`WAVE_POINTS` as sample indices, ``-1`` where the wave is absent (never NaN).
 
-Method (W_k is the quadratic-spline transform at scale 2^k, :mod:`ecgsignal.wavelet`; every
-duration below is in ms, so the rules are rate-independent):
-
-1. **R peaks, voted.** Per lead, candidates are peaks of |W_3| above 0.35 x the median of the
-   2-s segment maxima (a robust "typical QRS" height; silent segments, e.g. zero padding, excluded), at least 250 ms apart (HR <= 240 bpm),
-   and above 6 x the median |W_3| of their second of signal (the noise floor: broadband noise lifts it,
-   its own peaks pass the first threshold), that demand capped at 0.7 x the typical height; each
-   moved to the largest deflection of the signal within +-60 ms. Candidates of all usable leads are
-   pooled and chained (gaps <= 100 ms); a chain supported by >= half of the usable leads is a beat,
-   its fused R the (lower) median of its lead positions. Beats closer than 200 ms keep the better
-   supported one. (Martinez detects on W_4 with RMS thresholds; W_3 with a segment-max threshold
-   separates QRS from tall T waves better and adapts to any gain.) With few leads the vote cannot
-   outvote a tall T wave seen in one lead, so a beat within 450 ms of a neighbour that is weaker
-   (|W_3|), smaller (peak-to-peak) and less steep (|W_2| / |W_4|) than it is dropped as its T or P
-   wave (after Pan and Tompkins' T-wave rule).
-2. **QRS per lead (W_2).** The main modulus maximum line (MML) is the largest |W_2| within R +-65 ms.
-   Significant MMLs: local maxima of |W_2| above 10 % (before) / 9 % (after) of it, within 100 ms
-   before / 150 ms after it, reached from it in hops of <= 60 ms (the ST segment stops the chain, so
-   a steep T upslope is not read as QRS). A paced beat (a pacemaker stimulus, found on the
-   raw signal by :mod:`ecgsignal.pacing`, at most 200 ms before its R, in at least half the beats)
-   has its QRS searched only from 8 ms after the stimulus: cardiologists start a paced complex after
-   the stimulus, and the filtered stimulus otherwise looks like the QRS onset. Onset: from the first
-   significant MML back (<= 50 ms) to where |W_2| drops below 3 % (positive MML) / 4 % (negative) of that MML, or to a local minimum of |W_2|;
-   offset likewise forward (<= 60 ms) with 30 % / 20 % (the J point, after a deep S too). Q, R, S: within [onset, offset], R is the
-   signal's maximum (present when it is not at a boundary and rises 5 % of the complex's
-   peak-to-peak above the onset level), Q / S the minima before / after R (present when interior and
-   3 % of peak-to-peak below the onset / offset level). Without an R (QS complex), the minimum is
-   reported as Q. A beat whose |W_2| in a lead is below 10 % of that lead's median is absent there.
-3. **T per lead (W_4)**, searched from QRS offset + 20 ms to R + min(0.7 RR, 600 ms): the largest
-   interior MML (above 12 % of the lead's RMS of W_4) and the nearest opposite-sign MML above
-   12.5 % of it bound the wave; the peak is the signal's extremum between them (maximum when the
-   wave rises first, minimum for an inverted T). Onset: back (<= 100 ms) until |W_4| < 33 % of the
-   first MML or a local minimum; offset: forward (<= 150 ms) until |W_4| < 50 % of the second MML
-   or a local minimum (Martinez's threshold rule on the last MML). Biphasic T waves report their
-   dominant phase only.
-4. **P per lead (W_4)**, searched from max(QRS onset - 280 ms, previous R + 200 ms, previous T
-   offset) to QRS onset - 20 ms, with the same two-MML rule; both MMLs must exceed 5 % of the lead's
-   RMS of W_4 and 30 % of each other, the wave must last 40-200 ms and end before the QRS onset;
-   onset / offset where |W_4| falls below 70 % / 80 % of the MML. Then the rhythm decides: a beat keeps
-   its P waves only where a quarter of the leads found one, and where the PR interval (to the
-   middle of the two MMLs, steadier than the noisy extremum of a small P) is stable over the 9
-   neighbouring beats (median absolute deviation of the multi-lead PR <= 10 ms, 6 ms
-   where the RR intervals are irregular); a lead whose PR is 45 ms off the beat's loses its P.
-   Atrial fibrillation's f waves, found anywhere in the window, so give no P.
-5. **Multi-lead fusion.** Cardiologists mark a wave's boundaries nearly alike in every lead
-   (LUDB: 8 ms SD across leads for QRS onset), so each lead's QRS onset / offset is pulled to
-   within 10 ms, and its P and T points to within 20 ms, of the beat's median over the leads.
-
-The thresholds are module constants, tuned on the even-numbered LUDB records only
-(``benchmarks/bench_ludb.py --split even``); the README reports the odd-numbered ones.
-A final pass enforces, per beat and lead, on < peak < off for each wave and P before QRS before T;
-a wave that breaks an invariant is marked absent as a whole. Known failure modes of other
-delineators are handled: a peak at the first or last sample, no P or T at all, a flat or missing
-lead (absent everywhere), garbage or all-zero input (no beats), HR up to 220 bpm.
+Two steps on the quadratic-spline wavelet scales (:mod:`ecgsignal.wavelet`): :mod:`ecgsignal.beats`
+finds the beats (R peaks voted across the leads, a T or P wave taken for a beat dropped), then
+:mod:`ecgsignal.waves` delineates each beat's QRS, T and P per lead and fuses the leads. Each
+module's docstring gives its rules; the thresholds are module constants there, tuned on the
+even-numbered LUDB records only (``benchmarks/bench_ludb.py --split even``). This module is the
+entry point: input checks, one-minute blocks for long records, and the names callers import.
 """
 
 from __future__ import annotations
@@ -65,88 +17,38 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.signal import find_peaks
 
-from ecgsignal.order_stats import nan_median
+from ecgsignal.beats import detect_r_peaks, reject_slow_waves
+from ecgsignal.confidence import unsure_points
+from ecgsignal.sample_windows import to_samples
 from ecgsignal.wavelet import dyadic_wavelet_transform
-
-WAVE_POINTS: tuple[str, ...] = (
-    "P_on",
-    "P_peak",
-    "P_off",
-    "QRS_on",
-    "Q",
-    "R",
-    "S",
-    "QRS_off",
-    "T_on",
-    "T_peak",
-    "T_off",
+from ecgsignal.waves import (
+    P_OFF,
+    P_ON,
+    P_PEAK,
+    PACE_GUARD_MS,
+    Q_PEAK,
+    QRS_OFF,
+    QRS_ON,
+    R_PEAK,
+    S_PEAK,
+    T_OFF,
+    T_ON,
+    T_PEAK,
+    WAVE_POINTS,
+    WAVES,
+    Wave,
+    delineate_p,
+    delineate_qrs,
+    delineate_t,
+    enforce_invariants,
+    fuse_outliers,
+    paced_onsets,
 )
-P_ON, P_PEAK, P_OFF, QRS_ON, Q_PEAK, R_PEAK, S_PEAK, QRS_OFF, T_ON, T_PEAK, T_OFF = range(len(WAVE_POINTS))
 
-
-@dataclass(frozen=True)
-class Wave:
-    """One wave's (onset, peak, offset) columns of :attr:`Delineation.points`.
-
-    The one place that says which columns belong together: fiducial channels, plots and the
-    delineation CSV all read the waves from :data:`WAVES` instead of repeating column numbers.
-    """
-
-    name: str
-    onset: int
-    peak: int
-    offset: int
-
-    @property
-    def columns(self) -> tuple[int, int, int]:
-        return self.onset, self.peak, self.offset
-
-
-#: The three waves in time order; the QRS peak is the R point.
-WAVES: tuple[Wave, ...] = (
-    Wave("P", P_ON, P_PEAK, P_OFF),
-    Wave("QRS", QRS_ON, R_PEAK, QRS_OFF),
-    Wave("T", T_ON, T_PEAK, T_OFF),
-)
 MIN_FS, MAX_FS = 100.0, 1000.0
 #: Records longer than BLOCK_S + 2 MARGIN_S seconds are delineated block by block (bounded memory).
 BLOCK_S, MARGIN_S = 60.0, 5.0
-
-# Thresholds of the QRS, P and T rules (fractions; see the module docstring). Tuned on the even-numbered
-# LUDB records only (benchmarks/bench_ludb.py --split even); the odd ones are held out for reporting.
-P_EPS, P_BALANCE, P_ON_RATIO, P_OFF_RATIO = 0.05, 0.3, 0.7, 0.8
-P_VOTE = 0.25  # a beat keeps its P waves only where at least this share of the active leads found one
-P_RHYTHM_BEATS = 9  # neighbourhood (beats) over which the PR interval must be stable for P waves to count
-P_PR_SPREAD_MS = 10.0  # P waves dropped where the PR interval varies more than this (f waves in AF)
-P_IRREGULAR_RR = 0.1  # where successive RR differ by more than this share (local median), the PR rule tightens
-P_IRREGULAR_SPREAD_MS = 6.0  # ... to this spread
-P_PR_LEAD_MS = 45.0  # a lead's P dropped when its PR differs this much from the beat's multi-lead PR
-QRS_BEFORE, QRS_AFTER = 0.1, 0.09  # significant MMLs before / after the main one (share of it)
-QRS_ON_RATIOS = (0.03, 0.04)  # onset walk stops below this share of the first MML (positive, negative)
-QRS_OFF_RATIOS = (0.3, 0.2)  # offset walk likewise from the last MML
-QRS_HOP_MS = 60.0  # longest hop (ms) between a QRS's successive slopes
-#: Multi-lead fusion: a lead's point further than this (ms) from the beat's median over the leads is
-#: pulled to that distance (cardiologists mark the wave boundaries nearly alike in every lead).
-FUSE_LIMIT_MS: dict[int, float] = {QRS_ON: 10.0, QRS_OFF: 10.0}
-FUSE_LIMIT_MS.update(dict.fromkeys((P_ON, P_PEAK, P_OFF, T_ON, T_PEAK, T_OFF), 20.0))
-T_EPS, T_GAMMA, T_ON_RATIO, T_OFF_RATIO = 0.12, 0.125, 0.33, 0.5
-#: Paced beats: a pacemaker stimulus (:mod:`ecgsignal.pacing`) at most this long (ms) before a beat's R
-#: belongs to it, and the QRS starts no earlier than this long (ms) after the stimulus ...
-PACE_BEFORE_MS, PACE_GUARD_MS = 200.0, 8.0
-#: ... when at least this share of the beats have one (else the spikes are noise, not pacing).
-PACE_SHARE = 0.5
-#: A beat within SLOW_WAVE_MS of its neighbour, with under SLOW_STRENGTH of its slope strength, SLOW_AMPLITUDE
-#: of its peak-to-peak amplitude (a PVC is broad but large) and SLOW_STEEP of its steepness, is the
-#: neighbour's T (or P) wave, not a beat. Tuned on two-lead pairs of the even LUDB records and checked
-#: against the 12-lead beats of the 378 real shared records seen through leads I and II only.
-SLOW_WAVE_MS, SLOW_STRENGTH, SLOW_AMPLITUDE, SLOW_STEEP = 450.0, 0.6, 0.8, 0.9
-#: Noise gate: an R candidate's |W_3| must also reach NOISE_GATE times the median |W_3| of its second of
-#: signal (broadband noise lifts that median, a clean lead's stays near zero), a demand capped at NOISE_CAP
-#: of the lead's typical QRS slope so that wide beats filling a whole second (ventricular tachycardia) pass.
-#: Tuned on two-lead pairs of the even LUDB records with synthetic muscle and electrode-motion noise.
-NOISE_GATE, NOISE_CAP = 6.0, 0.7
 
 
 @dataclass(frozen=True)
@@ -154,12 +56,22 @@ class Delineation:
     """Fiducial points of one record.
 
     ``fs`` the rate of the delineated signal; ``r_peaks`` int64 (B,) fused R peaks (sample
-    indices, increasing); ``points`` int64 (B, L, 11), columns :data:`WAVE_POINTS`, -1 = absent.
+    indices, increasing); ``points`` int64 (B, L, 11), columns :data:`WAVE_POINTS`, -1 = absent;
+    ``unsure`` bool (B, L, 11), present points the delineator is unsure of
+    (:mod:`ecgsignal.confidence`), None for a delineation made without the checks (all sure).
     """
 
     fs: float
     r_peaks: np.ndarray
     points: np.ndarray
+    unsure: np.ndarray | None = None
+
+    @property
+    def sure_points(self) -> np.ndarray:
+        """:attr:`points` with the unsure ones marked absent (-1): what features measure."""
+        if self.unsure is None:
+            return self.points
+        return np.where(self.unsure, -1, self.points)
 
     @property
     def num_beats(self) -> int:
@@ -170,493 +82,10 @@ class Delineation:
         return int(self.points.shape[1])
 
 
-def _ms(value_ms: float, fs: float) -> int:
-    return max(1, int(round(value_ms * fs / 1000.0)))
-
-
 def empty_delineation(num_leads: int, fs: float) -> Delineation:
     """No beats: what a record without a detectable QRS gets."""
-    return Delineation(float(fs), np.zeros(0, np.int64), np.full((0, num_leads, len(WAVE_POINTS)), -1, np.int64))
-
-
-# --------------------------------------------------------------------------- helpers on (L, B, K) windows
-
-
-def _take(values: np.ndarray, positions: np.ndarray) -> np.ndarray:
-    """values (L, N)[lead, positions] for positions (L, B, K) or (L, B), clipped to the record."""
-    n = values.shape[1]
-    clipped = np.minimum(np.maximum(positions, 0), n - 1)
-    rows = np.arange(values.shape[0]).reshape((-1,) + (1,) * (positions.ndim - 1))
-    if not values.flags.c_contiguous:
-        return values[rows, clipped]
-    # A flat take is 2-3x faster than 2-D fancy indexing, and this runs ~25 times per record.
-    return values.ravel().take(clipped + rows * n)
-
-
-def _local_maxima(a: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """Interior local maxima along the last axis (>= left, > right), both neighbours valid."""
-    out = np.zeros(a.shape, dtype=bool)
-    out[..., 1:-1] = (a[..., 1:-1] >= a[..., :-2]) & (a[..., 1:-1] > a[..., 2:])
-    out[..., 1:-1] &= valid[..., :-2] & valid[..., 2:]
-    return out & valid
-
-
-def _first_true(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(index of first True along the last axis, whether any)."""
-    return np.argmax(mask, axis=-1), np.asarray(mask.any(axis=-1))
-
-
-def _walk(w_abs: np.ndarray, start: np.ndarray, direction: int, ratio: np.ndarray, limit: int) -> np.ndarray:
-    """From MML positions ``start`` (L, B), step by ``direction`` until |W| < ratio*|W[start]| or a local minimum.
-
-    Stops at ``limit`` samples when neither happens. Returns absolute positions (L, B).
-    """
-    steps = np.arange(1, limit + 1)
-    path = start[..., None] + direction * steps
-    values = _take(w_abs, path)
-    ahead = _take(w_abs, path + direction)
-    level = _take(w_abs, start)[..., None] * ratio[..., None]
-    stop = (values < level) | (values <= ahead)
-    stop |= (path <= 0) | (path >= w_abs.shape[1] - 1)
-    first, found = _first_true(stop)
-    return start + direction * np.where(found, first + 1, limit)
-
-
-# --------------------------------------------------------------------------- R peaks
-
-
-def _lead_candidates(x: np.ndarray, w3: np.ndarray, fs: float, active: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-lead R candidates: (positions, lead index), pooled over the active leads."""
-    energy = np.abs(w3)
-    num_leads, n = energy.shape
-    segment = int(2.0 * fs)
-    count = n // segment
-    if count >= 2:
-        maxima = energy[:, : count * segment].reshape(num_leads, count, segment).max(axis=2)
-        # segments without activity (zero padding, a lead cut off) must not pull the median down
-        alive = maxima >= 0.01 * np.percentile(maxima, 90, axis=1, keepdims=True)
-        reference = nan_median(maxima, alive).astype(maxima.dtype)  # float32 as np.nanmedian gave it
-        reference = np.nan_to_num(reference, nan=0.0)
-    else:
-        reference = energy.max(axis=1)
-    distance, second = _ms(250, fs), max(1, int(fs))
-    floor = _noise_floor(energy, second)
-    positions, leads = [], []
-    for lead in np.flatnonzero(active & (reference > 0)):
-        peaks, _ = find_peaks(energy[lead], height=0.35 * reference[lead], distance=distance)
-        demand = np.minimum(NOISE_GATE * floor[lead, peaks // second], NOISE_CAP * reference[lead])
-        peaks = peaks[energy[lead, peaks] >= demand]
-        positions.append(peaks)
-        leads.append(np.full(peaks.shape, lead))
-    if not positions:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    pos = np.concatenate(positions).astype(np.int64)
-    lead_of = np.concatenate(leads).astype(np.int64)
-    half = _ms(60, fs)
-    window = pos[:, None] + np.arange(-half, half + 1)
-    segment_values = x[lead_of[:, None], np.clip(window, 0, n - 1)]
-    deflection = segment_values - segment_values.mean(axis=1, keepdims=True)
-    deflection[(window < 0) | (window >= n)] = -np.inf
-    pos = np.clip(window[np.arange(len(pos)), deflection.argmax(axis=1)], 0, n - 1)
-    return pos, lead_of
-
-
-def _noise_floor(energy: np.ndarray, second: int) -> np.ndarray:
-    """Median of ``energy`` (L, N) over each whole ``second`` samples (the last, partial one too): (L, ceil(N / second)).
-
-    A median, not a mean or a maximum: a QRS fills a tenth of a normal second, so the floor reads the
-    signal between the beats, which is what noise raises.
-    """
-    num_leads, n = energy.shape
-    whole = n // second
-    parts = [_median_last(energy[:, : whole * second].reshape(num_leads, whole, second))] if whole else []
-    if n > whole * second:
-        parts.append(_median_last(energy[:, whole * second :])[:, None])
-    return np.concatenate(parts, axis=1)
-
-
-def _vote(pos: np.ndarray, lead_of: np.ndarray, num_active: int, num_leads: int, fs: float) -> np.ndarray:
-    """Fuse per-lead candidates into beats supported by >= half of the active leads."""
-    if pos.size == 0:
-        return np.zeros(0, np.int64)
-    order = np.argsort(pos, kind="stable")
-    pos, lead_of = pos[order], lead_of[order]
-    cluster = np.concatenate([[0], np.cumsum(np.diff(pos) > _ms(100, fs))])
-    pairs = np.unique(cluster * num_leads + lead_of)
-    support = np.bincount(pairs // num_leads, minlength=cluster[-1] + 1)
-    starts = np.searchsorted(cluster, np.arange(cluster[-1] + 1))
-    sizes = np.bincount(cluster)
-    fused = pos[starts + (sizes - 1) // 2]
-    keep = support >= max(1, int(np.ceil(0.5 * num_active)))
-    fused, support = fused[keep], support[keep]
-    refractory = _ms(200, fs)
-    while fused.size > 1:
-        close = np.flatnonzero(np.diff(fused) < refractory)
-        if close.size == 0:
-            break
-        drop = np.where(support[close] >= support[close + 1], close + 1, close)
-        keep = np.ones(fused.size, dtype=bool)
-        keep[drop] = False
-        fused, support = fused[keep], support[keep]
-    return fused.astype(np.int64)
-
-
-def detect_r_peaks(x: np.ndarray, w3: np.ndarray, fs: float, active: np.ndarray) -> np.ndarray:
-    """Fused R peaks (B,) from per-lead |W_3| candidates voted across the active leads."""
-    pos, lead_of = _lead_candidates(x, w3, fs, active)
-    return _vote(pos, lead_of, int(active.sum()), x.shape[0], fs)
-
-
-def _beat_measures(
-    x: np.ndarray, r: np.ndarray, w2: np.ndarray, w3: np.ndarray, w4: np.ndarray, fs: float, active: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per beat (B,), each in units of the lead's median over the beats and averaged over the active
-    leads: slope strength (max |W_3| within +-60 ms) and amplitude (peak-to-peak of the signal there);
-    and its steepness (max |W_2| / max |W_4|, median over the active leads)."""
-    leads = np.flatnonzero(active)
-    half = _ms(60, fs)
-    window = np.broadcast_to(r[:, None] + np.arange(-half, half + 1), (leads.size, r.size, 2 * half + 1))
-
-    def around(values: np.ndarray) -> np.ndarray:  # (active leads, B, K)
-        return _take(values if leads.size == values.shape[0] else values[leads], window)
-
-    m3 = np.abs(around(w3)).max(axis=2)
-    steep = np.abs(around(w2)).max(axis=2) / np.maximum(np.abs(around(w4)).max(axis=2), 1e-12)
-    piece = around(x)
-    span = piece.max(axis=2) - piece.min(axis=2)
-
-    def relative(m: np.ndarray) -> np.ndarray:
-        return (m / np.maximum(_median_last(m)[:, None], 1e-12)).mean(axis=0)
-
-    return relative(m3), relative(span), _median_last(steep.T)
-
-
-def _median_last(a: np.ndarray) -> np.ndarray:
-    """Median along the last axis of a small array (np.median costs ~50 us a call in overhead alone)."""
-    ordered = np.sort(a, axis=-1)
-    middle = a.shape[-1] // 2
-    if a.shape[-1] % 2:
-        return ordered[..., middle]
-    return 0.5 * (ordered[..., middle - 1] + ordered[..., middle])
-
-
-def _reject_slow_waves(
-    x: np.ndarray, r: np.ndarray, w2: np.ndarray, w3: np.ndarray, w4: np.ndarray, fs: float, active: np.ndarray
-) -> np.ndarray:
-    """Drop beats that are a neighbouring QRS's T (or P) wave: close to it, weaker, smaller and less steep.
-
-    With few leads the vote cannot outvote a tall T wave seen in one lead (two-lead LUDB records
-    had one false beat in 30 to 60). After Pan and Tompkins' T-wave rule (an interval under 360 ms
-    and under half the previous QRS's slope), with two more conditions: a T or P wave is broad, so
-    its |W_2| is small against its |W_4|, where a QRS's is not; and it is smaller than its QRS,
-    where a premature ventricular beat, also broad and often weaker in |W_3|, is as large.
-    """
-    if r.size < 2 or not active.any():
-        return r
-    strength, amplitude, steep = _beat_measures(x, r, w2, w3, w4, fs, active)
-    keep = np.ones(r.size, dtype=bool)
-    for _ in range(2):
-        index = np.flatnonzero(keep)
-        a, b = index[:-1], index[1:]
-        close = (r[b] - r[a]) < _ms(SLOW_WAVE_MS, fs)
-        b_slow = close & _slower(b, a, strength, amplitude, steep)
-        a_slow = close & _slower(a, b, strength, amplitude, steep)
-        drop = np.concatenate([a[a_slow & ~b_slow], b[b_slow]])
-        if drop.size == 0:
-            break
-        keep[drop] = False
-    return r[keep]
-
-
-def _slower(i: np.ndarray, j: np.ndarray, strength: np.ndarray, amplitude: np.ndarray, steep: np.ndarray) -> np.ndarray:
-    """Whether beats ``i`` are weaker, smaller and less steep than beats ``j``: their T or P waves."""
-    return (
-        (strength[i] < SLOW_STRENGTH * strength[j])
-        & (amplitude[i] < SLOW_AMPLITUDE * amplitude[j])
-        & (steep[i] < SLOW_STEEP * steep[j])
-    )
-
-
-# --------------------------------------------------------------------------- QRS
-
-
-def paced_onsets(r: np.ndarray, spikes: np.ndarray, fs: float) -> np.ndarray:
-    """Per beat (B,), the earliest sample its QRS may start at: just after the pacemaker stimulus
-    that precedes it, ``-1`` for an unpaced beat (or when too few beats have a stimulus: noise)."""
-    floor = np.full(r.shape, -1, dtype=np.int64)
-    spikes = np.asarray(spikes, dtype=np.int64)
-    if spikes.size == 0 or r.size == 0:
-        return floor
-    before = np.searchsorted(spikes, r, side="right") - 1
-    stimulus = spikes[np.maximum(before, 0)]
-    paced = (before >= 0) & (r - stimulus <= _ms(PACE_BEFORE_MS, fs))
-    if paced.mean() < PACE_SHARE:
-        return floor
-    return np.where(paced, np.minimum(stimulus + _ms(PACE_GUARD_MS, fs), r), -1)
-
-
-def _delineate_qrs(
-    x: np.ndarray,
-    w2: np.ndarray,
-    r: np.ndarray,
-    fs: float,
-    active: np.ndarray,
-    points: np.ndarray,
-    floor: np.ndarray,
-) -> None:
-    num_leads, n = x.shape
-    offsets = np.arange(-_ms(170, fs), _ms(220, fs) + 1)
-    window = r[None, :, None] + offsets
-    window = np.broadcast_to(window, (num_leads,) + window.shape[1:])
-    valid = (window >= 0) & (window < n)
-    a2 = np.where(valid, _take(np.abs(w2), window), 0.0)
-    allowed = window >= floor[None, :, None]  # a paced beat's QRS is what follows its stimulus
-    core = (np.abs(offsets) <= _ms(65, fs)) & allowed
-    peak_k = np.argmax(np.where(core, a2, -1.0), axis=-1)
-    peak = np.take_along_axis(a2, peak_k[..., None], -1)[..., 0]
-    typical = np.median(peak, axis=1, keepdims=True)
-    present = active[:, None] & (peak > 0.1 * typical) & (peak > 0)
-
-    k = np.arange(offsets.size)
-    lm = _local_maxima(a2, valid)
-    lm[np.arange(num_leads)[:, None], np.arange(r.size)[None, :], peak_k] = True
-    before = lm & (a2 > QRS_BEFORE * peak[..., None]) & (k >= peak_k[..., None] - _ms(100, fs)) & allowed
-    after = lm & (a2 > QRS_AFTER * peak[..., None]) & (k <= peak_k[..., None] + _ms(150, fs))
-    first_k, last_k = _chain(before, after, peak_k, _ms(QRS_HOP_MS, fs))
-    first = np.take_along_axis(window, first_k[..., None], -1)[..., 0]
-    last = np.take_along_axis(window, last_k[..., None], -1)[..., 0]
-
-    abs2 = np.abs(w2)
-    on_ratio = np.where(_take(w2, first) > 0, *QRS_ON_RATIOS)
-    off_ratio = np.where(_take(w2, last) > 0, *QRS_OFF_RATIOS)
-    onset = np.clip(np.maximum(_walk(abs2, first, -1, on_ratio, _ms(50, fs)), floor[None, :]), 0, n - 1)
-    offset = np.clip(_walk(abs2, last, +1, off_ratio, _ms(60, fs)), 0, n - 1)
-    _qrs_peaks(x, onset, offset, present, points, fs)
-
-
-def _chain(before: np.ndarray, after: np.ndarray, centre: np.ndarray, gap: int) -> tuple[np.ndarray, np.ndarray]:
-    """Outermost significant MMLs reachable from ``centre`` in hops of at most ``gap`` samples.
-
-    A QRS is a run of closely spaced slopes; requiring each hop to be short stops the search at
-    the ST segment, so a steep T upslope (tall T in V2-V4) is not taken for part of the QRS.
-    """
-    k = np.arange(before.shape[-1])
-    first, last = centre.copy(), centre.copy()
-    for _ in range(4):
-        reach = before & (k < first[..., None]) & (k >= first[..., None] - gap)
-        first = np.where(reach.any(-1), np.argmax(reach, axis=-1), first)
-        reach = after & (k > last[..., None]) & (k <= last[..., None] + gap)
-        last = np.where(reach.any(-1), k.size - 1 - np.argmax(reach[..., ::-1], axis=-1), last)
-    return first, last
-
-
-def _qrs_peaks(
-    x: np.ndarray, onset: np.ndarray, offset: np.ndarray, present: np.ndarray, points: np.ndarray, fs: float
-) -> None:
-    """Q, R, S from the signal inside [onset, offset]; writes the QRS columns of ``points`` (B, L, 11)."""
-    span = np.arange(_ms(400, fs) + 1)
-    window = onset[..., None] + span
-    inside = window <= offset[..., None]
-    xs = np.where(inside, _take(x, window), np.nan)
-    lo, hi = np.nanmin(np.where(inside, xs, np.inf), axis=-1), np.nanmax(np.where(inside, xs, -np.inf), axis=-1)
-    p2p = hi - lo
-    length = offset - onset
-    level_on = xs[..., 0]
-    level_off = _take(x, offset)
-    r_k = np.argmax(np.where(inside, xs, -np.inf), axis=-1)
-    r_ok = present & (r_k > 0) & (r_k < length) & (hi - level_on > 0.05 * p2p) & (p2p > 0)
-    before_r = inside & (span < r_k[..., None])
-    after_r = inside & (span > r_k[..., None])
-    q_k = np.argmin(np.where(before_r, xs, np.inf), axis=-1)
-    q_val = np.take_along_axis(xs, q_k[..., None], -1)[..., 0]
-    q_ok = r_ok & (q_k > 0) & (q_val < level_on - 0.03 * p2p)
-    s_k = np.argmin(np.where(after_r, xs, np.inf), axis=-1)
-    s_val = np.take_along_axis(xs, s_k[..., None], -1)[..., 0]
-    s_ok = r_ok & (s_k > r_k) & (s_k < length) & (s_val < level_off - 0.03 * p2p)
-    qs_k = np.argmin(np.where(inside, xs, np.inf), axis=-1)
-    qs_ok = present & ~r_ok & (qs_k > 0) & (qs_k < length) & (p2p > 0)
-
-    valid = present & (length >= 2)
-    cols = {
-        QRS_ON: (onset, valid),
-        QRS_OFF: (offset, valid),
-        R_PEAK: (onset + r_k, r_ok & valid),
-        S_PEAK: (onset + s_k, s_ok & valid),
-        Q_PEAK: (onset + np.where(r_ok, q_k, qs_k), (q_ok | qs_ok) & valid),
-    }
-    for col, (where, ok) in cols.items():
-        points[:, :, col] = np.where(ok, where, -1).T
-
-
-# --------------------------------------------------------------------------- P and T
-
-
-def _two_mml_wave(
-    x: np.ndarray,
-    w4: np.ndarray,
-    start: np.ndarray,
-    stop: np.ndarray,
-    eps: np.ndarray,
-    gamma: float,
-    balance: float,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """A wave bounded by two opposite-sign MMLs of W_4 inside [start, stop] (L, B).
-
-    Returns (first MML, second MML, peak, present, rising-first) as (L, B) arrays.
-    """
-    n = x.shape[1]
-    width = max(3, int((stop - start).max(initial=0)) + 1)
-    window = start[..., None] + np.arange(width)
-    valid = (window <= stop[..., None]) & (window >= 0) & (window < n)
-    w = np.where(valid, _take(w4, window), 0.0)
-    a = np.abs(w)
-    lm = _local_maxima(a, valid) & (a > eps[:, None, None])
-    m1 = np.argmax(np.where(lm, a, -1.0), axis=-1)
-    a1 = np.take_along_axis(a, m1[..., None], -1)[..., 0]
-    s1 = np.sign(np.take_along_axis(w, m1[..., None], -1)[..., 0])
-    partner = lm & (np.sign(w) == -s1[..., None]) & (a > np.maximum(gamma, balance) * a1[..., None])
-    k = np.arange(width)
-    m2 = np.argmin(np.where(partner, np.abs(k - m1[..., None]), width + 1), axis=-1)
-    present = lm.any(axis=-1) & partner.any(axis=-1)
-    lo_k, hi_k = np.minimum(m1, m2), np.maximum(m1, m2)
-    rising = np.take_along_axis(w, lo_k[..., None], -1)[..., 0] > 0
-    between = (k > lo_k[..., None]) & (k < hi_k[..., None])
-    xs = _take(x, window)
-    signed = np.where(rising[..., None], xs, -xs)
-    peak_k = np.argmax(np.where(between, signed, -np.inf), axis=-1)
-    present &= (hi_k - lo_k) >= 2
-    return start + lo_k, start + hi_k, start + peak_k, present, rising
-
-
-def _rr(r: np.ndarray, fs: float) -> tuple[np.ndarray, np.ndarray]:
-    """(RR to the next beat, RR from the previous beat) in samples, with sensible stand-ins at the ends."""
-    if r.size >= 2:
-        rr = np.diff(r)
-        following = np.concatenate([rr, rr[-1:]])
-        preceding = np.concatenate([rr[:1], rr])
-    else:
-        following = preceding = np.full(r.shape, int(fs))
-    return following, preceding
-
-
-def _delineate_t(x: np.ndarray, w4: np.ndarray, r: np.ndarray, fs: float, rms4: np.ndarray, points: np.ndarray) -> None:
-    n = x.shape[1]
-    qrs_off = points[:, :, QRS_OFF].T
-    following, _ = _rr(r, fs)
-    start = np.where(qrs_off >= 0, qrs_off, r[None, :] + _ms(100, fs)) + _ms(20, fs)
-    stop = r[None, :] + np.minimum(0.7 * following, _ms(600, fs)).astype(np.int64)
-    stop = np.minimum(np.maximum(stop, start + _ms(100, fs)), n - 1)
-    lo, hi, peak, present, _ = _two_mml_wave(x, w4, start, stop, T_EPS * rms4, T_GAMMA, 0.0)
-    abs4 = np.abs(w4)
-    onset = np.maximum(_walk(abs4, lo, -1, np.full(lo.shape, T_ON_RATIO), _ms(100, fs)), start - _ms(20, fs))
-    offset = np.minimum(_walk(abs4, hi, +1, np.full(hi.shape, T_OFF_RATIO), _ms(150, fs)), n - 1)
-    next_r = np.concatenate([r[1:], [n + _ms(100, fs)]])[None, :]
-    present &= (points[:, :, QRS_ON].T >= 0) & (offset < next_r - _ms(100, fs))
-    for col, where in ((T_ON, onset), (T_PEAK, peak), (T_OFF, offset)):
-        points[:, :, col] = np.where(present, where, -1).T
-
-
-def _delineate_p(x: np.ndarray, w4: np.ndarray, r: np.ndarray, fs: float, rms4: np.ndarray, points: np.ndarray) -> None:
-    qrs_on = points[:, :, QRS_ON].T
-    anchor = np.where(qrs_on >= 0, qrs_on, r[None, :] - _ms(60, fs))
-    prev_r = np.concatenate([[-(10**9)], r[:-1]])[None, :]
-    prev_t_off = np.concatenate([np.full((1, x.shape[0]), -1), points[:-1, :, T_OFF]], axis=0).T
-    start = np.maximum(np.maximum(anchor - _ms(280, fs), prev_r + _ms(200, fs)), np.maximum(prev_t_off, 0))
-    stop = anchor - _ms(20, fs)
-    usable = stop - start >= _ms(60, fs)
-    start = np.where(usable, start, stop - _ms(60, fs))
-    lo, hi, peak, present, _ = _two_mml_wave(x, w4, start, stop, P_EPS * rms4, 0.0, P_BALANCE)
-    abs4 = np.abs(w4)
-    onset = np.maximum(
-        _walk(abs4, lo, -1, np.full(lo.shape, P_ON_RATIO), _ms(60, fs)), np.maximum(start - _ms(20, fs), 0)
-    )
-    offset = _walk(abs4, hi, +1, np.full(hi.shape, P_OFF_RATIO), _ms(60, fs))
-    duration = offset - onset
-    present &= usable & (qrs_on >= 0) & (duration >= _ms(40, fs)) & (duration <= _ms(200, fs)) & (offset < qrs_on)
-    present &= present.sum(axis=0, keepdims=True) >= P_VOTE * max(1, int((qrs_on >= 0).any(axis=1).sum()))
-    present &= _stable_pr(np.where(present, qrs_on - (lo + hi) // 2, -1), _irregular_rr(r), fs)
-    for col, where in ((P_ON, onset), (P_PEAK, peak), (P_OFF, offset)):
-        points[:, :, col] = np.where(present, where, -1).T
-
-
-def _local_median(values: np.ndarray) -> np.ndarray:
-    """NaN-ignoring median of each beat's neighbourhood of :data:`P_RHYTHM_BEATS` beats."""
-    half = P_RHYTHM_BEATS // 2
-    windows = np.lib.stride_tricks.sliding_window_view(np.pad(values, half, constant_values=np.nan), 2 * half + 1)
-    return nan_median(windows, np.isfinite(windows))
-
-
-def _irregular_rr(r: np.ndarray) -> np.ndarray:
-    """(B,) whether each beat sits in an irregular rhythm: local median |RR change| above :data:`P_IRREGULAR_RR` of RR."""
-    if r.size < 3:
-        return np.zeros(r.shape, dtype=bool)
-    rr = np.diff(r).astype(np.float64)
-    change = np.abs(np.diff(rr)) / rr[1:]
-    per_beat = np.concatenate([[np.nan], change, [np.nan]])
-    return np.nan_to_num(_local_median(per_beat), nan=0.0) > P_IRREGULAR_RR
-
-
-def _stable_pr(pr: np.ndarray, irregular: np.ndarray, fs: float) -> np.ndarray:
-    """(L, B) mask of P waves whose PR interval (samples, -1 absent) fits a regular atrial rhythm.
-
-    A sinus P wave keeps its distance to the QRS from beat to beat; the "waves" found before the QRS
-    in atrial fibrillation or flutter (f or F waves, noise) fall anywhere in the window. So the
-    multi-lead PR of each beat (median over leads) is compared with its neighbours: where their
-    median absolute deviation exceeds :data:`P_PR_SPREAD_MS` the beats have no P; a lead whose PR
-    is far from the beat's multi-lead PR loses its P in that beat.
-    """
-    if pr.shape[1] == 0:
-        return np.ones(pr.shape, dtype=bool)
-    values = np.where(pr >= 0, pr, np.nan).astype(np.float64)
-    beat_pr = nan_median(values.T, (pr >= 0).T)
-    half = P_RHYTHM_BEATS // 2
-    windows = np.lib.stride_tricks.sliding_window_view(np.pad(beat_pr, half, constant_values=np.nan), 2 * half + 1)
-    local = nan_median(windows, np.isfinite(windows))
-    deviation = np.abs(windows - local[:, None])
-    spread = nan_median(deviation, np.isfinite(deviation))
-    ms = 1000.0 / fs
-    allowed = np.where(irregular, P_IRREGULAR_SPREAD_MS, P_PR_SPREAD_MS)
-    regular = np.nan_to_num(spread, nan=np.inf) * ms <= allowed
-    with np.errstate(invalid="ignore"):
-        close = np.abs(values - beat_pr[None, :]) * ms <= P_PR_LEAD_MS
-    return regular[None, :] & close
-
-
-def _fuse_outliers(points: np.ndarray, fs: float) -> None:
-    """Pull each lead's boundary points to within :data:`FUSE_LIMIT_MS` of the beat's multi-lead median."""
-    if not FUSE_LIMIT_MS or points.shape[0] == 0:
-        return
-    columns = np.fromiter(FUSE_LIMIT_MS, dtype=np.int64)
-    limit = np.fromiter(FUSE_LIMIT_MS.values(), dtype=np.float64) * fs / 1000.0
-    values = np.moveaxis(points[:, :, columns], 1, 2)  # (B, C, L)
-    present = values >= 0
-    centre = np.nan_to_num(nan_median(values, present), nan=0.0)[..., None]
-    pulled = np.clip(values, centre - limit[:, None], centre + limit[:, None]).round().astype(np.int64)
-    use = present & (present.sum(axis=-1) >= 3)[..., None]
-    points[:, :, columns] = np.moveaxis(np.where(use, pulled, values), 2, 1)
-
-
-# --------------------------------------------------------------------------- invariants and entry point
-
-
-def _enforce_invariants(points: np.ndarray, num_samples: int) -> None:
-    """Mark absent (whole wave) any wave breaking on < peak < off, P < QRS < T, or outside the record."""
-    out_of_range = (points < 0) | (points >= num_samples)
-    points[out_of_range] = -1
-    p, qrs, t = points[..., P_ON : P_OFF + 1], points[..., QRS_ON : QRS_OFF + 1], points[..., T_ON : T_OFF + 1]
-    for wave in (p, t):
-        bad = (wave < 0).any(-1) | ~((wave[..., 0] < wave[..., 1]) & (wave[..., 1] < wave[..., 2]))
-        wave[bad] = -1
-    bounds_bad = (qrs[..., 0] < 0) | (qrs[..., -1] < 0) | (qrs[..., 0] >= qrs[..., -1])
-    qrs[bounds_bad] = -1
-    inner = qrs[..., 1:4]
-    outside = (inner >= 0) & ((inner <= qrs[..., :1]) | (inner >= qrs[..., -1:]))
-    inner[outside] = -1
-    q, r, s = inner[..., 0], inner[..., 1], inner[..., 2]
-    inner[..., 0] = np.where((q >= 0) & (r >= 0) & (q >= r), -1, q)
-    inner[..., 2] = np.where((s >= 0) & (r >= 0) & (s <= r), -1, s)
-    p[((p[..., 2] >= qrs[..., 0]) & (p[..., 2] >= 0)) | (qrs[..., 0] < 0)] = -1
-    t[((t[..., 0] <= qrs[..., -1]) & (t[..., 0] >= 0)) | (qrs[..., -1] < 0)] = -1
+    shape = (0, num_leads, len(WAVE_POINTS))
+    return Delineation(float(fs), np.zeros(0, np.int64), np.full(shape, -1, np.int64), np.zeros(shape, dtype=bool))
 
 
 def delineate(x: np.ndarray, fs: float, spikes: np.ndarray | None = None) -> Delineation:
@@ -693,19 +122,22 @@ def _delineate_blocks(x: np.ndarray, fs: float, block: int, margin: int, spikes:
     the record's length. The R threshold adapts per block, as it should on a long ambulatory record.
     """
     num_leads, n = x.shape
-    r_parts, point_parts = [], []
+    r_parts, point_parts, unsure_parts = [], [], []
     for start in range(0, n, block):
         lo, hi = max(0, start - margin), min(n, start + block + margin)
         part = _delineate_block(x[:, lo:hi], fs, spikes[(spikes >= lo) & (spikes < hi)] - lo)
         keep = (part.r_peaks + lo >= start) & (part.r_peaks + lo < start + block)
         r_parts.append(part.r_peaks[keep] + lo)
         point_parts.append(np.where(part.points[keep] >= 0, part.points[keep] + lo, -1))
+        assert part.unsure is not None
+        unsure_parts.append(part.unsure[keep])
     r = np.concatenate(r_parts)
     points = np.concatenate(point_parts) if point_parts else np.zeros((0, num_leads, len(WAVE_POINTS)), np.int64)
+    unsure = np.concatenate(unsure_parts) if unsure_parts else np.zeros(points.shape, dtype=bool)
     if r.size > 1:  # a beat on a block boundary may be found by both blocks
-        keep = np.concatenate([[True], np.diff(r) >= _ms(200, fs)])
-        r, points = r[keep], points[keep]
-    return Delineation(float(fs), r.astype(np.int64), points.astype(np.int64))
+        keep = np.concatenate([[True], np.diff(r) >= to_samples(200, fs)])
+        r, points, unsure = r[keep], points[keep], unsure[keep]
+    return Delineation(float(fs), r.astype(np.int64), points.astype(np.int64), unsure)
 
 
 def _delineate_block(x: np.ndarray, fs: float, spikes: np.ndarray) -> Delineation:
@@ -715,14 +147,39 @@ def _delineate_block(x: np.ndarray, fs: float, spikes: np.ndarray) -> Delineatio
         return empty_delineation(num_leads, fs)
     w2, w3, w4 = dyadic_wavelet_transform(x, fs, scales=(2, 3, 4))
     active = (x.std(axis=1) > 1e-6) & (np.abs(w3).max(axis=1) > 0)
-    r = _reject_slow_waves(x, detect_r_peaks(x, w3, fs, active), w2, w3, w4, fs, active)
+    r = reject_slow_waves(x, detect_r_peaks(x, w3, fs, active), w2, w3, w4, fs, active)
     if r.size == 0:
         return empty_delineation(num_leads, fs)
     points = np.full((r.size, num_leads, len(WAVE_POINTS)), -1, dtype=np.int64)
     rms4 = np.sqrt(np.mean(w4.astype(np.float64) ** 2, axis=1))
-    _delineate_qrs(x, w2, r, fs, active, points, paced_onsets(r, spikes, fs))
-    _delineate_t(x, w4, r, fs, rms4, points)
-    _delineate_p(x, w4, r, fs, rms4, points)
-    _fuse_outliers(points, fs)
-    _enforce_invariants(points, n)
-    return Delineation(float(fs), r.astype(np.int64), points)
+    delineate_qrs(x, w2, r, fs, active, points, paced_onsets(r, spikes, fs))
+    delineate_t(x, w4, r, fs, rms4, points)
+    delineate_p(x, w4, r, fs, rms4, points)
+    unsure = unsure_points(x, points, fs)  # before the fusion hides the leads' disagreement
+    fuse_outliers(points, fs)
+    enforce_invariants(points, n)
+    return Delineation(float(fs), r.astype(np.int64), points, unsure & (points >= 0))
+
+
+__all__ = [
+    "PACE_GUARD_MS",
+    "P_OFF",
+    "P_ON",
+    "P_PEAK",
+    "QRS_OFF",
+    "QRS_ON",
+    "Q_PEAK",
+    "R_PEAK",
+    "S_PEAK",
+    "T_OFF",
+    "T_ON",
+    "T_PEAK",
+    "WAVES",
+    "WAVE_POINTS",
+    "Delineation",
+    "Wave",
+    "delineate",
+    "detect_r_peaks",
+    "empty_delineation",
+    "paced_onsets",
+]

@@ -6,7 +6,8 @@ sample lies inside that wave (0..1, so a wave seen in every lead is 1, and parti
 stays visible); the R channel is a Gaussian bump (sigma 20 ms, height 1) at each fused R peak.
 
 (b) :func:`global_features`: a fixed-length vector (F = len(FEATURE_NAMES), the same for every lead
-set) computed on the band-passed signal in mV. Missing values are NaN with ``present`` False.
+set) computed on the band-passed signal in mV. Missing values are NaN with ``present`` False. Fiducial
+points the delineator flags as unsure (:attr:`Delineation.unsure`) are left out, as absent ones are.
 Multi-lead intervals use, per beat, an early quantile (20 %) of the lead onsets and a late
 quantile (80 %) of the lead offsets (the global onset/offset of Martinez's multi-lead rules,
 robust to one lead's outlier), then the median over beats.
@@ -240,6 +241,8 @@ def global_features(
         raise ValueError(f"x has shape {x.shape} but {len(leads)} leads are named")
     if delineation.num_beats and delineation.points.shape[1] != len(leads):
         raise ValueError(f"delineation has {delineation.points.shape[1]} leads, x has {len(leads)}")
+    # A point the delineator is unsure of (ecgsignal.confidence) is masked: absent, so NaN, not a number.
+    delineation = Delineation(delineation.fs, delineation.r_peaks, delineation.sure_points)
     values = dict.fromkeys(FEATURE_NAMES, np.nan)
     values.update(_rhythm(delineation.r_peaks, fs))
     if delineation.num_beats:

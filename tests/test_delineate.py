@@ -55,6 +55,7 @@ def check_invariants(d: Delineation, num_samples: int) -> None:
     assert np.all((d.r_peaks >= 0) & (d.r_peaks < num_samples))
     pts = d.points
     assert np.all((pts == -1) | ((pts >= 0) & (pts < num_samples)))
+    assert d.unsure is not None and d.unsure.shape == pts.shape and not (d.unsure & (pts < 0)).any()
     for on, peak, off in ((0, 1, 2), (8, 9, 10)):
         wave = pts[..., [on, peak, off]]
         full = (wave >= 0).all(-1)
@@ -262,7 +263,7 @@ def test_two_leads_in_muscle_noise_the_noise_gate_keeps_beats_and_drops_noise(mo
     assert se >= 0.97 and ppv >= 0.95, (se, ppv)
     import sys
 
-    monkeypatch.setattr(sys.modules["ecgsignal.delineate"], "NOISE_GATE", 0.0)
+    monkeypatch.setattr(sys.modules["ecgsignal.beats"], "NOISE_GATE", 0.0)
     _, ppv_ungated = _beat_score(delineate(conditioned, 250.0).r_peaks / 250.0, truth)
     assert ppv_ungated < ppv - 0.1, (ppv_ungated, ppv)
 

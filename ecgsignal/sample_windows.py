@@ -1,0 +1,65 @@
+"""Vectorised helpers on (leads, beats, window) arrays, shared by beat detection and wave delineation.
+
+The delineator looks at every beat of every lead at once: a window of K samples around each of B
+beats in each of L leads is one (L, B, K) array, read from the (L, N) signal or wavelet scale with
+:func:`take`. Durations are given in ms and turned into samples with :func:`to_samples`, so every
+rule is rate-independent.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def to_samples(value_ms: float, fs: float) -> int:
+    """``value_ms`` milliseconds as a whole number of samples at ``fs`` Hz (at least one)."""
+    return max(1, int(round(value_ms * fs / 1000.0)))
+
+
+def take(values: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """values (L, N)[lead, positions] for positions (L, B, K) or (L, B), clipped to the record."""
+    n = values.shape[1]
+    clipped = np.minimum(np.maximum(positions, 0), n - 1)
+    rows = np.arange(values.shape[0]).reshape((-1,) + (1,) * (positions.ndim - 1))
+    if not values.flags.c_contiguous:
+        return values[rows, clipped]
+    # A flat take is 2-3x faster than 2-D fancy indexing, and this runs ~25 times per record.
+    return values.ravel().take(clipped + rows * n)
+
+
+def local_maxima(a: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Interior local maxima along the last axis (>= left, > right), both neighbours valid."""
+    out = np.zeros(a.shape, dtype=bool)
+    out[..., 1:-1] = (a[..., 1:-1] >= a[..., :-2]) & (a[..., 1:-1] > a[..., 2:])
+    out[..., 1:-1] &= valid[..., :-2] & valid[..., 2:]
+    return out & valid
+
+
+def first_true(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(index of first True along the last axis, whether any)."""
+    return np.argmax(mask, axis=-1), np.asarray(mask.any(axis=-1))
+
+
+def walk(w_abs: np.ndarray, start: np.ndarray, direction: int, ratio: np.ndarray, limit: int) -> np.ndarray:
+    """From MML positions ``start`` (L, B), step by ``direction`` until |W| < ratio*|W[start]| or a local minimum.
+
+    Stops at ``limit`` samples when neither happens. Returns absolute positions (L, B).
+    """
+    steps = np.arange(1, limit + 1)
+    path = start[..., None] + direction * steps
+    values = take(w_abs, path)
+    ahead = take(w_abs, path + direction)
+    level = take(w_abs, start)[..., None] * ratio[..., None]
+    stop = (values < level) | (values <= ahead)
+    stop |= (path <= 0) | (path >= w_abs.shape[1] - 1)
+    first, found = first_true(stop)
+    return start + direction * np.where(found, first + 1, limit)
+
+
+def median_last(a: np.ndarray) -> np.ndarray:
+    """Median along the last axis of a small array (np.median costs ~50 us a call in overhead alone)."""
+    ordered = np.sort(a, axis=-1)
+    middle = a.shape[-1] // 2
+    if a.shape[-1] % 2:
+        return ordered[..., middle]
+    return 0.5 * (ordered[..., middle - 1] + ordered[..., middle])
