@@ -74,8 +74,8 @@ def test_unsure_t_points_err_more_on_ludb():
     ludb = SHARED_DATA / "ludb"
     if not ludb.is_dir():
         pytest.skip(f"real data not found at {ludb}")
-    from benchmarks.bench_ludb import ours
     from ecgdata.ludb import FiducialScore, ludb_data_dir, read_ludb
+    from ecgdata.ludb_scoring import ours
     from ecgsignal.config import SignalConfig
 
     data, config = ludb_data_dir(ludb), SignalConfig()

@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 from conftest import SHARED_DATA
 
-from benchmarks.bench_ludb import Tally, ours
 from ecgdata.ludb import (
     FIDUCIALS,
     LUDB_LEADS,
@@ -27,6 +26,7 @@ from ecgdata.ludb import (
     record_numbers,
     reference_beats,
 )
+from ecgdata.ludb_scoring import Tally, ours
 from ecgsignal.config import SignalConfig
 
 LUDB = SHARED_DATA / "ludb"

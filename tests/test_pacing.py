@@ -111,8 +111,8 @@ def ludb_dir():
 
 def _onset_errors(ludb_dir, number: int) -> np.ndarray:
     """Multi-lead QRS onset errors (ms) of one LUDB record against the cardiologists' marks."""
-    from benchmarks.bench_ludb import ours
     from ecgdata.ludb import FiducialScore, fuse, read_ludb
+    from ecgdata.ludb_scoring import ours
 
     record = read_ludb(ludb_dir, number)
     found, _, _ = ours(record, SignalConfig())

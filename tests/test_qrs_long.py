@@ -7,7 +7,7 @@ import pytest
 from conftest import SHARED_DATA
 from test_delineate import gaussian_ecg
 
-from benchmarks.bench_qrs_long import CONDITIONS, apply, join_records, score
+from ecgdata.qrs_long import CONDITIONS, apply, join_records, score
 from ecgsignal import condition, delineate
 from ecgsignal.config import SignalConfig
 
