@@ -48,6 +48,29 @@ def copy_records(source: Path, out: Path) -> Path:
     return out
 
 
+def train_tiny_model(data: Path, work: Path, **overrides) -> Path:
+    """A one-epoch I-II model of a tiny PQRST network (2 folds, with the trees) trained on ``data`` into
+    ``work/model`` (cache in ``work/cache``), for tests of what a saved model stores and applies."""
+    from training.settings import Settings
+    from training.workflow import train_all
+
+    tiny = {"raw_widths": [4, 8], "fiducial_widths": [4, 4], "rnn_hidden": 4, "tabular_hidden": 4, "head_hidden": 8}
+    values = {
+        "epochs": 1,
+        "batch_size": 8,
+        "n_jobs": 1,
+        "progress": False,
+        "lead_sets": [["I", "II"]],
+        "folds": 2,
+        "fusion": "joint",
+        "branches": ["fiducial", "tabular"],
+        "model_kwargs": tiny,
+        "cache_dir": str(work / "cache"),
+    }
+    train_all(data, work / "model", Settings.from_dict({**values, **overrides}))
+    return work / "model"
+
+
 @pytest.fixture()
 def records(cinc_dir: Path, tmp_path: Path) -> list[Path]:
     """Headers of copies of the first :data:`FEW_RECORDS` Challenge records in ``tmp_path/records`` (so

@@ -65,7 +65,7 @@ def test_none_and_unknown():
 
 
 def test_model_folder_stores_and_applies_the_calibration(tmp_path: Path, cinc_dir: Path):
-    from conftest import copy_records
+    from conftest import copy_records, train_tiny_model
 
     from ecgio.record import read_record
     from ecgsignal.pipeline import prepare
@@ -73,28 +73,10 @@ def test_model_folder_stores_and_applies_the_calibration(tmp_path: Path, cinc_di
     from training import predictor as predictor_module
     from training.gbm import gbm_inputs
     from training.model_folder import read_manifest
-    from training.settings import Settings
     from training.stacking import blend
-    from training.workflow import train_all
 
     data = copy_records(cinc_dir, tmp_path / "data")
-    small = {"raw_widths": [4, 8], "fiducial_widths": [4, 4], "rnn_hidden": 4, "tabular_hidden": 4, "head_hidden": 8}
-    settings = Settings.from_dict(
-        {
-            "epochs": 1,
-            "batch_size": 8,
-            "n_jobs": 1,
-            "progress": False,
-            "lead_sets": [["I", "II"]],
-            "folds": 2,
-            "fusion": "joint",
-            "branches": ["fiducial", "tabular"],
-            "model_kwargs": small,
-            "network_calibration": "temperature",
-            "cache_dir": str(tmp_path / "cache"),
-        }
-    )
-    train_all(data, tmp_path / "model", settings)
+    train_tiny_model(data, tmp_path, network_calibration="temperature")
     entry = read_manifest(tmp_path / "model")["models"]["I-II"]
     params = np.asarray(entry["features_member"]["network_calibration"])
     assert params.shape == (2, 26) and np.all(params[0] > 0)

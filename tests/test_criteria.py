@@ -14,7 +14,6 @@ from training import criteria
 from training.gbm import GBM_EXTRA_COLUMNS
 
 COLUMN = {name: i for i, name in enumerate(FEATURE_NAMES)}
-SMALL = {"raw_widths": [4, 8], "fiducial_widths": [4, 4], "rnn_hidden": 4, "tabular_hidden": 4, "head_hidden": 8}
 
 
 def rows(**columns: list[float]) -> np.ndarray:
@@ -133,32 +132,15 @@ def test_only_the_challenge_classes_have_criteria():
 def test_model_folder_records_and_applies_the_criteria(tmp_path: Path, cinc_dir: Path):
     """Training (``decide``) writes the criterion weights beside the trees; the predictor applies them; a weight out of
     [0, 1] is refused at load."""
-    from conftest import copy_records
+    from conftest import copy_records, train_tiny_model
 
     from ecgdata.index import build_index
     from ecgio.record import read_record
     from training import predictor as predictor_module
     from training.model_folder import read_manifest
-    from training.settings import Settings
-    from training.workflow import train_all
 
     data = copy_records(cinc_dir, tmp_path / "data")
-    settings = Settings.from_dict(
-        {
-            "epochs": 1,
-            "batch_size": 8,
-            "n_jobs": 1,
-            "progress": False,
-            "lead_sets": [["I", "II"]],
-            "folds": 2,
-            "fusion": "joint",
-            "branches": ["fiducial", "tabular"],
-            "model_kwargs": SMALL,
-            "diagnostic_criteria": "decide",
-            "cache_dir": str(tmp_path / "cache"),
-        }
-    )
-    train_all(data, tmp_path / "model", settings)
+    train_tiny_model(data, tmp_path, diagnostic_criteria="decide")
     entry = read_manifest(tmp_path / "model")["models"]["I-II"]
     weights = np.asarray(entry["features_member"]["criteria_weights"])
     assert weights.shape == (len(ABBREVIATIONS),)
