@@ -24,6 +24,9 @@ from typing import Any
 import numpy as np
 
 from ecgclassify import onnx_runner
+from ecgsignal import criteria as criteria_scores
+from ecgsignal.features import FEATURE_NAMES
+from training.criteria import abbreviations_of
 
 log = logging.getLogger("ecg-export")
 OPSET = 17
@@ -92,6 +95,12 @@ def export_model(model_dir: str | Path, out: str | Path) -> Path:
             trees_name = f"trees_{key}.npz"
             (out / trees_name).write_bytes(predictor.features_member.to_bytes())
             trees = {"file": trees_name, "weights": predictor.member_weights.tolist()}
+            if predictor.network_calibration is not None:
+                trees["network_calibration"] = predictor.network_calibration.tolist()
+            names = abbreviations_of(predictor.classes)
+            if predictor.criteria_weights is not None and names is not None:
+                trees["criteria_weights"] = predictor.criteria_weights.tolist()
+                trees["criteria_classes"] = list(names)
         lead_sets[key] = {
             "leads": list(predictor.leads),
             "onnx": onnx_name,
@@ -109,9 +118,11 @@ def export_model(model_dir: str | Path, out: str | Path) -> Path:
         "classes": list(manifest["classes"]),
         "signal_config": manifest["signal_config"],
         "lead_sets": lead_sets,
+        "feature_names": list(FEATURE_NAMES),
     }
     (out / "export.json").write_text(json.dumps(meta, indent=2) + "\n")
     shutil.copy(Path(onnx_runner.__file__), out / "onnx_runner.py")
+    shutil.copy(Path(criteria_scores.__file__), out / "criteria.py")  # the measured criteria, numpy only
     return out / "export.json"
 
 

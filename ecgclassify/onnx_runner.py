@@ -88,10 +88,25 @@ def decide(probabilities: np.ndarray, thresholds: np.ndarray, rule: str) -> np.n
     return out
 
 
+def _load_criteria(folder: Path, feature_names: tuple[str, ...]) -> Any:
+    """The criteria module copied beside this runner (``criteria.py``), reading features by the exported names."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("exported_criteria", folder / "criteria.py")
+    if spec is None or spec.loader is None:
+        raise ValueError(f"{folder}: criteria.py missing from the export folder")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.use_feature_names(feature_names)
+    return module
+
+
 class LeadSetModel:
     """One lead set's exported network, trees and thresholds."""
 
-    def __init__(self, folder: Path, entry: dict[str, Any], threads: int = 0) -> None:
+    def __init__(
+        self, folder: Path, entry: dict[str, Any], threads: int = 0, feature_names: tuple[str, ...] = ()
+    ) -> None:
         import onnxruntime
 
         options = onnxruntime.SessionOptions()
@@ -108,6 +123,13 @@ class LeadSetModel:
         trees = entry.get("trees")
         self.trees = Trees(folder / trees["file"]) if trees else None
         self.weights = np.asarray(trees["weights"], dtype=np.float64) if trees else None
+        calibration = (trees or {}).get("network_calibration")
+        self.calibration = None if calibration is None else np.asarray(calibration, dtype=np.float64)
+        self.criteria_weights = None
+        if trees and "criteria_weights" in trees:
+            self.criteria_weights = np.asarray(trees["criteria_weights"], dtype=np.float64)
+            self.criteria_classes = list(trees["criteria_classes"])
+            self.criteria = _load_criteria(folder, feature_names)
 
     def probabilities(self, windows: np.ndarray, fiducials: np.ndarray, tabular: np.ndarray) -> np.ndarray:
         """(C,) probabilities of one record from its network input (windows (W, L, T), fiducials (W, C, T),
@@ -122,9 +144,27 @@ class LeadSetModel:
         logits = self.session.run(None, feeds)[0]
         probabilities = aggregate(_sigmoid(logits.astype(np.float64)).astype(np.float32), self.aggregation)
         if self.trees is not None and self.weights is not None:
-            trees = self.trees.probabilities(row[self.tabular_width :][None])[0]
+            tree_input = row[self.tabular_width :].astype(np.float64)
+            trees = self.trees.probabilities(tree_input[None])[0]
+            if self.calibration is not None:  # the networks calibrated before the blend, as trained
+                z = np.log(np.clip(probabilities, 1e-6, 1 - 1e-6)) - np.log1p(-np.clip(probabilities, 1e-6, 1 - 1e-6))
+                probabilities = _sigmoid(self.calibration[0] * z + self.calibration[1])
             probabilities = self.weights[0] * probabilities + self.weights[1] * trees
+            if self.criteria_weights is not None:  # then the measured clinical criteria, by their weights
+                probabilities = self._with_criteria(probabilities, tree_input)
         return np.clip(np.nan_to_num(probabilities, nan=0.0), 0.0, 1.0).astype(np.float32)
+
+    def _with_criteria(self, probabilities: np.ndarray, tree_input: np.ndarray) -> np.ndarray:
+        """The criteria mixed in as ``training.criteria.apply`` does: tree input = features, age, male, female."""
+        features = len(self.criteria.FEATURE_NAMES)
+        male, female = tree_input[features + 1], tree_input[features + 2]
+        sex = "Male" if male == 1 else "Female" if female == 1 else None
+        scores = self.criteria.criterion_scores(tree_input[None, :features], [sex], self.criteria_classes)[0]
+        weights = self.criteria_weights
+        assert weights is not None
+        measured = np.isfinite(scores) & (weights > 0)
+        mixed = (1.0 - weights) * probabilities + weights * np.nan_to_num(scores)
+        return np.where(measured, mixed, probabilities)
 
     def decisions(self, probabilities: np.ndarray) -> np.ndarray:
         return decide(np.asarray(probabilities, dtype=np.float64), self.thresholds, self.decision_rule)
@@ -155,7 +195,8 @@ class ExportedModel:
         supersets = sorted((key for key, have in sets.items() if wanted <= have), key=lambda key: len(sets[key]))
         key = (exact or supersets or [max(sets, key=lambda k: (len(sets[k] & wanted), -len(sets[k])))])[0]
         if key not in self._loaded:
-            self._loaded[key] = LeadSetModel(self.folder, entries[key], self.threads)
+            names = tuple(self.meta.get("feature_names", ()))
+            self._loaded[key] = LeadSetModel(self.folder, entries[key], self.threads, names)
         return self._loaded[key]
 
 

@@ -40,9 +40,21 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from ecgsignal.features import FEATURE_NAMES
+if __name__ == "exported_criteria":  # a copy beside an exported model's runner (ecg-export): numpy only,
+    FEATURE_NAMES: tuple[str, ...] = ()  # the names come from export.json (use_feature_names)
+else:
+    from ecgsignal.features import FEATURE_NAMES
 
 _COLUMN = {name: i for i, name in enumerate(FEATURE_NAMES)}
+
+
+def use_feature_names(names: Sequence[str]) -> None:
+    """Read feature columns by these names (an exported model's runner, which has no signal layer)."""
+    global FEATURE_NAMES, _COLUMN
+    FEATURE_NAMES = tuple(names)
+    _COLUMN = {name: i for i, name in enumerate(FEATURE_NAMES)}
+
+
 #: Leads whose T wave is normally upright in adults (inversion there is abnormal).
 UPRIGHT_T_LEADS = ("I", "II", "V3", "V4", "V5", "V6")
 
