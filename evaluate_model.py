@@ -8,7 +8,7 @@ header, in the same subfolder (as test_model.py writes them; subfolders are sear
 skipped). Output files without a label file are not scored (as by the official scorer) and are
 named in one ``warning:`` line on stderr. Prints the official progress lines; the score table goes to stdout, or to scores.csv
 when given (and the per-class table to class_scores.csv). ``weights.csv`` is read from beside
-this script, wherever it is run from. The work is done by :func:`scoring.files.evaluate`.
+this script, wherever it is run from. The work is done by :func:`ecgscore.files.evaluate`.
 
 A missing LABELS or OUTPUTS folder, a missing output file, or an output file that cannot be read
 (not UTF-8 text, fewer than four lines, fewer values than classes) stops the run with one
@@ -25,7 +25,7 @@ from __future__ import annotations
 import os
 import sys
 
-from scoring.files import Scores, evaluate, unmatched_outputs
+from ecgscore.files import Scores, evaluate, unmatched_outputs
 
 USAGE = "Usage: python evaluate_model.py LABELS OUTPUTS [scores.csv [class_scores.csv]] [--plots DIR]"
 

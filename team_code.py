@@ -3,7 +3,7 @@
 
 These three functions are all the Challenge harness (its own train_model.py, test_model.py and
 helper_code.py) calls. Settings come from ``ECG_SETTINGS`` (a JSON file; see
-:mod:`training.settings`). ``run_model`` receives the raw ADC array in the header's lead order,
+:mod:`ecgtrain.settings`). ``run_model`` receives the raw ADC array in the header's lead order,
 as the official test_model.py passes it, and scales it with our own header parser, because the
 official helper reads a gain of 0 from ``1000.0(0)/mV`` headers. torch, the networks and the
 signal layer are imported on first use, so ``import team_code`` stays fast.
@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ecgio.record import to_millivolts
-from training.settings import Settings
+from ecgtrain.settings import Settings
 
 if TYPE_CHECKING:
-    from training.predictor import Predictor
+    from ecgtrain.predictor import Predictor
 
 log = logging.getLogger("team_code")
 
@@ -29,7 +29,7 @@ def training_code(data_directory: str, model_directory: str) -> None:
     """Train one network per Challenge lead set on the records in ``data_directory``."""
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from training.workflow import train_all
+    from ecgtrain.workflow import train_all
 
     train_all(data_directory, model_directory, Settings.from_env())
 
@@ -37,7 +37,7 @@ def training_code(data_directory: str, model_directory: str) -> None:
 def load_model(model_directory: str, leads) -> Predictor:
     """The network for ``leads`` (exact lead set, else the closest trained one, with a warning), on the
     ``threads`` of the settings (``ECG_THREADS``)."""
-    from training.predictor import load_predictor
+    from ecgtrain.predictor import load_predictor
 
     settings = Settings.from_env()
     return load_predictor(model_directory, tuple(leads), device=settings.device, threads=settings.threads)
@@ -52,7 +52,7 @@ def run_model(model: Predictor, header: str, recording: np.ndarray) -> tuple[lis
     """
     from ecgio.errors import RecordError
     from ecgsignal.pipeline import UnusableSignalError
-    from training.record_inputs import checked_recording
+    from ecgtrain.record_inputs import checked_recording
 
     recording, parsed = checked_recording(header, recording)
     name = parsed.record_name

@@ -18,7 +18,7 @@ How records are classified (the same files and failures either way; the numbers 
 - **record by record** (the official loop): read the recording, ``run_model``, write. Used whenever
   the ``team_code.py`` that Python imports is not the one beside this script (another team's code,
   the Challenge harness case), for a lead set whose model failed to load, and for any model that
-  is not our ``training.predictor.Predictor``.
+  is not our ``ecgtrain.predictor.Predictor``.
 - **batched** (our team_code and its Predictor): records go through the pipeline in chunks of
   ``max(64, N)`` records, in order. Reading and preparing a record (conditioning, delineation,
   features) runs in K worker processes (``--workers``, else ``ECG_WORKERS``, default 1: in this
@@ -26,7 +26,7 @@ How records are classified (the same files and failures either way; the numbers 
   about N windows (``--batch``, default 1) with records of the same lead set. At most two chunks
   of prepared records are held, so memory does not grow with the folder.
 
-The batched path makes the checks and the errors of ``run_model`` (:mod:`training.record_inputs`).
+The batched path makes the checks and the errors of ``run_model`` (:mod:`ecgtrain.record_inputs`).
 Its numbers depend on ``--batch`` (which records share a network call changes float32 rounding: at
 most 1.5e-7 on the 25 real records) but not on ``--workers``: any K writes byte-identical files
 (given the same torch thread count, e.g. ``ECG_THREADS=1``). ``--batch 1`` (the default) runs each
@@ -147,7 +147,7 @@ def check_model_folder(model_directory: str) -> None:
             " finish leaves such a folder); train a model into it first"
         )
     if (folder / MANIFEST).is_file():
-        from training.model_folder import ModelFolderError, read_manifest
+        from ecgtrain.model_folder import ModelFolderError, read_manifest
 
         try:
             read_manifest(folder)
@@ -248,7 +248,7 @@ class _Record:
 
 
 def _batchable(model: Any) -> bool:
-    from training.predictor import Predictor  # only on the batched path, where team_code imported it already
+    from ecgtrain.predictor import Predictor  # only on the batched path, where team_code imported it already
 
     return isinstance(model, Predictor)
 
@@ -339,7 +339,7 @@ def _pipeline(run: _Run, header_files: list[str], workers: Any, batch: int) -> I
 
 
 def _run_batched(run: _Run, header_files: list[str], workers: int, batch: int, show_progress: bool) -> None:
-    from training.prepare_workers import PrepareWorkers
+    from ecgtrain.prepare_workers import PrepareWorkers
 
     workers = min(workers, len(header_files))  # no idle processes to start; the numbers do not depend on it
     LOG.info("batched: %d worker process(es) preparing records, network batches of about %d windows", workers, batch)

@@ -43,7 +43,7 @@ def count_records(data_directory: str) -> int:
 def check_max_samples() -> None:
     """A malformed ``ECG_MAX_SAMPLES`` stops the run at once, rather than leaving out every record."""
     from ecgio.limits import max_samples
-    from training.errors import SettingsError
+    from ecgtrain.errors import SettingsError
 
     try:
         max_samples()
@@ -79,9 +79,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     from ecgio.errors import RecordError
+    from ecgtrain.errors import USER_ERRORS
+    from ecgtrain.settings import Settings
     from team_code import training_code  # only when run: helper and scorer work without it
-    from training.errors import USER_ERRORS
-    from training.settings import Settings
 
     try:
         Settings.from_env()  # settings and devices checked before the data folder is even listed

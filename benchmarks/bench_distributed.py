@@ -80,8 +80,8 @@ def train(data: Path, model: Path, settings: Path, ranks: int, threads: int) -> 
 
 def summary(model: Path) -> dict[str, Any]:
     """The lead set's validation metric, records and best epoch from a model folder's manifest."""
-    from training.model_folder import read_manifest
-    from training.tasks import get_task
+    from ecgtrain.model_folder import read_manifest
+    from ecgtrain.tasks import get_task
 
     manifest = read_manifest(model)
     metric = get_task(manifest["task"]).metric
@@ -98,8 +98,8 @@ def warm_cache(data: Path, settings: Path) -> None:
     """Prepare the records into the settings' cache for their lead set and signal parameters (``--warm``)."""
     from ecgcache import prepare_folder
     from ecgdata.index import build_index
-    from training.settings import Settings
-    from training.workflow import signal_config
+    from ecgtrain.settings import Settings
+    from ecgtrain.workflow import signal_config
 
     values = Settings.from_dict(json.loads(settings.read_text()), source=str(settings))
     table = build_index(data, progress=False)

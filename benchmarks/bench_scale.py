@@ -48,7 +48,7 @@ from benchmarks.bench_training import TreeMemorySampler
 from ecgdata.scale_data import make_scale_data
 from ecgio import find_records
 from ecgio.leads import LEAD_SETS
-from training.projection import CHALLENGE_RECORDS, default_networks, projection
+from ecgtrain.projection import CHALLENGE_RECORDS, default_networks, projection
 
 log = logging.getLogger("bench_scale")
 
@@ -108,7 +108,7 @@ def training_rates(
     import torch
 
     import models
-    from training.inference import autocast
+    from ecgtrain.inference import autocast
 
     device = torch.device("cuda" if device_name == "auto" and torch.cuda.is_available() else "cpu")
     if device_name not in ("auto", "cpu"):
@@ -262,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
             row = measure(headers, by_count[count], args.work / f"cache-{size}-{count}", args.jobs, args.steps, device)
             rows.append(row)
             log.info("%s", json.dumps(row))
-    from training.settings import Settings
+    from ecgtrain.settings import Settings
 
     defaults = Settings()
     projected = projection(rows, args.jobs, args.epochs or defaults.epochs, args.folds or defaults.folds)

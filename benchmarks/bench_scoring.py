@@ -3,7 +3,7 @@
 
 Usage: python benchmarks/bench_scoring.py [--records 40000] [--seed 0] [--keep DIR]
 
-Writes the files to a temporary folder (or DIR), then times ``scoring.metric.evaluate`` (files
+Writes the files to a temporary folder (or DIR), then times ``ecgscore.metric.evaluate`` (files
 to scores, as ``evaluate_model.py`` does) and the array-level metrics alone, including the fast
 ``challenge_metric`` used thousands of times during threshold tuning. Prints one line per timing.
 """
@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from scoring.classes import WEIGHTS_FILE, read_weights, representative_codes
-from scoring.metric import ChallengeMetric, challenge_metric, evaluate, load_labels, read_output_table, score_arrays
+from ecgscore.classes import WEIGHTS_FILE, read_weights, representative_codes
+from ecgscore.metric import ChallengeMetric, challenge_metric, evaluate, load_labels, read_output_table, score_arrays
 
 UNSCORED = ("55930002", "164873001", "251120003", "17338001")
 

@@ -33,8 +33,8 @@ import torch
 import team_code
 from ecgdata.real_data import add_data_arguments, data_folder
 from ecgio import find_records, load_raw
-from training.settings import Settings
-from training.workflow import train_all
+from ecgtrain.settings import Settings
+from ecgtrain.workflow import train_all
 
 
 def peak_mb(who: int) -> float:

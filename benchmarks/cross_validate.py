@@ -7,7 +7,7 @@ Usage:
     python benchmarks/cross_validate.py --real      # the real shared records (PTB-XL sample + Challenge sample)
 
 Each outer fold's held-out records are scored by what ``training_code`` would train on the other
-folds (:func:`training.folds.train_ensemble`: with the ``folds`` setting k > 1, k inner networks
+folds (:func:`ecgtrain.folds.train_ensemble`: with the ``folds`` setting k > 1, k inner networks
 whose thresholds are tuned on their inner out-of-fold predictions; with k = 1 one network early-
 stopped and threshold-tuned on an inner validation split), so no held-out record influences its
 own prediction. Outer folds are stratified by class and source (:func:`ecgdata.splits.stratified_kfold`)
@@ -43,19 +43,19 @@ from ecgdata.real_data import add_data_arguments, data_folder
 from ecgdata.splits import stratified_kfold
 from ecgio.leads import LEAD_SETS
 from ecgsignal.config import SignalConfig
-from training import calibration, criteria
-from training.data import LeadSetData, lead_set_data, read_dataset_index
-from training.device import resolve_device
-from training.ensemble import MeanProbability
-from training.evaluation import evaluate_probabilities
-from training.folds import FoldedRecords, TrainedEnsemble, fold_rows
-from training.gbm import gbm_params, train_forest
-from training.inference import predict_records
-from training.settings import Settings, default_cache_dir
-from training.stacking import blend, record_gbm_inputs, train_lead_set
-from training.tasks import get_task
-from training.thresholds import DECISION_RULES, tune, tune_as
-from training.trainer import record_inputs
+from ecgtrain import calibration, criteria
+from ecgtrain.data import LeadSetData, lead_set_data, read_dataset_index
+from ecgtrain.device import resolve_device
+from ecgtrain.ensemble import MeanProbability
+from ecgtrain.evaluation import evaluate_probabilities
+from ecgtrain.folds import FoldedRecords, TrainedEnsemble, fold_rows
+from ecgtrain.gbm import gbm_params, train_forest
+from ecgtrain.inference import predict_records
+from ecgtrain.settings import Settings, default_cache_dir
+from ecgtrain.stacking import blend, record_gbm_inputs, train_lead_set
+from ecgtrain.tasks import get_task
+from ecgtrain.thresholds import DECISION_RULES, tune, tune_as
+from ecgtrain.trainer import record_inputs
 
 #: Settings each variant changes (everything else from ``ECG_SETTINGS`` or the defaults).
 VARIANTS: dict[str, dict] = {

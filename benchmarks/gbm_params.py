@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Cross-validated Challenge metric of the boosted trees alone (``training.gbm``) for a few parameter sets.
+"""Cross-validated Challenge metric of the boosted trees alone (``ecgtrain.gbm``) for a few parameter sets.
 
 Usage:
     python benchmarks/gbm_params.py --real [--folds 3] [--repeats 2] [--lead-sets 12]
@@ -8,7 +8,7 @@ The same outer folds as ``benchmarks/cross_validate.py`` (same seed); in each, t
 the inner folds of the outer training records exactly as ``features_member: gbm`` trains them, the
 thresholds are tuned on their inner out-of-fold probabilities, and the held-out fold is scored with the
 mean of the inner fold models. No network is trained, so a parameter set costs seconds to minutes: this
-is how :data:`training.gbm.GBM_PARAMS` was chosen (docs/results/classification.md, "Features member").
+is how :data:`ecgtrain.gbm.GBM_PARAMS` was chosen (docs/results/classification.md, "Features member").
 """
 
 from __future__ import annotations
@@ -25,14 +25,14 @@ import numpy as np
 
 from benchmarks.cross_validate import LEAD_SETS_BY_SIZE, inner_folds, outer_splits, summarise
 from ecgsignal.config import SignalConfig
-from training.data import lead_set_data, read_dataset_index
-from training.evaluation import evaluate_probabilities
-from training.folds import fold_rows
-from training.gbm import GBM_PARAMS, gbm_params, train_forest
-from training.settings import Settings, default_cache_dir
-from training.stacking import record_gbm_inputs
-from training.tasks import get_task
-from training.thresholds import tune_as
+from ecgtrain.data import lead_set_data, read_dataset_index
+from ecgtrain.evaluation import evaluate_probabilities
+from ecgtrain.folds import fold_rows
+from ecgtrain.gbm import GBM_PARAMS, gbm_params, train_forest
+from ecgtrain.settings import Settings, default_cache_dir
+from ecgtrain.stacking import record_gbm_inputs
+from ecgtrain.tasks import get_task
+from ecgtrain.thresholds import tune_as
 
 #: The parameter sets compared (each changes GBM_PARAMS where it says). The first round varied one parameter
 #: of the first choice (5 records per leaf); the second, after more regularisation helped, went further.

@@ -26,7 +26,7 @@ import numpy as np
 from ecgclassify import onnx_runner
 from ecgsignal import criteria as criteria_scores
 from ecgsignal.features import FEATURE_NAMES
-from training.criteria import abbreviations_of
+from ecgtrain.criteria import abbreviations_of
 
 log = logging.getLogger("ecg-export")
 OPSET = 17
@@ -79,8 +79,8 @@ def export_network(predictor: Any, path: Path) -> None:
 
 def export_model(model_dir: str | Path, out: str | Path) -> Path:
     """Write the export folder (see the module's docstring); returns ``out/export.json``."""
-    from training.model_folder import read_manifest
-    from training.predictor import load_predictor
+    from ecgtrain.model_folder import read_manifest
+    from ecgtrain.predictor import load_predictor
 
     model_dir, out = Path(model_dir), Path(out)
     manifest = read_manifest(model_dir)

@@ -52,8 +52,8 @@ def record_figure(classifier: Classifier, result: Result) -> Any:
 
 
 def _section(classifier: Classifier, result: Result, folder: Path) -> str:
+    from ecgplot.ecg_paper import save_figure
     from ecgreport.html import figure_html, table_html
-    from plots.ecg_paper import save_figure
 
     parts = [f"<h2>{html.escape(result.record)}</h2>"]
     parts.append(

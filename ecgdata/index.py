@@ -3,7 +3,7 @@
 One pass over the ``.hea`` files (recursive, so the g1..gN subfolders of the Challenge release are
 found), no signal is read: record name, path, source (from the name prefix), sampling rate, length,
 leads, age, sex, ``#Dx`` labels and the 26 scored-class targets (equivalent codes merged by
-:func:`scoring.classes.labels_to_targets`). Saved beside the data as ``dataset_index.csv`` and
+:func:`ecgscore.classes.labels_to_targets`). Saved beside the data as ``dataset_index.csv`` and
 loaded back without touching the headers again. Bad headers are reported and skipped.
 
 Usage: ``python -m ecgdata.index DATA_DIR [--output PATH] [--rebuild]``: prints the per-source
@@ -28,7 +28,7 @@ import numpy as np
 from ecgio import RecordError, find_records, read_header
 from ecgio.files import atomic_write
 from ecglog.progress import progress as progress_bar
-from scoring.classes import ABBREVIATIONS, DIAGNOSES, labels_to_targets, scored_classes
+from ecgscore.classes import ABBREVIATIONS, DIAGNOSES, labels_to_targets, scored_classes
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 The official scorer prints five numbers and three rows of 26; with 26 classes of very different
 prevalence a reader needs to see which classes carry the score. Figures, all from the same
-arrays the scorer uses (:mod:`scoring.metric`, so they agree with ``scores.csv`` to the digit):
+arrays the scorer uses (:mod:`ecgscore.metric`, so they agree with ``scores.csv`` to the digit):
 
 * ``class_scores.png``: AUROC, AUPRC and F-measure per class (number of positives on the axis);
 * ``curves.png``: ROC and precision-recall curves of the classes that have positives;
@@ -27,7 +27,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from scoring.classes import ABBREVIATIONS
+from ecgscore.classes import ABBREVIATIONS
 
 log = logging.getLogger(__name__)
 
@@ -52,9 +52,9 @@ class EvaluationData:
 
 
 def load_evaluation(label_folder: str | Path, output_folder: str | Path) -> EvaluationData:
-    """Read headers and output files exactly as :func:`scoring.files.evaluate` does."""
-    from scoring.classes import WEIGHTS_FILE, read_weights
-    from scoring.files import find_label_and_output_files, load_labels, read_output_table
+    """Read headers and output files exactly as :func:`ecgscore.files.evaluate` does."""
+    from ecgscore.classes import WEIGHTS_FILE, read_weights
+    from ecgscore.files import find_label_and_output_files, load_labels, read_output_table
 
     classes, _ = read_weights(WEIGHTS_FILE)
     label_files, output_files = find_label_and_output_files(label_folder, output_folder)
@@ -70,7 +70,7 @@ def _suffix(label: str) -> str:
 
 def per_class_scores(data: EvaluationData) -> dict[str, np.ndarray]:
     """AUROC, AUPRC, F-measure per class and the positive counts (NaN where undefined)."""
-    from scoring.metric import auc, f_measure
+    from ecgscore.metric import auc, f_measure
 
     _, _, auroc, auprc = auc(data.labels, data.scalar)
     _, f_classes = f_measure(data.labels, data.binary)
@@ -176,8 +176,8 @@ def confusion_counts_figure(data: EvaluationData, label: str = "", dpi: int = 15
 
 def challenge_matrix_figure(data: EvaluationData, label: str = "", dpi: int = 150) -> Figure:
     """The Challenge's normalised confusion matrix A (labels x outputs) as an annotated heat map."""
-    from scoring.classes import scoring_weights
-    from scoring.metric import modified_confusion_matrix
+    from ecgscore.classes import scoring_weights
+    from ecgscore.metric import modified_confusion_matrix
 
     matrix = modified_confusion_matrix(data.labels, data.binary)
     weights = scoring_weights()
@@ -240,7 +240,7 @@ def write_evaluation_plots(
     label_folder: str | Path, output_folder: str | Path, plot_dir: str | Path, dpi: int = 120
 ) -> list[Path]:
     """Write the figures for the whole set (and per source when there are several); returns the files."""
-    from plots.ecg_paper import save_figure
+    from ecgplot.ecg_paper import save_figure
 
     data = load_evaluation(label_folder, output_folder)
     plot_dir = Path(plot_dir)

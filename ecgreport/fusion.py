@@ -18,7 +18,7 @@ For every lead set, every saved variant (``raw``, ``features``, ``both``, ...) a
 * the fused head's branch shares (``both``: how much of its first layer reads each branch);
 * ``stacked`` (what ``fusion: stacked`` trains, reconstructed exactly from the saved ``raw`` and
   ``features`` folds: the same networks, weights fitted on their inner out-of-fold predictions by
-  each rule of :mod:`training.stacking`, thresholds tuned on the mixed ones), and ``stacked3`` (raw,
+  each rule of :mod:`ecgtrain.stacking`, thresholds tuned on the mixed ones), and ``stacked3`` (raw,
   features and both).
 
 Every difference is also given paired, fold by fold, against the best single-branch variant, with
@@ -36,13 +36,13 @@ from typing import Any
 
 import numpy as np
 
-from scoring.classes import ABBREVIATIONS
-from scoring.metric import auc, f_measure
-from training.evaluation import evaluate_probabilities
-from training.settings import Settings
-from training.stacking import fit_weights, mix
-from training.tasks import challenge2021
-from training.thresholds import decide, tune_as
+from ecgscore.classes import ABBREVIATIONS
+from ecgscore.metric import auc, f_measure
+from ecgtrain.evaluation import evaluate_probabilities
+from ecgtrain.settings import Settings
+from ecgtrain.stacking import fit_weights, mix
+from ecgtrain.tasks import challenge2021
+from ecgtrain.thresholds import decide, tune_as
 
 #: Stacked variants: name -> (weight rule, saved variants mixed).
 STACKS = {

@@ -92,8 +92,8 @@ def training_section(model_dir: str | Path, dpi: int) -> str:
 
 def evaluation_section(label_folder: str | Path, output_folder: str | Path, dpi: int) -> str:
     from ecgreport.evaluation import figures, load_evaluation, sources
-    from scoring.classes import WEIGHTS_FILE, read_weights
-    from scoring.files import score_arrays
+    from ecgscore.classes import WEIGHTS_FILE, read_weights
+    from ecgscore.files import score_arrays
 
     data = load_evaluation(label_folder, output_folder)
     classes, weights = read_weights(WEIGHTS_FILE)

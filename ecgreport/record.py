@@ -1,6 +1,6 @@
 """Why a record got its labels, on one page: ECG paper with marks and attribution, classes, measurements.
 
-The left of the page is the ECG paper of :mod:`plots.ecg_paper` with the delineation marks and,
+The left of the page is the ECG paper of :mod:`ecgplot.ecg_paper` with the delineation marks and,
 shaded in orange behind each trace, where the network's explained class drew its evidence
 (:mod:`ecgreport.explain`). The right column lists the classes a reader needs to judge the call:
 every predicted class, every class in the record's ``#Dx``, then the most probable others, each
@@ -21,10 +21,10 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
+from ecgplot.ecg_paper import SHADING_RGB, draw_ecg_paper, paper_size_mm, save_figure
 from ecgreport.explain import Explanation, shading
+from ecgscore.classes import ABBREVIATIONS, labels_to_targets
 from ecgsignal.features import FEATURE_NAMES
-from plots.ecg_paper import SHADING_RGB, draw_ecg_paper, paper_size_mm, save_figure
-from scoring.classes import ABBREVIATIONS, labels_to_targets
 
 SIDE_MM = 95.0
 #: How many classes the side panel lists at most.
@@ -188,7 +188,7 @@ def explain_to_png(
     from ecgio import read_record
     from ecgreport.explain import explain_record
     from ecgsignal.records import delineate_record
-    from training.predictor import load_predictor
+    from ecgtrain.predictor import load_predictor
 
     record = read_record(record_path)
     predictor = load_predictor(model_dir, record.leads)
@@ -203,7 +203,7 @@ def explain_to_png(
 
 def class_index(name: str, classes: tuple[str, ...]) -> int:
     """Index of a class given by abbreviation or code; ValueError listing the abbreviations otherwise."""
-    from scoring.classes import scored_classes
+    from ecgscore.classes import scored_classes
 
     if name in ABBREVIATIONS:
         return ABBREVIATIONS.index(name)

@@ -17,7 +17,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from scoring.classes import ABBREVIATIONS
+from ecgscore.classes import ABBREVIATIONS
 
 MANIFEST = "manifest.json"
 #: Largest manifest read (a manifest is a few hundred KB at most).
@@ -106,7 +106,7 @@ def training_figure(models: dict[str, dict[str, Any]], title: str = "", dpi: int
 
 def training_to_png(model_dir: str | Path, output: str | Path | None = None, dpi: int = 150) -> Figure:
     """Draw the training curves of a model folder; save a PNG to ``output`` when given."""
-    from plots.ecg_paper import save_figure
+    from ecgplot.ecg_paper import save_figure
 
     models = read_models(model_dir)
     fig = training_figure(models, f"Training of {Path(model_dir).resolve().name}", dpi)

@@ -8,7 +8,7 @@ Usage:
 
 PTB-XL tasks (``all``, ``diagnostic``, ``subdiagnostic``, ``superdiagnostic``, ``form``,
 ``rhythm``; :mod:`ecgdata.ptbxl_tasks`) are read from ``--data``, a PTB-XL folder. Each cell trains
-one network through :func:`training.trainer.train_network` on the train folds, early-stopped on
+one network through :func:`ecgtrain.trainer.train_network` on the train folds, early-stopped on
 macro AUROC of the validation fold with thresholds tuned for Fmax (one shared threshold), and is
 scored on the test fold (split ``recommended`` 1-8/9/10, or ``sample`` 1-6/7/8 when the folder
 has no fold 9-10 records), or on every record of ``--test-data`` (a PTB-XL folder of the same
@@ -43,14 +43,14 @@ from ecgdata.ptbxl_tasks import SPLITS, TASK_NAMES, load_task
 from ecgio.files import atomic_write, atomic_write_with
 from ecgio.leads import LEAD_SETS
 from ecgreport.zoo_table import published, write_table
+from ecgscore.ptbxl import bootstrap, fmax, macro_auroc
 from ecgsignal.config import SignalConfig
-from scoring.ptbxl import bootstrap, fmax, macro_auroc
-from training.data import LeadSetData
-from training.device import apply_threads, resolve_device
-from training.inference import predict_records
-from training.settings import Settings, default_cache_dir
-from training.tasks import Task, challenge2021, ptbxl_task
-from training.trainer import TrainedNetwork, record_inputs, train_network
+from ecgtrain.data import LeadSetData
+from ecgtrain.device import apply_threads, resolve_device
+from ecgtrain.inference import predict_records
+from ecgtrain.settings import Settings, default_cache_dir
+from ecgtrain.tasks import Task, challenge2021, ptbxl_task
+from ecgtrain.trainer import TrainedNetwork, record_inputs, train_network
 
 log = logging.getLogger("zoo")
 LEAD_SETS_BY_SIZE = {len(leads): leads for leads in LEAD_SETS}
@@ -80,7 +80,7 @@ class Cell:
 
 
 def _challenge_metric(labels: np.ndarray, scores: np.ndarray, thresholds: np.ndarray) -> float:
-    from training.evaluation import challenge_scorer
+    from ecgtrain.evaluation import challenge_scorer
 
     return float(challenge_scorer(labels)(scores >= thresholds))
 
@@ -178,7 +178,7 @@ def _predict(
     trained: dict[str, Any], data: LeadSetData, rows: np.ndarray, device: torch.device
 ) -> tuple[np.ndarray, float]:
     """Test probabilities and the network's milliseconds per record (prepared inputs, preprocessing excluded)."""
-    from training.tabular import TabularScaler
+    from ecgtrain.tabular import TabularScaler
 
     network = models.build(trained["architecture"], **trained["model_kwargs"])
     network.load_state_dict(trained["state_dict"])
@@ -289,7 +289,7 @@ def _ptbxl_split(
     test_folds: list[int] | None,
     rows: str,
 ) -> Split:
-    from training.task_data import ptbxl_lead_set_data
+    from ecgtrain.task_data import ptbxl_lead_set_data
 
     loaded = load_task(folder, task, args.rate, split)
     if rows == "all":  # a test folder: all its records (of test_folds), in one part
@@ -310,7 +310,7 @@ def _ptbxl_split(
 
 def _challenge_split(args: argparse.Namespace, leads: tuple[str, ...]) -> Split:
     from ecgdata.splits import train_val_split
-    from training.data import lead_set_data, read_dataset_index
+    from ecgtrain.data import lead_set_data, read_dataset_index
 
     folder = args.challenge_data
     if folder is None:

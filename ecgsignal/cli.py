@@ -1,4 +1,4 @@
-"""Command line: delineate records to CSV (drawing them as ECG paper is :mod:`plots.cli`).
+"""Command line: delineate records to CSV (drawing them as ECG paper is :mod:`ecgplot.cli`).
 
 ::
 

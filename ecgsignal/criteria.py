@@ -4,7 +4,7 @@ Several of the Challenge's classes are defined by a number the delineator measur
 200 ms *is* first-degree AV block). A classifier trained on a few hundred records from one hospital
 cannot learn a class it has never seen a positive of, and learns a threshold where the class is rare
 that does not carry to a hospital where it is common. The criterion does not depend on the training
-population, so the model can be given it as evidence (``training.criteria`` decides, per class, how
+population, so the model can be given it as evidence (``ecgtrain.criteria`` decides, per class, how
 much weight it gets beside the learned probability).
 
 Each score is in [0, 1]: a logistic ramp around the textbook cut-off (``0.5`` exactly at the cut-off;
@@ -134,7 +134,7 @@ def _poor_r_progression(values: np.ndarray, sexes: Sequence[str | None]) -> np.n
     return _ramp(-_col(values, "r_amp_V3"), -0.3, 0.05)
 
 
-#: Class abbreviation (``scoring.classes.ABBREVIATIONS``) -> its criterion score (values (N, F), sexes).
+#: Class abbreviation (``ecgscore.classes.ABBREVIATIONS``) -> its criterion score (values (N, F), sexes).
 CRITERIA: dict[str, Callable[[np.ndarray, Sequence[str | None]], np.ndarray]] = {
     "Brady": _brady,
     "SB": _sinus_brady,

@@ -4,7 +4,7 @@ One head over the raw CRNN and the PQRST branches, trained end to end on a few h
 lets the raw branch (many weights, few examples per class) drive decisions the PQRST branches alone
 make better (the held-out evidence in docs/results/classification.md, "Fusion"). Stacking instead trains each branch
 group as its own network and mixes their *probabilities* per class with weights fitted on
-out-of-fold predictions (:mod:`training.stacking`): a group that does not help a class gets
+out-of-fold predictions (:mod:`ecgtrain.stacking`): a group that does not help a class gets
 weight 0 for it, so the combination cannot be much worse than its best part on records like the
 training ones. The weights are a buffer, saved with the parts' weights in one state dict, so the
 stack loads, predicts and ensembles like any other registered architecture.
@@ -42,7 +42,7 @@ class BranchStack(nn.Module):
     ) -> None:
         """``parts``: ``{"architecture": name, "model_kwargs": {...}}`` per part (its own ``branches`` among
         them; default: the stack's ``branches``); default: ``dual_crnn`` on the raw signal and ``dual_crnn``
-        on the PQRST branches. Built untrained with equal weights, which :mod:`training.stacking` replaces."""
+        on the PQRST branches. Built untrained with equal weights, which :mod:`ecgtrain.stacking` replaces."""
         super().__init__()
         parts = list(
             parts

@@ -12,8 +12,8 @@ rate 4.67e-4. What it leaves open is chosen here (docs/architectures.md lists it
 * metadata: the last four tabular columns (scaled age, age missing, male, female) -> dense 16,
   on whenever ``metadata`` is true, independent of ``branches``; ``"tabular"`` in ``branches``
   adds our full feature vector on top;
-* loss: :class:`training.losses.FocalLoss` with the seed's α and γ (``LOSS`` below), class
-  weights :func:`training.losses.positive_weights`.
+* loss: :class:`ecgtrain.losses.FocalLoss` with the seed's α and γ (``LOSS`` below), class
+  weights :func:`ecgtrain.losses.positive_weights`.
 """
 
 from __future__ import annotations

@@ -51,8 +51,8 @@ def copy_records(source: Path, out: Path) -> Path:
 def train_tiny_model(data: Path, work: Path, **overrides) -> Path:
     """A one-epoch I-II model of a tiny PQRST network (2 folds, with the trees) trained on ``data`` into
     ``work/model`` (cache in ``work/cache``), for tests of what a saved model stores and applies."""
-    from training.settings import Settings
-    from training.workflow import train_all
+    from ecgtrain.settings import Settings
+    from ecgtrain.workflow import train_all
 
     tiny = {"raw_widths": [4, 8], "fiducial_widths": [4, 4], "rnn_hidden": 4, "tabular_hidden": 4, "head_hidden": 8}
     values = {

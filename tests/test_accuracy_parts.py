@@ -16,8 +16,8 @@ import torch.nn as nn
 from conftest import copy_records
 
 from ecgdata.index import build_index
-from training import model_folder
-from training.augment import (
+from ecgtrain import model_folder
+from ecgtrain.augment import (
     AUGMENTATIONS,
     DEFAULT,
     _resample_rows,
@@ -27,17 +27,17 @@ from training.augment import (
     mixup,
     random_crop,
 )
-from training.ensemble import MeanProbability, build_ensemble, merge_state_dicts
-from training.errors import SettingsError
-from training.folds import fold_names
-from training.inference import aggregate_windows, check_aggregation
-from training.labels import annotated_classes, annotation_mask
-from training.losses import AsymmetricLoss, FocalLoss, make_loss
-from training.predictor import load_predictor
-from training.settings import Settings
-from training.tasks import challenge2021
-from training.thresholds import decide
-from training.workflow import train_all
+from ecgtrain.ensemble import MeanProbability, build_ensemble, merge_state_dicts
+from ecgtrain.errors import SettingsError
+from ecgtrain.folds import fold_names
+from ecgtrain.inference import aggregate_windows, check_aggregation
+from ecgtrain.labels import annotated_classes, annotation_mask
+from ecgtrain.losses import AsymmetricLoss, FocalLoss, make_loss
+from ecgtrain.predictor import load_predictor
+from ecgtrain.settings import Settings
+from ecgtrain.tasks import challenge2021
+from ecgtrain.thresholds import decide
+from ecgtrain.workflow import train_all
 
 SCORED = 26
 
@@ -326,7 +326,7 @@ def test_too_many_folds_for_the_records_is_a_settings_error(kfold_model: Path, c
 
 
 def test_early_stopping_rules_rank_epochs_by_their_own_measure():
-    from training.trainer import _better, validation_loss
+    from ecgtrain.trainer import _better, validation_loss
 
     best = {"scores": {"challenge_metric": 0.5, "smoothed_metric": 0.4, "val_loss": 0.2}}
     worse_metric_better_loss = {"challenge_metric": 0.3, "smoothed_metric": 0.45, "val_loss": 0.1}

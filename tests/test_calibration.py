@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from training import calibration
+from ecgtrain import calibration
 
 
 def overconfident(n: int = 2000, classes: int = 3, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -69,11 +69,11 @@ def test_model_folder_stores_and_applies_the_calibration(tmp_path: Path, cinc_di
 
     from ecgio.record import read_record
     from ecgsignal.pipeline import prepare
-    from training import criteria
-    from training import predictor as predictor_module
-    from training.gbm import gbm_inputs
-    from training.model_folder import read_manifest
-    from training.stacking import blend
+    from ecgtrain import criteria
+    from ecgtrain import predictor as predictor_module
+    from ecgtrain.gbm import gbm_inputs
+    from ecgtrain.model_folder import read_manifest
+    from ecgtrain.stacking import blend
 
     data = copy_records(cinc_dir, tmp_path / "data")
     train_tiny_model(data, tmp_path, network_calibration="temperature")

@@ -11,10 +11,10 @@ import pytest
 import torch
 
 from ecgio import read_header
-from scoring.classes import labels_to_targets, scored_classes, scoring_weights
-from scoring.metric import ChallengeMetric
-from training.losses import ChallengeLoss, MaskedBCE, make_loss, positive_weights, soft_challenge_score
-from training.settings import Settings
+from ecgscore.classes import labels_to_targets, scored_classes, scoring_weights
+from ecgscore.metric import ChallengeMetric
+from ecgtrain.losses import ChallengeLoss, MaskedBCE, make_loss, positive_weights, soft_challenge_score
+from ecgtrain.settings import Settings
 
 WEIGHTS = torch.from_numpy(np.nan_to_num(np.asarray(scoring_weights(), np.float64)))
 

@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ecgscore.classes import ABBREVIATIONS, scored_classes
 from ecgsignal.criteria import CRITERIA, criterion_scores
 from ecgsignal.features import FEATURE_NAMES
-from scoring.classes import ABBREVIATIONS, scored_classes
-from training import criteria
-from training.gbm import GBM_EXTRA_COLUMNS
+from ecgtrain import criteria
+from ecgtrain.gbm import GBM_EXTRA_COLUMNS
 
 COLUMN = {name: i for i, name in enumerate(FEATURE_NAMES)}
 
@@ -136,8 +136,8 @@ def test_model_folder_records_and_applies_the_criteria(tmp_path: Path, cinc_dir:
 
     from ecgdata.index import build_index
     from ecgio.record import read_record
-    from training import predictor as predictor_module
-    from training.model_folder import read_manifest
+    from ecgtrain import predictor as predictor_module
+    from ecgtrain.model_folder import read_manifest
 
     data = copy_records(cinc_dir, tmp_path / "data")
     train_tiny_model(data, tmp_path, diagnostic_criteria="decide")
@@ -172,8 +172,8 @@ def test_docstring_examples():
     import doctest
 
     import ecgsignal.criteria
-    import training.calibration
+    import ecgtrain.calibration
 
-    for module in (ecgsignal.criteria, training.calibration):
+    for module in (ecgsignal.criteria, ecgtrain.calibration):
         result = doctest.testmod(module)
         assert result.attempted > 0 and result.failed == 0, module.__name__

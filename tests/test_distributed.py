@@ -24,11 +24,11 @@ import torch
 from conftest import copy_records
 
 from ecgio.files import atomic_write
-from training import distributed, model_folder
-from training.distributed import Launch, _Group, launch_from_env
-from training.errors import DistributedError
-from training.settings import Settings
-from training.trainer import _batches
+from ecgtrain import distributed, model_folder
+from ecgtrain.distributed import Launch, _Group, launch_from_env
+from ecgtrain.errors import DistributedError
+from ecgtrain.settings import Settings
+from ecgtrain.trainer import _batches
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY_NET = {"raw_widths": [8, 12], "fiducial_widths": [4, 8], "rnn_hidden": 8, "tabular_hidden": 8, "head_hidden": 16}
@@ -168,7 +168,7 @@ class _Store:
 
 
 def _synthetic_data(records: int):
-    from training.data import LeadSetData
+    from ecgtrain.data import LeadSetData
 
     store = _Store(records)
     return LeadSetData(
@@ -195,7 +195,7 @@ def _fail() -> None:
 
 def _worker(out: Path) -> None:
     """Each rank trains the same network on its shares of 24 synthetic records and writes what it decided."""
-    from training.trainer import train_network
+    from ecgtrain.trainer import train_network
 
     logging.basicConfig(level=logging.WARNING)
     with distributed.session("cpu") as launch:

@@ -13,16 +13,16 @@ import torch
 from conftest import copy_records
 
 import models
+from ecgtrain import model_folder
+from ecgtrain.errors import SettingsError
+from ecgtrain.evaluation import evaluate_probabilities
+from ecgtrain.predictor import load_predictor
+from ecgtrain.settings import Settings
+from ecgtrain.stacking import fit_weights, mix, simplex_grid
+from ecgtrain.tasks import challenge2021
+from ecgtrain.trainer import _auxiliary_loss
+from ecgtrain.workflow import train_all
 from models.branch_stack import BranchStack
-from training import model_folder
-from training.errors import SettingsError
-from training.evaluation import evaluate_probabilities
-from training.predictor import load_predictor
-from training.settings import Settings
-from training.stacking import fit_weights, mix, simplex_grid
-from training.tasks import challenge2021
-from training.trainer import _auxiliary_loss
-from training.workflow import train_all
 
 SCORED = 26
 SMALL = {"raw_widths": [4, 8], "fiducial_widths": [4, 4], "rnn_hidden": 4, "tabular_hidden": 4, "head_hidden": 8}
@@ -237,9 +237,9 @@ def _save_fold(path: Path, labels: np.ndarray, test: np.ndarray, oof: np.ndarray
 
 
 def test_fusion_report_rebuilds_the_stack_from_saved_folds(tmp_path: Path):
-    """The report's ``stacked`` fold is what training.stacking does with the saved parts' predictions."""
+    """The report's ``stacked`` fold is what ecgtrain.stacking does with the saved parts' predictions."""
     from ecgreport.fusion import lead_set_report
-    from training.thresholds import tune
+    from ecgtrain.thresholds import tune
 
     labels, informative, noise = _two_groups(2)
     names = np.array([f"r{i}" for i in range(len(labels))])

@@ -19,13 +19,13 @@ from ecgio import read_record
 from ecgio.leads import TWELVE_LEADS
 from ecgsignal.features import FEATURE_NAMES
 from ecgsignal.pipeline import prepare
-from training import criteria, model_folder
-from training.errors import ModelFolderError, SettingsError
-from training.gbm import GBM_PARAMS, MIN_POSITIVES, Forest, assemble, export_classifier, gbm_inputs, train_forest
-from training.predictor import load_predictor
-from training.settings import Settings
-from training.stacking import mix
-from training.workflow import train_all
+from ecgtrain import criteria, model_folder
+from ecgtrain.errors import ModelFolderError, SettingsError
+from ecgtrain.gbm import GBM_PARAMS, MIN_POSITIVES, Forest, assemble, export_classifier, gbm_inputs, train_forest
+from ecgtrain.predictor import load_predictor
+from ecgtrain.settings import Settings
+from ecgtrain.stacking import mix
+from ecgtrain.workflow import train_all
 
 SCORED = 26
 SMALL = {"raw_widths": [4, 8], "fiducial_widths": [4, 4], "rnn_hidden": 4, "tabular_hidden": 4, "head_hidden": 8}
@@ -200,7 +200,7 @@ def test_predictor_blends_networks_and_trees_by_the_stored_weights(gbm_model: Pa
     predictor.features_member = None  # the networks alone, as the default path computes them
     network = predictor.probabilities(signal, record.fs, record.age, record.sex)
     predictor.features_member = forest
-    # then the measured criteria (training.criteria), mixed into the classes they define
+    # then the measured criteria (ecgtrain.criteria), mixed into the classes they define
     expected = criteria.apply_member(
         mix([network[None], trees], weights), inputs, predictor.classes, predictor.criteria_weights
     )

@@ -10,7 +10,7 @@ import pytest
 
 from ecgdata import index as index_module
 from ecgdata.index import DatasetIndex, build_index, load_or_build, save_index, source_of
-from scoring.classes import ABBREVIATIONS
+from ecgscore.classes import ABBREVIATIONS
 
 
 def _dx_codes(header: Path) -> list[str]:

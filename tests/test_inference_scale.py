@@ -23,11 +23,11 @@ from ecgdata.challenge_format import write_challenge_record
 from ecgio.header import parse_header
 from ecgio.leads import TWELVE_LEADS
 from ecgio.record import load_raw, read_header, read_record
+from ecgtrain.prepare_workers import PrepareWorkers
+from ecgtrain.record_inputs import RecordPreparer, prepare_file, prepare_input
+from ecgtrain.settings import Settings
+from ecgtrain.workflow import train_all
 from helper_code import load_outputs
-from training.prepare_workers import PrepareWorkers
-from training.record_inputs import RecordPreparer, prepare_file, prepare_input
-from training.settings import Settings
-from training.workflow import train_all
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = {

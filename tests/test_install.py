@@ -40,7 +40,7 @@ def test_pip_install_gives_importable_package_data_and_console_scripts(tmp_path)
     )
     assert install.returncode == 0, install.stderr
     code = (
-        "from scoring.classes import scoring_weights; import ecgdata.ptbxl as p, team_code, helper_code;"
+        "from ecgscore.classes import scoring_weights; import ecgdata.ptbxl as p, team_code, helper_code;"
         "assert scoring_weights().shape == (26, 26) and p.MAPPING_FILE.is_file(); print('ok')"
     )
     env = {**os.environ, "PYTHONPATH": str(target)}

@@ -21,8 +21,8 @@ from ecgdata.index import build_index
 from ecgdata.ludb import paced_records
 from ecgio import read_header, read_record
 from ecgio.leads import TWELVE_LEADS
-from scoring.classes import scored_classes
-from training.labels import ANNOTATED
+from ecgscore.classes import scored_classes
+from ecgtrain.labels import ANNOTATED
 
 LUDB = SHARED_DATA / "ludb"
 MAPPING_CSV = ROOT / "ecgdata" / "ludb_to_snomed.csv"

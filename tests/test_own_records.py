@@ -28,8 +28,8 @@ from ecgio.errors import RecordError
 from ecgio.formats import normalise_lead, open_signal
 from ecgio.leads import TWELVE_LEADS
 from ecgio.record import read_record
-from training.settings import Settings
-from training.workflow import train_all
+from ecgtrain.settings import Settings
+from ecgtrain.workflow import train_all
 
 PTBXL_RECORD = PTBXL_SAMPLE / "records500" / "00000" / "00409_hr.hea"  # WFDB .dat original
 CINC_RECORD = CINC_SAMPLE / "E07501.hea"  # Challenge .hea/.mat original
@@ -290,7 +290,7 @@ def test_onnx_runner_matches_the_torch_predictor(exported: Path, model: Path, le
     import sys
 
     from ecgclassify.onnx_runner import ExportedModel
-    from training.predictor import load_predictor
+    from ecgtrain.predictor import load_predictor
 
     predictor = load_predictor(model, lead_set, device="cpu")
     runner = ExportedModel(exported).for_leads(lead_set)

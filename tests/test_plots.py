@@ -11,8 +11,7 @@ from matplotlib.image import imread
 
 from ecgio import Record, read_record
 from ecgio.leads import TWELVE_LEADS
-from ecgsignal.records import delineate_record
-from plots.ecg_paper import (
+from ecgplot.ecg_paper import (
     CAL_MM,
     MARGIN_MM,
     MM_PER_SECOND,
@@ -23,6 +22,7 @@ from plots.ecg_paper import (
     panel_layout,
     plot_ecg_paper,
 )
+from ecgsignal.records import delineate_record
 
 
 def _marker_lines(fig) -> list:

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from ecgdata.ptbxl_tasks import SPLITS, SUPERCLASSES, TASK_NAMES, load_task, statement_labels
-from scoring.ptbxl import bootstrap, evaluate_ptbxl, fmax, macro_auroc, sample_f1
-from training.tasks import fold_split, ptbxl_task
+from ecgscore.ptbxl import bootstrap, evaluate_ptbxl, fmax, macro_auroc, sample_f1
+from ecgtrain.tasks import fold_split, ptbxl_task
 
 #: Number of labels scp_statements.csv (PTB-XL 1.0.3) defines per task.
 CLASS_COUNTS = {"all": 71, "diagnostic": 44, "subdiagnostic": 23, "superdiagnostic": 5, "form": 19, "rhythm": 12}

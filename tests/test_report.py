@@ -32,12 +32,12 @@ from ecgreport.explain import explain_record, shading
 from ecgreport.html import build_report
 from ecgreport.record import class_index, explain_to_png, measurements, record_figure
 from ecgreport.training import read_models, training_to_png
+from ecgscore.classes import ABBREVIATIONS, labels_to_targets
+from ecgscore.metric import modified_confusion_matrix
 from ecgsignal.features import FEATURE_NAMES
-from scoring.classes import ABBREVIATIONS, labels_to_targets
-from scoring.metric import modified_confusion_matrix
-from training.predictor import load_predictor
-from training.settings import Settings
-from training.workflow import train_all
+from ecgtrain.predictor import load_predictor
+from ecgtrain.settings import Settings
+from ecgtrain.workflow import train_all
 
 TINY = {  # one joint network per lead set: these tests look inside its branches
     "fusion": "joint",
@@ -253,7 +253,7 @@ def test_evaluation_figures_show_the_scorer_numbers(report_data: Path, outputs: 
         confusion_counts_figure,
         curves_figure,
     )
-    from scoring.files import evaluate
+    from ecgscore.files import evaluate
 
     data = load_evaluation(report_data, outputs)
     scores = evaluate(report_data, outputs)

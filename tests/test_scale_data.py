@@ -55,7 +55,7 @@ def _row(**changes) -> dict:
 
 
 def test_projection_counts_fold_networks_epochs_and_preparation():
-    from training.projection import CHALLENGE_RECORDS, projection
+    from ecgtrain.projection import CHALLENGE_RECORDS, projection
 
     row = _row()
     one = projection([row], jobs=2, epochs=10, folds=1)
@@ -69,7 +69,7 @@ def test_projection_counts_fold_networks_epochs_and_preparation():
 
 def test_projection_sums_the_networks_of_each_fold():
     """The stacked default trains two networks per fold: the projection pays for both, at their own rates."""
-    from training.projection import CHALLENGE_RECORDS, default_networks, projection
+    from ecgtrain.projection import CHALLENGE_RECORDS, default_networks, projection
 
     networks = [
         {"branches": ["raw", "fiducial", "tabular"], "train_records_per_s": 100.0, "val_records_per_s": 200.0},

@@ -1,4 +1,4 @@
-"""The scorer (scoring.metric, evaluate_model.py) against hand-computed cases and a naive reference.
+"""The scorer (ecgscore.metric, evaluate_model.py) against hand-computed cases and a naive reference.
 
 The reference below is a second, deliberately straightforward implementation written from the
 metric definition in the facts document (loops over recordings, classes and thresholds, files
@@ -20,10 +20,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from scoring import metric
-from scoring.classes import WEIGHTS_FILE, read_weights, representative_codes
-from scoring.files import Scores, evaluate
-from scoring.metric import (
+from ecgscore import metric
+from ecgscore.classes import WEIGHTS_FILE, read_weights, representative_codes
+from ecgscore.files import Scores, evaluate
+from ecgscore.metric import (
     ChallengeMetric,
     accuracy,
     auc,
@@ -347,7 +347,7 @@ def test_output_parsing_rules(tmp_path: Path) -> None:
     write_output(outputs / "B.csv", "B", ["713427006|59118001", NSR], ["True", "1.0"], ["inf", 0.3])
     (outputs / "C.csv").write_text("#C\n\n\n\n")  # what test_model writes for a failed record
     scores = evaluate(labels, outputs)
-    from scoring.files import read_output_table
+    from ecgscore.files import read_output_table
 
     binary, scalar = read_output_table([str(outputs / f"{r}.csv") for r in "ABC"], CLASSES)
     lbbb, rbbb = INDEX["164909002"], INDEX["59118001"]
@@ -497,7 +497,7 @@ def test_weights_file_argument(tmp_path: Path, cinc_dir: Path) -> None:
 
 def test_labels_and_outputs_in_subfolders_are_matched_by_relative_path(cinc_dir: Path, tmp_path: Path) -> None:
     """What test_model writes for a data folder with subfolders scores as the same records laid flat."""
-    from scoring.files import unmatched_outputs
+    from ecgscore.files import unmatched_outputs
 
     headers = official_spelling(cinc_dir, tmp_path / "flat_labels")
     random_outputs(headers, tmp_path / "flat_outputs", np.random.default_rng(7))
@@ -537,8 +537,8 @@ def test_cli_names_outputs_without_labels(tmp_path: Path) -> None:
 
 
 def test_file_level_names_are_still_served_by_scoring_metric() -> None:
-    """The file reading moved to scoring.files; ``scoring.metric.evaluate`` (as documented) still works."""
-    from scoring import files
+    """The file reading moved to ecgscore.files; ``ecgscore.metric.evaluate`` (as documented) still works."""
+    from ecgscore import files
 
     assert metric.evaluate is files.evaluate and metric.Scores is files.Scores
     with pytest.raises(AttributeError, match="no attribute 'nothing'"):

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from ecgio import read_record
+from ecgplot.cli import main as plot_main
 from ecgsignal.cli import CSV_COLUMNS, main
 from ecgsignal.records import to_record_rate
-from plots.cli import main as plot_main
 
 ROOT = Path(__file__).resolve().parents[1]
 RECORD = "E07500"
@@ -142,7 +142,7 @@ def test_to_record_rate_keeps_absent_and_clips() -> None:
 def test_module_entry_point_plots_png(cinc_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "ecg.png"
     result = subprocess.run(
-        [sys.executable, "-m", "plots", str(cinc_dir / RECORD), "-o", str(out), "--seconds", "5"],
+        [sys.executable, "-m", "ecgplot", str(cinc_dir / RECORD), "-o", str(out), "--seconds", "5"],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -151,7 +151,7 @@ def test_module_entry_point_plots_png(cinc_dir: Path, tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     bad = subprocess.run(
-        [sys.executable, "-m", "plots", str(tmp_path / "missing.hea"), "-o", str(tmp_path / "x.png")],
+        [sys.executable, "-m", "ecgplot", str(tmp_path / "missing.hea"), "-o", str(tmp_path / "x.png")],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -20,9 +20,9 @@ from conftest import copy_records
 import helper_code
 import team_code
 from ecgio.leads import LEAD_SETS, TWELVE_LEADS
-from training import model_folder
-from training.settings import Settings
-from training.workflow import train_all
+from ecgtrain import model_folder
+from ecgtrain.settings import Settings
+from ecgtrain.workflow import train_all
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = {
@@ -231,7 +231,7 @@ def _snapshot(folder: Path) -> dict[str, bytes]:
 def test_interrupted_training_leaves_the_old_model_as_it_was(
     data_dir: Path, trained: Path, tmp_path: Path, monkeypatch
 ):
-    import training.workflow as workflow
+    import ecgtrain.workflow as workflow
 
     folder = tmp_path / "model"
     shutil.copytree(trained, folder)  # a finished earlier run in the same folder

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from training import device
+from ecgtrain import device
 
 
 def test_busy_machine_leaves_other_jobs_their_cores(monkeypatch, caplog):

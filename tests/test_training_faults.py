@@ -22,9 +22,9 @@ import pytest
 from conftest import copy_records
 
 import team_code
-from training import model_folder
-from training.settings import Settings
-from training.workflow import KILL_AT_ENV, train_all
+from ecgtrain import model_folder
+from ecgtrain.settings import Settings
+from ecgtrain.workflow import KILL_AT_ENV, train_all
 
 ROOT = Path(__file__).resolve().parents[1]
 LEAD_SETS = [["I", "II"], ["I", "II", "V2"]]
@@ -345,7 +345,7 @@ def test_edited_manifest_content_is_detected_at_load(model: Path, tmp_path: Path
 def test_loading_while_a_retrain_commits_loads_the_new_model(model: Path, monkeypatch: pytest.MonkeyPatch):
     """The commit replaces the manifest, then removes the old weights: a load that read the old manifest
     finds its weights gone, and loads the new model instead of failing every record."""
-    from training import predictor
+    from ecgtrain import predictor
 
     real = predictor.load_weights
     commits = []

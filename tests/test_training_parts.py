@@ -15,13 +15,13 @@ import numpy as np
 import pytest
 import torch
 
-from training import model_folder
-from training.errors import TrainingDataError
-from training.losses import positive_weights
-from training.predictor import choose_entry, fallback_warning
-from training.settings import Settings
-from training.tabular import TabularScaler
-from training.thresholds import tune_thresholds
+from ecgtrain import model_folder
+from ecgtrain.errors import TrainingDataError
+from ecgtrain.losses import positive_weights
+from ecgtrain.predictor import choose_entry, fallback_warning
+from ecgtrain.settings import Settings
+from ecgtrain.tabular import TabularScaler
+from ecgtrain.thresholds import tune_thresholds
 
 
 def _f1(labels: np.ndarray, outputs: np.ndarray) -> float:
@@ -146,7 +146,7 @@ def test_commit_verifies_then_replaces_the_model_and_removes_the_old_weights(tmp
 
 def test_second_lock_on_a_model_folder_fails_at_once_naming_the_holder(tmp_path):
     script = (
-        "import sys\nfrom training import model_folder\n"
+        "import sys\nfrom ecgtrain import model_folder\n"
         "try:\n    with model_folder.locked(sys.argv[1]): pass\n"
         "except model_folder.ModelFolderError as e:\n    print(e); sys.exit(3)\n"
     )
@@ -213,7 +213,7 @@ def test_settings_from_env_file_and_overrides(tmp_path, monkeypatch):
 
 
 def test_global_threshold_and_untunable_classes():
-    from training.thresholds import tune_global_threshold
+    from ecgtrain.thresholds import tune_global_threshold
 
     labels = np.array([[1, 0], [1, 0], [0, 1], [0, 0]], bool)
     probabilities = np.array([[0.7, 0.1], [0.8, 0.2], [0.2, 0.75], [0.1, 0.3]])
@@ -225,7 +225,7 @@ def test_global_threshold_and_untunable_classes():
 
 
 def test_threshold_strategies_on_the_challenge_metric():
-    from training.thresholds import tune
+    from ecgtrain.thresholds import tune
 
     rng = np.random.default_rng(1)
     labels = rng.random((60, 26)) < 0.15
@@ -245,7 +245,7 @@ def test_threshold_strategies_on_the_challenge_metric():
 
 
 def test_unwritable_cache_dir_falls_back_to_a_temporary_cache(tmp_path, caplog):
-    from training.workflow import usable_cache_dir
+    from ecgtrain.workflow import usable_cache_dir
 
     assert usable_cache_dir(str(tmp_path / "cache")) == str(tmp_path / "cache")
     blocker = tmp_path / "file"
@@ -256,7 +256,7 @@ def test_unwritable_cache_dir_falls_back_to_a_temporary_cache(tmp_path, caplog):
 
 def test_settings_reject_bad_threads_and_signal_keys(tmp_path, monkeypatch):
     from ecgsignal.config import SignalConfig
-    from training.errors import SettingsError
+    from ecgtrain.errors import SettingsError
 
     monkeypatch.setenv("ECG_THREADS", "two")
     with pytest.raises(SettingsError, match="ECG_THREADS"):
@@ -268,7 +268,7 @@ def test_settings_reject_bad_threads_and_signal_keys(tmp_path, monkeypatch):
 
 
 def test_default_threads_follow_affinity_omp_and_workers(monkeypatch):
-    from training import device
+    from ecgtrain import device
 
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     monkeypatch.setattr(device.os, "sched_getaffinity", lambda pid: set(range(64)))
@@ -290,7 +290,7 @@ def test_default_threads_follow_affinity_omp_and_workers(monkeypatch):
 
 
 def test_cgroup_quota_bounds_the_cores(tmp_path, monkeypatch):
-    from training import device
+    from ecgtrain import device
 
     quota = tmp_path / "cpu.max"
     quota.write_text("150000 100000\n")
@@ -314,14 +314,14 @@ def _targets(counts: dict[int, int], records: int = 40) -> np.ndarray:
     ids=["no labels", "one class", "no records"],
 )
 def test_task_refuses_targets_with_fewer_than_two_classes(targets):
-    from training.tasks import get_task
+    from ecgtrain.tasks import get_task
 
     with pytest.raises(TrainingDataError, match="at least two are needed"):
         get_task("challenge2021").check_targets(targets)
 
 
 def test_task_warns_per_rare_class_with_counts(caplog):
-    from training.tasks import get_task
+    from ecgtrain.tasks import get_task
 
     with caplog.at_level(logging.WARNING):
         get_task("challenge2021").check_targets(_targets({14: 30, 0: 2, 22: 4, 23: 10}))

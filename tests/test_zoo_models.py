@@ -15,13 +15,13 @@ import torch.nn.functional as F
 
 import models
 from ecgsignal.images import ImageCache, ecg_images, paa, unit_scale
+from ecgtrain import model_folder
+from ecgtrain.inference import predict_records
+from ecgtrain.losses import AsymmetricLoss, FocalLoss, focal_loss
+from ecgtrain.settings import Settings
+from ecgtrain.tabular import DEMOGRAPHIC_COLUMNS
+from ecgtrain.trainer import train_network
 from models.inputs import fit_length, resample
-from training import model_folder
-from training.inference import predict_records
-from training.losses import AsymmetricLoss, FocalLoss, focal_loss
-from training.settings import Settings
-from training.tabular import DEMOGRAPHIC_COLUMNS
-from training.trainer import train_network
 
 LEADS, FIDUCIAL, TABULAR, SAMPLES, CLASSES = 3, 2, 10, 250, 5
 
@@ -325,7 +325,7 @@ class _FakeStore:
 
 
 def _lead_set_data(records: int = 12):
-    from training.data import LeadSetData
+    from ecgtrain.data import LeadSetData
 
     store = _FakeStore(records)
     return LeadSetData(
@@ -483,7 +483,7 @@ def test_real_records_through_the_signal_layer_and_the_zoo(cinc_dir):
     from ecgio import read_record
     from ecgsignal.config import SignalConfig
     from ecgsignal.pipeline import prepare
-    from training.tabular import TabularScaler
+    from ecgtrain.tabular import TabularScaler
 
     config = SignalConfig()
     headers = sorted(cinc_dir.glob("*.hea"))[:2]

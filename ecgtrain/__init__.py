@@ -1,0 +1,1 @@
+"""Training, saving, loading and running the classifiers (see :mod:`ecgtrain.workflow`)."""

@@ -1,1 +1,0 @@
-"""Training, saving, loading and running the classifiers (see :mod:`training.workflow`)."""
