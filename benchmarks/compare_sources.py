@@ -9,7 +9,7 @@ Usage:
 Both settings (the defaults, or ``ECG_SETTINGS``, each with its JSON overrides) are trained and scored on
 exactly the same outer splits (:func:`benchmarks.cross_validate.outer_splits`): stratified k-fold, where
 every source is in training and test alike, and leave-one-source-out, where the test records come from a
-source absent from ecgtrain, which is what the Challenge's hidden test sets are. Printed per split and lead
+source absent from training, which is what the Challenge's hidden test sets are. Printed per split and lead
 set: each setting's Challenge metric and macro AUROC, and the candidate-minus-baseline difference per fold
 (held-out source) with its mean and standard deviation. A change that helps k-fold but not the held-out
 sources has learned the training hospitals. Several ``--data`` folders are indexed together (records keep
