@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""The Challenge entry points, kept thin over :mod:`training`.
+"""The Challenge entry points, kept thin over :mod:`ecgtrain` (fitting) and :mod:`ecgserve` (running).
 
 These three functions are all the Challenge harness (its own train_model.py, test_model.py and
 helper_code.py) calls. Settings come from ``ECG_SETTINGS`` (a JSON file; see
@@ -17,10 +17,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ecgio.record import to_millivolts
-from ecgtrain.settings import Settings
 
 if TYPE_CHECKING:
-    from ecgtrain.predictor import Predictor
+    from ecgserve.predictor import Predictor
 
 log = logging.getLogger("team_code")
 
@@ -29,6 +28,7 @@ def training_code(data_directory: str, model_directory: str) -> None:
     """Train one network per Challenge lead set on the records in ``data_directory``."""
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from ecgtrain.settings import Settings
     from ecgtrain.workflow import train_all
 
     train_all(data_directory, model_directory, Settings.from_env())
@@ -37,10 +37,11 @@ def training_code(data_directory: str, model_directory: str) -> None:
 def load_model(model_directory: str, leads) -> Predictor:
     """The network for ``leads`` (exact lead set, else the closest trained one, with a warning), on the
     ``threads`` of the settings (``ECG_THREADS``)."""
-    from ecgtrain.predictor import load_predictor
+    from ecgserve.predictor import load_predictor
+    from ecgserve.runtime import runtime_from_env
 
-    settings = Settings.from_env()
-    return load_predictor(model_directory, tuple(leads), device=settings.device, threads=settings.threads)
+    runtime = runtime_from_env()
+    return load_predictor(model_directory, tuple(leads), device=runtime.device, threads=runtime.threads)
 
 
 def run_model(model: Predictor, header: str, recording: np.ndarray) -> tuple[list[str], np.ndarray, np.ndarray]:
@@ -51,8 +52,8 @@ def run_model(model: Predictor, header: str, recording: np.ndarray) -> tuple[lis
     writes empty outputs for it instead of a confident answer.
     """
     from ecgio.errors import RecordError
+    from ecgserve.record_inputs import checked_recording
     from ecgsignal.pipeline import UnusableSignalError
-    from ecgtrain.record_inputs import checked_recording
 
     recording, parsed = checked_recording(header, recording)
     name = parsed.record_name

@@ -80,7 +80,7 @@ def train(data: Path, model: Path, settings: Path, ranks: int, threads: int) -> 
 
 def summary(model: Path) -> dict[str, Any]:
     """The lead set's validation metric, records and best epoch from a model folder's manifest."""
-    from ecgtrain.model_folder import read_manifest
+    from ecgserve.model_folder import read_manifest
     from ecgtrain.tasks import get_task
 
     manifest = read_manifest(model)

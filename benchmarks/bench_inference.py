@@ -43,7 +43,7 @@ import team_code  # after the path: this checkout's, not an installed copy's
 from ecgdata.real_data import add_data_arguments, data_folder
 from ecgio import find_records, load_raw, read_header
 from ecgio.leads import sort_leads
-from ecgtrain.record_inputs import prepare_input
+from ecgserve.record_inputs import prepare_input
 
 
 def _test_model():

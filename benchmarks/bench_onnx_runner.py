@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(ROOT))
     from ecgclassify.onnx_runner import ExportedModel
     from ecgio.record import read_record
-    from ecgtrain.predictor import load_predictor
+    from ecgserve.predictor import load_predictor
 
     predictor = load_predictor(args.model, tuple(args.leads), device="cpu", threads=1)
     runner = ExportedModel(args.export, threads=1).for_leads(tuple(args.leads))

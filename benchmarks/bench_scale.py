@@ -108,7 +108,7 @@ def training_rates(
     import torch
 
     import models
-    from ecgtrain.inference import autocast
+    from ecgserve.inference import autocast
 
     device = torch.device("cuda" if device_name == "auto" and torch.cuda.is_available() else "cpu")
     if device_name not in ("auto", "cpu"):

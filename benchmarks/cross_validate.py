@@ -42,19 +42,21 @@ import models
 from ecgdata.real_data import add_data_arguments, data_folder
 from ecgdata.splits import stratified_kfold
 from ecgio.leads import LEAD_SETS
+from ecgserve.blending import combine, with_criteria
+from ecgserve.decision import DECISION_RULES
+from ecgserve.device import resolve_device
+from ecgserve.ensemble import MeanProbability
+from ecgserve.inference import predict_records
 from ecgsignal.config import SignalConfig
-from ecgtrain import calibration, criteria
+from ecgtrain import criteria
 from ecgtrain.data import LeadSetData, lead_set_data, read_dataset_index
-from ecgtrain.device import resolve_device
-from ecgtrain.ensemble import MeanProbability
 from ecgtrain.evaluation import evaluate_probabilities
 from ecgtrain.folds import FoldedRecords, TrainedEnsemble, fold_rows
 from ecgtrain.gbm import gbm_params, train_forest
-from ecgtrain.inference import predict_records
 from ecgtrain.settings import Settings, default_cache_dir
-from ecgtrain.stacking import blend, record_gbm_inputs, train_lead_set
+from ecgtrain.stacking import record_gbm_inputs, train_lead_set
 from ecgtrain.tasks import get_task
-from ecgtrain.thresholds import DECISION_RULES, tune, tune_as
+from ecgtrain.thresholds import tune, tune_as
 from ecgtrain.trainer import record_inputs
 
 #: Settings each variant changes (everything else from ``ECG_SETTINGS`` or the defaults).
@@ -107,10 +109,14 @@ def predict(trained: TrainedEnsemble, data: LeadSetData, rows: np.ndarray, setti
     probabilities = predict_records(network.to(device), items, device, aggregation=settings.window_aggregation)
     if trained.features_member is not None and trained.member_weights is not None:
         inputs = record_gbm_inputs(data, rows)
-        probabilities = calibration.apply(probabilities, trained.network_calibration)
-        probabilities = blend(probabilities, trained.features_member, trained.member_weights, inputs)
-        probabilities = criteria.apply_member(
-            probabilities, inputs, get_task(settings.task).classes, trained.criteria_weights
+        probabilities = combine(
+            probabilities,
+            trained.features_member,
+            trained.member_weights,
+            inputs,
+            get_task(settings.task).classes,
+            trained.network_calibration,
+            trained.criteria_weights,
         )
     return probabilities
 
@@ -208,8 +214,8 @@ def held_out_trees(
             min_positives,
             settings.diagnostic_criteria == "decide",
         )
-        oof = criteria.apply_member(oof, inputs[oof_rows], task.classes, weights)
-        probabilities = criteria.apply_member(probabilities, inputs[test], task.classes, weights)
+        oof = with_criteria(oof, inputs[oof_rows], task.classes, weights)
+        probabilities = with_criteria(probabilities, inputs[test], task.classes, weights)
     thresholds = tune_as(data.targets[oof_rows], oof, settings, task.scorer)
     if save is not None:
         save_arrays(save, data, test, probabilities, thresholds, oof_rows, oof)

@@ -167,7 +167,7 @@ class Classifier:
     """A model folder, loaded once; one network per lead set, loaded on first use."""
 
     def __init__(self, model_dir: str | Path, device: str = "cpu", threads: int = 0) -> None:
-        from ecgtrain.model_folder import read_manifest
+        from ecgserve.model_folder import read_manifest
 
         self.model_dir = Path(model_dir)
         self.manifest = read_manifest(self.model_dir)
@@ -186,7 +186,7 @@ class Classifier:
 
     def predictor(self, leads: Sequence[str]) -> tuple[Any, list[str]]:
         """The predictor for ``leads`` and a note when it is not an exact match (the leads filled or dropped)."""
-        from ecgtrain.predictor import choose_entry, fallback_warning, load_predictor
+        from ecgserve.predictor import choose_entry, fallback_warning, load_predictor
 
         key, exact = choose_entry(self.manifest["models"], leads)
         if key not in self._predictors:
@@ -293,7 +293,7 @@ class Classifier:
     ) -> Result:
         """Segments read one at a time, prepared, and run through the network a batch of segments at once."""
         from ecglog import progress
-        from ecgtrain.inference import aggregate_windows
+        from ecgserve.inference import aggregate_windows
 
         bounds = segment_bounds(source.num_samples, source.fs, segment_s)
         segments: list[Segment] = []

@@ -24,9 +24,9 @@ from typing import Any
 import numpy as np
 
 from ecgclassify import onnx_runner
+from ecgserve.blending import criterion_abbreviations
 from ecgsignal import criteria as criteria_scores
 from ecgsignal.features import FEATURE_NAMES
-from ecgtrain.criteria import abbreviations_of
 
 log = logging.getLogger("ecg-export")
 OPSET = 17
@@ -79,8 +79,8 @@ def export_network(predictor: Any, path: Path) -> None:
 
 def export_model(model_dir: str | Path, out: str | Path) -> Path:
     """Write the export folder (see the module's docstring); returns ``out/export.json``."""
-    from ecgtrain.model_folder import read_manifest
-    from ecgtrain.predictor import load_predictor
+    from ecgserve.model_folder import read_manifest
+    from ecgserve.predictor import load_predictor
 
     model_dir, out = Path(model_dir), Path(out)
     manifest = read_manifest(model_dir)
@@ -97,7 +97,7 @@ def export_model(model_dir: str | Path, out: str | Path) -> Path:
             trees = {"file": trees_name, "weights": predictor.member_weights.tolist()}
             if predictor.network_calibration is not None:
                 trees["network_calibration"] = predictor.network_calibration.tolist()
-            names = abbreviations_of(predictor.classes)
+            names = criterion_abbreviations(predictor.classes)
             if predictor.criteria_weights is not None and names is not None:
                 trees["criteria_weights"] = predictor.criteria_weights.tolist()
                 trees["criteria_classes"] = list(names)

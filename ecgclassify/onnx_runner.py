@@ -7,7 +7,7 @@ aggregation and blend weights. This file is copied into the folder, so the folde
 deployment needs beside numpy and onnxruntime.
 
 Its input is a record's network input: the windows, fiducial channels and tabular row that
-``ecgtrain.record_inputs.RecordPreparer.prepare`` makes from a signal in mV (the signal layer,
+``ecgserve.record_inputs.RecordPreparer.prepare`` makes from a signal in mV (the signal layer,
 numpy + scipy + PyWavelets, does that part; the predictor and this runner share it). Its output equals
 ``Predictor.probabilities`` of the torch model within float32 rounding (tests/test_own_records.py).
 """
@@ -29,7 +29,7 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 
 
 class Trees:
-    """Boosted trees as flat node arrays (see ``ecgtrain.gbm.Forest``): every record and tree step down
+    """Boosted trees as flat node arrays (see ``ecgserve.forest.Forest``): every record and tree step down
     together; a missing value goes where the split learned, else ``value <= threshold`` goes left."""
 
     def __init__(self, path: Path) -> None:
@@ -155,7 +155,7 @@ class LeadSetModel:
         return np.clip(np.nan_to_num(probabilities, nan=0.0), 0.0, 1.0).astype(np.float32)
 
     def _with_criteria(self, probabilities: np.ndarray, tree_input: np.ndarray) -> np.ndarray:
-        """The criteria mixed in as ``ecgtrain.criteria.apply`` does: tree input = features, age, male, female."""
+        """The criteria mixed in as ``ecgserve.blending.mix_criteria`` does: tree input = features, age, male, female."""
         features = len(self.criteria.FEATURE_NAMES)
         male, female = tree_input[features + 1], tree_input[features + 2]
         sex = "Male" if male == 1 else "Female" if female == 1 else None

@@ -335,3 +335,32 @@ __all__ = [
     "parse_signal_line",
     "record_fields",
 ]
+
+
+class HeaderText(str):
+    """Header text that carries its parse, so code handed the text never parses it twice.
+
+    test_model parses each header once (to choose the model) and passes this to ``run_model``: still the
+    plain ``str`` the Challenge contract promises, so another team's ``run_model`` sees no difference,
+    while ours (:func:`parsed_header`) takes the parse it carries.
+    """
+
+    parsed: Header
+
+    def __new__(cls, text: str, parsed: Header) -> HeaderText:
+        instance = super().__new__(cls, text)
+        instance.parsed = parsed
+        return instance
+
+    def __reduce__(self) -> tuple:  # to worker processes with its parse (str would pickle only the text)
+        return (HeaderText, (str(self), self.parsed))
+
+
+def read_parsed_header(text: str, source: str = "<header>") -> HeaderText:
+    """The text with its one parse attached."""
+    return HeaderText(text, parse_header(text, source=source))
+
+
+def parsed_header(text: str, source: str = "<header>") -> Header:
+    """The parse a :class:`HeaderText` carries, else a fresh one."""
+    return text.parsed if isinstance(text, HeaderText) else parse_header(text, source=source)

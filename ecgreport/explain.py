@@ -226,7 +226,7 @@ def explain_record(
     inputs = network_inputs(predictor, prepared, record.age, record.sex)
     probabilities = np.clip(np.nan_to_num(probabilities_of(predictor.network, inputs)), 0.0, 1.0)
     if getattr(predictor, "features_member", None) is not None:  # mixed in as the predictor classifies
-        from ecgtrain.gbm import gbm_inputs
+        from ecgserve.forest import gbm_inputs
 
         trees = gbm_inputs(
             prepared.features[None], prepared.feature_present[None], np.array([record.age]), [record.sex]

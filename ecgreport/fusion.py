@@ -38,11 +38,13 @@ import numpy as np
 
 from ecgscore.classes import ABBREVIATIONS
 from ecgscore.metric import auc, f_measure
+from ecgserve.blending import mix
+from ecgserve.decision import decide
 from ecgtrain.evaluation import evaluate_probabilities
 from ecgtrain.settings import Settings
-from ecgtrain.stacking import fit_weights, mix
+from ecgtrain.stacking import fit_weights
 from ecgtrain.tasks import challenge2021
-from ecgtrain.thresholds import decide, tune_as
+from ecgtrain.thresholds import tune_as
 
 #: Stacked variants: name -> (weight rule, saved variants mixed).
 STACKS = {

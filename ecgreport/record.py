@@ -187,8 +187,8 @@ def explain_to_png(
     """
     from ecgio import read_record
     from ecgreport.explain import explain_record
+    from ecgserve.predictor import load_predictor
     from ecgsignal.records import delineate_record
-    from ecgtrain.predictor import load_predictor
 
     record = read_record(record_path)
     predictor = load_predictor(model_dir, record.leads)

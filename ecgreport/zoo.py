@@ -44,10 +44,10 @@ from ecgio.files import atomic_write, atomic_write_with
 from ecgio.leads import LEAD_SETS
 from ecgreport.zoo_table import published, write_table
 from ecgscore.ptbxl import bootstrap, fmax, macro_auroc
+from ecgserve.device import apply_threads, resolve_device
+from ecgserve.inference import predict_records
 from ecgsignal.config import SignalConfig
 from ecgtrain.data import LeadSetData
-from ecgtrain.device import apply_threads, resolve_device
-from ecgtrain.inference import predict_records
 from ecgtrain.settings import Settings, default_cache_dir
 from ecgtrain.tasks import Task, challenge2021, ptbxl_task
 from ecgtrain.trainer import TrainedNetwork, record_inputs, train_network
@@ -178,7 +178,7 @@ def _predict(
     trained: dict[str, Any], data: LeadSetData, rows: np.ndarray, device: torch.device
 ) -> tuple[np.ndarray, float]:
     """Test probabilities and the network's milliseconds per record (prepared inputs, preprocessing excluded)."""
-    from ecgtrain.tabular import TabularScaler
+    from ecgserve.tabular import TabularScaler
 
     network = models.build(trained["architecture"], **trained["model_kwargs"])
     network.load_state_dict(trained["state_dict"])

@@ -21,18 +21,10 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import minimize
 
+from ecgserve.blending import EPS, logit, sigmoid
+
 #: Values of the ``network_calibration`` setting.
 CALIBRATIONS = ("none", "temperature", "platt")
-EPS = 1e-6
-
-
-def _logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(np.asarray(p, dtype=np.float64), EPS, 1 - EPS)
-    return np.log(p) - np.log1p(-p)
-
-
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-    return 0.5 * (1.0 + np.tanh(0.5 * z))
 
 
 def _fit_pair(z: np.ndarray, y: np.ndarray) -> tuple[float, float]:
@@ -41,7 +33,7 @@ def _fit_pair(z: np.ndarray, y: np.ndarray) -> tuple[float, float]:
 
     def loss(theta: np.ndarray) -> tuple[float, np.ndarray]:
         a, b = theta
-        q = np.clip(_sigmoid(a * z + b), EPS, 1 - EPS)
+        q = np.clip(sigmoid(a * z + b), EPS, 1 - EPS)
         value = -np.mean(y * np.log(q) + (1 - y) * np.log1p(-q)) + 1e-3 * ((a - 1) ** 2 + b**2)
         residual = q - y
         grad = np.array([np.mean(residual * z) + 2e-3 * (a - 1), np.mean(residual) + 2e-3 * b])
@@ -65,7 +57,7 @@ def fit(
     if kind == "none":
         return None
     labels = np.asarray(labels, dtype=np.float64)
-    z = _logit(probabilities)
+    z = logit(probabilities)
     counted = np.ones(labels.shape, bool) if annotated is None else np.asarray(annotated, bool)
     a, b = _fit_pair(z[counted], labels[counted])
     params = np.tile(np.array([[a], [b]]), (1, labels.shape[1]))
@@ -76,14 +68,6 @@ def fit(
             if positives >= min_positives and rows.sum() - positives >= min_positives:
                 params[:, c] = _fit_pair(z[rows, c], labels[rows, c])
     return params
-
-
-def apply(probabilities: np.ndarray, params: np.ndarray | None) -> np.ndarray:
-    """(N, C) calibrated probabilities (unchanged when ``params`` is None)."""
-    if params is None:
-        return probabilities
-    params = np.asarray(params, dtype=np.float64)
-    return _sigmoid(params[0] * _logit(probabilities) + params[1])
 
 
 def expected_calibration_error(labels: np.ndarray, probabilities: np.ndarray, bins: int = 10) -> float:

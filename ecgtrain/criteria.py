@@ -29,9 +29,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ecgscore.classes import ABBREVIATIONS, scored_classes
-from ecgsignal.criteria import CRITERIA, criterion_scores
-from ecgsignal.features import FEATURE_NAMES
+from ecgserve.blending import criterion_abbreviations, scores_from_tree_inputs
+from ecgsignal.criteria import CRITERIA
 from ecgtrain.labels import annotation_mask
 
 log = logging.getLogger(__name__)
@@ -40,24 +39,6 @@ log = logging.getLogger(__name__)
 CRITERIA_MODES = ("blend", "decide", "none")
 #: Candidate criterion weights.
 GRID = np.round(np.linspace(0.0, 1.0, 11), 2)
-
-
-def scores_from_tree_inputs(inputs: np.ndarray, classes: Sequence[str]) -> np.ndarray:
-    """(N, C) criterion scores from the trees' inputs (:func:`ecgtrain.gbm.gbm_inputs`: the features, age,
-    male, female), so training and a saved model compute them from the same array."""
-    inputs = np.atleast_2d(np.asarray(inputs, dtype=np.float64))
-    features = len(FEATURE_NAMES)
-    male, female = inputs[:, features + 1], inputs[:, features + 2]
-    sexes = ["Male" if m == 1 else "Female" if f == 1 else None for m, f in zip(male, female)]
-    return criterion_scores(inputs[:, :features], sexes, classes)
-
-
-def apply(probabilities: np.ndarray, scores: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """(N, C) ``probabilities`` with each class's measured criterion score mixed in by its weight."""
-    weights = np.asarray(weights, dtype=np.float64)
-    measured = np.isfinite(scores) & (weights > 0)
-    mixed = (1.0 - weights) * probabilities + weights * np.nan_to_num(scores)
-    return np.where(measured, mixed, probabilities)
 
 
 def _log_loss(labels: np.ndarray, probabilities: np.ndarray) -> float:
@@ -93,15 +74,6 @@ def fit_weights(
     return weights
 
 
-def abbreviations_of(classes: Sequence[str]) -> tuple[str, ...] | None:
-    """The scored classes' abbreviations when ``classes`` are the Challenge's 26 (the only task whose classes
-    the criteria define), else None."""
-    groups = scored_classes()
-    if len(classes) != len(groups) or any(code not in group for code, group in zip(classes, groups)):
-        return None
-    return ABBREVIATIONS
-
-
 def fit_member(
     labels: np.ndarray,
     probabilities: np.ndarray,
@@ -113,7 +85,7 @@ def fit_member(
 ) -> np.ndarray | None:
     """(C,) criterion weights fitted on out-of-fold records (see module doc), or None when the task's
     classes have no criteria. ``tree_inputs``: those records' trees' inputs; ``sources``: their sources."""
-    names = abbreviations_of(classes)
+    names = criterion_abbreviations(classes)
     if names is None:
         return None
     scores = scores_from_tree_inputs(tree_inputs, names)
@@ -121,17 +93,6 @@ def fit_member(
     weights = fit_weights(labels, probabilities, scores, annotated, min_positives, decide_unseen)
     log.info("criteria: %s", "; ".join(evidence_lines(weights, names)))
     return weights
-
-
-def apply_member(
-    probabilities: np.ndarray, tree_inputs: np.ndarray, classes: Sequence[str], weights: np.ndarray | None
-) -> np.ndarray:
-    """``probabilities`` of records with trees' inputs ``tree_inputs``, with the criteria mixed in by
-    ``weights`` (unchanged when None: a model trained without criteria)."""
-    names = abbreviations_of(classes)
-    if weights is None or names is None:
-        return probabilities
-    return apply(probabilities, scores_from_tree_inputs(tree_inputs, names), weights)
 
 
 def evidence_lines(weights: np.ndarray, abbreviations: Sequence[str]) -> list[str]:

@@ -141,7 +141,7 @@ def session(device: str = "auto", env: Mapping[str, str] | None = None) -> Itera
     import torch
     import torch.distributed as dist
 
-    from ecgtrain.device import resolve_device
+    from ecgserve.device import resolve_device
 
     device_type = resolve_device(device).type
     backend = "nccl" if device_type == "cuda" else "gloo"

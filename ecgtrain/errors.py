@@ -6,17 +6,11 @@ bug and keeps its traceback.
 
 from __future__ import annotations
 
-
-class ModelFolderError(RuntimeError):
-    """A model folder that cannot be used or written; the message names the folder and the problem."""
+from ecgserve.errors import ModelFolderError, SettingsError
 
 
 class TrainingDataError(ValueError):
     """Training data a model cannot be learned from (no labels, one class); the message says why."""
-
-
-class SettingsError(ValueError):
-    """A settings file or value that cannot be used; the message names the source and the key."""
 
 
 class DistributedError(RuntimeError):

@@ -11,7 +11,8 @@ from collections.abc import Callable
 import numpy as np
 
 from ecgscore.metric import auc, f_measure
-from ecgtrain.thresholds import challenge_scorer, decide
+from ecgserve.decision import decide
+from ecgtrain.thresholds import challenge_scorer
 
 #: outputs (N, C) bool -> score, for labels fixed beforehand (cheap to call for many threshold vectors).
 OutputScore = Callable[[np.ndarray], float]

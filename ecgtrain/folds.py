@@ -5,7 +5,7 @@ tuned on a fifth of the records, a few dozen on small data: they fit those recor
 held-out score falls far below the validation one. With k folds every record is predicted once by
 a network that did not train on it; the thresholds are tuned on all those out-of-fold predictions
 (k times more records than one split gives), and the k networks are kept as an ensemble (mean of
-probabilities, :mod:`ecgtrain.ensemble`), which is what the out-of-fold predictions approximate.
+probabilities, :mod:`ecgserve.ensemble`), which is what the out-of-fold predictions approximate.
 
 The folds are made once per training run on the task's targets and the records' sources, so every
 lead set's networks see the same folds (their reduced-lead versions).
@@ -23,11 +23,11 @@ import numpy as np
 import torch
 
 from ecgdata.index import DatasetIndex
+from ecgserve.ensemble import merge_state_dicts
+from ecgserve.forest import Forest
+from ecgserve.tabular import TabularScaler
 from ecgtrain.data import LeadSetData
-from ecgtrain.ensemble import merge_state_dicts
-from ecgtrain.gbm import Forest
 from ecgtrain.settings import Settings
-from ecgtrain.tabular import TabularScaler
 from ecgtrain.tasks import Task
 from ecgtrain.thresholds import tune_as
 from ecgtrain.trainer import TrainedNetwork, train_network
@@ -63,7 +63,7 @@ class TrainedEnsemble:
 
     @property
     def state_dict(self) -> dict[str, torch.Tensor]:
-        """One state dict for :class:`ecgtrain.ensemble.MeanProbability` of all members."""
+        """One state dict for :class:`ecgserve.ensemble.MeanProbability` of all members."""
         return merge_state_dicts([member.state_dict for member in self.members])
 
     @property

@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from ecgio.leads import LEAD_SETS
-from ecgtrain.errors import SettingsError
+from ecgserve.errors import SettingsError
+from ecgserve.runtime import env_overrides, settings_file
 
-SETTINGS_ENV = "ECG_SETTINGS"
 #: Whole-number settings and the least value each may take.
 WHOLE_NUMBERS = {
     "epochs": 1,
@@ -87,7 +87,7 @@ class Settings:
     window_aggregation: str = "mean"  # per-record from window probabilities: "mean", "max", "top<k>"
     seed: int = 0
     device: str = "auto"
-    threads: int = 0  # torch intra-op threads, training and inference; 0: see ecgtrain.device.default_threads
+    threads: int = 0  # torch intra-op threads, training and inference; 0: see ecgserve.device.default_threads
     n_jobs: int = -1
     cache_dir: str | None = None
     signal: dict[str, Any] = field(default_factory=dict)
@@ -120,11 +120,11 @@ class Settings:
 
     def check(self, source: str = "settings") -> None:
         """Refuse values no part of training knows, naming the setting, before any record is read."""
+        from ecgserve.decision import DECISION_RULES
+        from ecgserve.inference import check_aggregation
         from ecgtrain.augment import augmentations
         from ecgtrain.gbm import gbm_params
-        from ecgtrain.inference import check_aggregation
         from ecgtrain.losses import LOSSES
-        from ecgtrain.thresholds import DECISION_RULES
         from ecgtrain.weight_rules import WEIGHT_RULES
 
         choices = {
@@ -169,29 +169,9 @@ class Settings:
 
     @classmethod
     def from_env(cls) -> Settings:
-        """Defaults, then the JSON file named by ``ECG_SETTINGS``, then ``ECG_DEVICE``/``ECG_THREADS``."""
-        settings = cls()
-        path = os.environ.get(SETTINGS_ENV)
-        if path:
-            try:
-                values = json.loads(Path(path).read_text())
-            except (OSError, json.JSONDecodeError) as error:
-                raise SettingsError(f"{path}: cannot read settings ({error})") from None
-            if not isinstance(values, dict):
-                raise SettingsError(f"{path}: settings must be a JSON object")
-            settings = cls.from_dict(values, source=path)
-        if os.environ.get("ECG_DEVICE"):
-            settings = replace(settings, device=os.environ["ECG_DEVICE"])
-        threads = os.environ.get("ECG_THREADS", "").strip()
-        if threads:
-            if not threads.isdigit():
-                raise SettingsError(f"ECG_THREADS={threads!r}: expected a whole number of threads (0: automatic)")
-            settings = replace(settings, threads=int(threads))
-        from ecgtrain.device import check_device
-
-        try:
-            check_device(settings.device)
-        except ValueError as error:
-            origin = "ECG_DEVICE" if os.environ.get("ECG_DEVICE") else f"{path or 'settings'}: setting 'device'"
-            raise SettingsError(f"{origin}: {error}") from None
-        return settings
+        """Defaults, then the JSON file named by ``ECG_SETTINGS``, then ``ECG_DEVICE``/``ECG_THREADS``
+        (:mod:`ecgserve.runtime`, which serving reads the same way)."""
+        path, values = settings_file()
+        settings = cls.from_dict(values, source=path) if path else cls()
+        runtime = env_overrides(settings.device, settings.threads, path)
+        return replace(settings, device=runtime.device, threads=runtime.threads)

@@ -32,10 +32,12 @@ from dataclasses import replace
 import numpy as np
 import torch
 
+from ecgserve.blending import calibrate, mix, with_criteria
+from ecgserve.forest import gbm_inputs
 from ecgtrain import calibration, criteria
 from ecgtrain.data import LeadSetData
 from ecgtrain.folds import FoldedRecords, TrainedEnsemble, train_ensemble
-from ecgtrain.gbm import Forest, gbm_inputs, gbm_params, train_forest
+from ecgtrain.gbm import gbm_params, train_forest
 from ecgtrain.labels import annotation_mask
 from ecgtrain.settings import Settings
 from ecgtrain.tasks import Task
@@ -53,11 +55,6 @@ def simplex_grid(groups: int, step: float = GRID_STEP) -> np.ndarray:
     ticks = round(1 / step)
     rows = [c for c in itertools.product(range(ticks + 1), repeat=groups) if sum(c) == ticks]
     return np.asarray(rows, dtype=np.float64) / ticks
-
-
-def mix(probabilities: Sequence[np.ndarray], weights: np.ndarray) -> np.ndarray:
-    """(N, C) mixed probabilities from G (N, C) arrays and (G, C) weights."""
-    return np.einsum("gc,gnc->nc", np.asarray(weights, np.float64), np.stack(probabilities).astype(np.float64))
 
 
 def _tuned_score(labels: np.ndarray, probabilities: np.ndarray, task: Task, settings: Settings) -> float:
@@ -172,14 +169,9 @@ def train_lead_set(records: FoldedRecords, settings: Settings) -> TrainedEnsembl
 
 
 def record_gbm_inputs(data: LeadSetData, rows: np.ndarray) -> np.ndarray:
-    """The trees' input (:func:`ecgtrain.gbm.gbm_inputs`) of ``rows``."""
+    """The trees' input (:func:`ecgserve.forest.gbm_inputs`) of ``rows``."""
     values, present = data.features()
     return gbm_inputs(values[rows], present[rows], data.ages[rows], [data.sexes[i] for i in rows])
-
-
-def blend(network: np.ndarray, forest: Forest, weights: np.ndarray, inputs: np.ndarray) -> np.ndarray:
-    """(N, C) networks' probabilities mixed with the trees' on the same records by (2, C) ``weights``."""
-    return mix([network, forest.probabilities(inputs)], weights)
 
 
 def calibrated_networks(
@@ -191,7 +183,7 @@ def calibrated_networks(
     params = calibration.fit(labels, networks, settings.network_calibration, annotation_mask(sources, labels))
     if params is None:
         return networks, None
-    calibrated = calibration.apply(networks, params)
+    calibrated = calibrate(networks, params)
     before = fit_weights(labels, [networks, trees], "global", task, settings)[1, 0]
     after = fit_weights(labels, [calibrated, trees], "global", task, settings)[1, 0]
     log.info(
@@ -238,7 +230,7 @@ def add_features_member(trained: TrainedEnsemble, records: FoldedRecords, settin
             min_positives,
             settings.diagnostic_criteria == "decide",
         )
-        probabilities = criteria.apply_member(probabilities, oof_inputs, task.classes, criteria_weights)
+        probabilities = with_criteria(probabilities, oof_inputs, task.classes, criteria_weights)
     thresholds = tune_as(labels, probabilities, settings, task.scorer)
     validation = task.evaluate(labels, probabilities, thresholds, settings.decision_rule)
     log.info(

@@ -150,7 +150,7 @@ def ptbxl_task(name: str, ptbxl_dir: str | Path, split: str = "recommended") -> 
     from ecgdata.ptbxl import read_database
     from ecgdata.ptbxl_tasks import SPLITS, row_labels, statement_labels, task_classes
     from ecgscore.ptbxl import evaluate_ptbxl, sample_f1
-    from ecgtrain.thresholds import decide
+    from ecgserve.decision import decide
 
     labels = statement_labels(ptbxl_dir, name)
     classes = task_classes(labels, name)

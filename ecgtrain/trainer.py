@@ -9,7 +9,7 @@ no longer wins), the validation loss (``loss``) or nothing (``none``: the last e
 count). The best epoch's weights, thresholds and
 validation probabilities are kept. What the classes are, how they are scored and how records are
 split is the task's business (:mod:`ecgtrain.tasks`); devices and threads are
-:mod:`ecgtrain.device`'s; k-fold ensembles are :mod:`ecgtrain.folds`'.
+:mod:`ecgserve.device`'s; k-fold ensembles are :mod:`ecgtrain.folds`'.
 
 Under torchrun (:mod:`ecgtrain.distributed`) the same loop runs on every rank: ``batch_size`` is the global
 batch (all ranks together, so one setting means the same at any rank count, and so does the learning rate),
@@ -33,16 +33,16 @@ import torch
 
 import models
 from ecglog.progress import progress as progress_bar
+from ecgserve.device import resolve_device, seed_everything
+from ecgserve.inference import RecordInput, autocast, predict_records
+from ecgserve.tabular import TabularScaler
 from ecgtrain import distributed
 from ecgtrain.augment import augment_signals, augmentations, mixup
 from ecgtrain.data import LeadSetData
-from ecgtrain.device import resolve_device, seed_everything
 from ecgtrain.errors import SettingsError
-from ecgtrain.inference import RecordInput, autocast, predict_records
 from ecgtrain.labels import annotation_mask
 from ecgtrain.losses import make_loss
 from ecgtrain.settings import Settings
-from ecgtrain.tabular import TabularScaler
 from ecgtrain.tasks import Task, get_task
 from ecgtrain.thresholds import tune_as
 

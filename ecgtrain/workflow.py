@@ -5,7 +5,7 @@ every lead set's networks are validated on the same records (their reduced-lead 
 lead set's k networks are stored as one ensemble weights file (:mod:`ecgtrain.folds`). The run holds
 the model folder's lock, trains into a staging folder and commits only a complete, verified
 model: whatever stops it (bad data, a full disk, kill -9), the folder keeps the model it had
-(see :mod:`ecgtrain.model_folder`). Data a model cannot be learned from is refused before any
+(see :mod:`ecgserve.model_folder`). Data a model cannot be learned from is refused before any
 feature is computed.
 """
 
@@ -29,10 +29,11 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from ecgcache import usable_cache_dir
 from ecgdata.index import DatasetIndex
 from ecgscore.classes import class_names
+from ecgserve import model_folder
+from ecgserve.device import apply_threads
 from ecgsignal.config import SignalConfig
-from ecgtrain import distributed, model_folder
+from ecgtrain import distributed
 from ecgtrain.data import LeadSetData, lead_set_data, read_dataset_index
-from ecgtrain.device import apply_threads
 from ecgtrain.errors import SettingsError, TrainingDataError
 from ecgtrain.folds import FoldedRecords, TrainedEnsemble, fold_names
 from ecgtrain.settings import Settings, default_cache_dir

@@ -12,7 +12,7 @@ plus our features" a one-setting experiment, every zoo network is built the same
   (the rate the source used) make the network see the signal at its source's rate, so kernel
   sizes keep their meaning in time; when they are equal nothing is resampled.
 
-This module knows nothing about training: the tabular vector is ``ecgtrain.tabular``'s layout,
+This module knows nothing about training: the tabular vector is ``ecgserve.tabular``'s layout,
 whose last :data:`DEMOGRAPHIC_WIDTH` columns are age, age-missing, male, female.
 """
 
@@ -26,7 +26,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 ALL_INPUTS = ("raw", "fiducial", "tabular")
-#: Trailing columns of the tabular vector holding age and sex (see ``ecgtrain.tabular.DEMOGRAPHIC_COLUMNS``).
+#: Trailing columns of the tabular vector holding age and sex (see ``ecgserve.tabular.DEMOGRAPHIC_COLUMNS``).
 DEMOGRAPHIC_WIDTH = 4
 
 

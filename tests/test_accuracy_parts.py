@@ -16,7 +16,11 @@ import torch.nn as nn
 from conftest import copy_records
 
 from ecgdata.index import build_index
-from ecgtrain import model_folder
+from ecgserve import model_folder
+from ecgserve.decision import decide
+from ecgserve.ensemble import MeanProbability, build_ensemble, merge_state_dicts
+from ecgserve.inference import aggregate_windows, check_aggregation
+from ecgserve.predictor import load_predictor
 from ecgtrain.augment import (
     AUGMENTATIONS,
     DEFAULT,
@@ -27,16 +31,12 @@ from ecgtrain.augment import (
     mixup,
     random_crop,
 )
-from ecgtrain.ensemble import MeanProbability, build_ensemble, merge_state_dicts
 from ecgtrain.errors import SettingsError
 from ecgtrain.folds import fold_names
-from ecgtrain.inference import aggregate_windows, check_aggregation
 from ecgtrain.labels import annotated_classes, annotation_mask
 from ecgtrain.losses import AsymmetricLoss, FocalLoss, make_loss
-from ecgtrain.predictor import load_predictor
 from ecgtrain.settings import Settings
 from ecgtrain.tasks import challenge2021
-from ecgtrain.thresholds import decide
 from ecgtrain.workflow import train_all
 
 SCORED = 26

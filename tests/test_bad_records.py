@@ -24,6 +24,7 @@ import scipy.io
 import helper_code as hc
 from ecgio import RecordError, load_raw, read_header, read_record
 from ecgio.limits import DEFAULT_MAX_SAMPLES, MAX_SAMPLES_ENV, max_samples
+from ecgserve import folder_run
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -286,7 +287,6 @@ def test_test_model_gives_good_records_their_outputs_beside_a_multi_segment_fifo
 def test_headers_are_size_bounded_regular_files(cinc_dir: Path, tmp_path: Path) -> None:
     from ecgio.limits import MAX_HEADER_BYTES
 
-    tester = _load_test_model()
     big = _copy(cinc_dir, tmp_path / "big")
     with open(big, "a") as stream:  # a valid header followed by 2 MiB of comments
         stream.write(("# padding " + "x" * 1013 + "\n") * 2048)
@@ -294,7 +294,7 @@ def test_headers_are_size_bounded_regular_files(cinc_dir: Path, tmp_path: Path) 
     fifo = tmp_path / "fifo" / "E07501.hea"
     fifo.parent.mkdir()
     os.mkfifo(fifo)
-    for reader in (read_header, read_record, hc.load_header, tester._read_header):
+    for reader in (read_header, read_record, hc.load_header, folder_run._read_header):
         with pytest.raises(RecordError, match=f"more than the {MAX_HEADER_BYTES} allowed"):
             reader(str(big))
         with deadline(20), pytest.raises(RecordError, match="not a regular file"):

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
+from ecgserve import blending
 from ecgtrain import calibration
 
 
@@ -24,7 +25,7 @@ def test_temperature_undoes_overconfidence_and_keeps_the_ranking():
     params = calibration.fit(labels, probabilities, "temperature")
     assert params is not None and params.shape == (2, 3)
     assert np.allclose(params[0], params[0, 0]) and 0.25 < params[0, 0] < 0.45  # about 1/3
-    calibrated = calibration.apply(probabilities, params)
+    calibrated = blending.calibrate(probabilities, params)
     before = calibration.expected_calibration_error(labels, probabilities)
     after = calibration.expected_calibration_error(labels, calibrated)
     assert after < before / 2
@@ -59,7 +60,7 @@ def test_only_annotated_pairs_count():
 def test_none_and_unknown():
     labels, probabilities = overconfident(n=50)
     assert calibration.fit(labels, probabilities, "none") is None
-    assert calibration.apply(probabilities, None) is probabilities
+    assert blending.calibrate(probabilities, None) is probabilities
     with pytest.raises(ValueError, match="network_calibration"):
         calibration.fit(labels, probabilities, "isotonic-ish")
 
@@ -68,12 +69,11 @@ def test_model_folder_stores_and_applies_the_calibration(tmp_path: Path, cinc_di
     from conftest import copy_records, train_tiny_model
 
     from ecgio.record import read_record
+    from ecgserve import predictor as predictor_module
+    from ecgserve.blending import blend
+    from ecgserve.forest import gbm_inputs
+    from ecgserve.model_folder import read_manifest
     from ecgsignal.pipeline import prepare
-    from ecgtrain import criteria
-    from ecgtrain import predictor as predictor_module
-    from ecgtrain.gbm import gbm_inputs
-    from ecgtrain.model_folder import read_manifest
-    from ecgtrain.stacking import blend
 
     data = copy_records(cinc_dir, tmp_path / "data")
     train_tiny_model(data, tmp_path, network_calibration="temperature")
@@ -91,8 +91,8 @@ def test_model_folder_stores_and_applies_the_calibration(tmp_path: Path, cinc_di
     network = predictor.probabilities(signal, record.fs, record.age, record.sex)[None]
     predictor.features_member = forest
     assert forest is not None and predictor.member_weights is not None
-    expected = blend(calibration.apply(network, params), forest, predictor.member_weights, inputs)
-    expected = criteria.apply_member(expected, inputs, predictor.classes, predictor.criteria_weights)
+    expected = blend(blending.calibrate(network, params), forest, predictor.member_weights, inputs)
+    expected = blending.with_criteria(expected, inputs, predictor.classes, predictor.criteria_weights)
     np.testing.assert_allclose(full, expected[0], atol=1e-5)
     entry["features_member"]["network_calibration"] = [[1.0] * 26]
     with pytest.raises(ValueError, match="network calibration"):

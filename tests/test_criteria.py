@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 
 from ecgscore.classes import ABBREVIATIONS, scored_classes
+from ecgserve import blending
+from ecgserve.forest import GBM_EXTRA_COLUMNS
 from ecgsignal.criteria import CRITERIA, criterion_scores
 from ecgsignal.features import FEATURE_NAMES
 from ecgtrain import criteria
-from ecgtrain.gbm import GBM_EXTRA_COLUMNS
 
 COLUMN = {name: i for i, name in enumerate(FEATURE_NAMES)}
 
@@ -111,7 +112,7 @@ def test_weights_follow_the_evidence():
 def test_apply_mixes_only_measured_scores():
     probabilities = np.array([[0.2, 0.4], [0.2, 0.4]])
     scores = np.array([[1.0, np.nan], [np.nan, 0.0]])
-    mixed = criteria.apply(probabilities, scores, np.array([0.5, 1.0]))
+    mixed = blending.mix_criteria(probabilities, scores, np.array([0.5, 1.0]))
     assert np.allclose(mixed, [[0.6, 0.4], [0.2, 0.0]])
 
 
@@ -119,14 +120,14 @@ def test_tree_inputs_carry_the_sex():
     values = rows(qtc_bazett=[455.0, 455.0])
     inputs = np.concatenate([values, np.array([[50.0, 1.0, 0.0], [50.0, 0.0, 1.0]])], axis=1)
     assert inputs.shape[1] == len(FEATURE_NAMES) + len(GBM_EXTRA_COLUMNS)
-    lqt = criteria.scores_from_tree_inputs(inputs, ABBREVIATIONS)[:, ABBREVIATIONS.index("LQT")]
+    lqt = blending.scores_from_tree_inputs(inputs, ABBREVIATIONS)[:, ABBREVIATIONS.index("LQT")]
     assert lqt[0] > 0.7 and lqt[1] < 0.3
 
 
 def test_only_the_challenge_classes_have_criteria():
     codes = [sorted(group)[0] for group in scored_classes()]
-    assert criteria.abbreviations_of(codes) == ABBREVIATIONS
-    assert criteria.abbreviations_of(["NORM", "MI", "STTC", "CD", "HYP"]) is None
+    assert blending.criterion_abbreviations(codes) == ABBREVIATIONS
+    assert blending.criterion_abbreviations(["NORM", "MI", "STTC", "CD", "HYP"]) is None
 
 
 def test_model_folder_records_and_applies_the_criteria(tmp_path: Path, cinc_dir: Path):
@@ -136,8 +137,8 @@ def test_model_folder_records_and_applies_the_criteria(tmp_path: Path, cinc_dir:
 
     from ecgdata.index import build_index
     from ecgio.record import read_record
-    from ecgtrain import predictor as predictor_module
-    from ecgtrain.model_folder import read_manifest
+    from ecgserve import predictor as predictor_module
+    from ecgserve.model_folder import read_manifest
 
     data = copy_records(cinc_dir, tmp_path / "data")
     train_tiny_model(data, tmp_path, diagnostic_criteria="decide")

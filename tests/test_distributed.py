@@ -24,7 +24,8 @@ import torch
 from conftest import copy_records
 
 from ecgio.files import atomic_write
-from ecgtrain import distributed, model_folder
+from ecgserve import model_folder
+from ecgtrain import distributed
 from ecgtrain.distributed import Launch, _Group, launch_from_env
 from ecgtrain.errors import DistributedError
 from ecgtrain.settings import Settings

@@ -13,12 +13,13 @@ import torch
 from conftest import copy_records
 
 import models
-from ecgtrain import model_folder
+from ecgserve import model_folder
+from ecgserve.blending import mix
+from ecgserve.predictor import load_predictor
 from ecgtrain.errors import SettingsError
 from ecgtrain.evaluation import evaluate_probabilities
-from ecgtrain.predictor import load_predictor
 from ecgtrain.settings import Settings
-from ecgtrain.stacking import fit_weights, mix, simplex_grid
+from ecgtrain.stacking import fit_weights, simplex_grid
 from ecgtrain.tasks import challenge2021
 from ecgtrain.trainer import _auxiliary_loss
 from ecgtrain.workflow import train_all

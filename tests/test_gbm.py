@@ -17,14 +17,15 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from ecgcache import select_leads
 from ecgio import read_record
 from ecgio.leads import TWELVE_LEADS
+from ecgserve import blending, model_folder
+from ecgserve.errors import ModelFolderError
+from ecgserve.forest import Forest, assemble, gbm_inputs
+from ecgserve.predictor import load_predictor
 from ecgsignal.features import FEATURE_NAMES
 from ecgsignal.pipeline import prepare
-from ecgtrain import criteria, model_folder
-from ecgtrain.errors import ModelFolderError, SettingsError
-from ecgtrain.gbm import GBM_PARAMS, MIN_POSITIVES, Forest, assemble, export_classifier, gbm_inputs, train_forest
-from ecgtrain.predictor import load_predictor
+from ecgtrain.errors import SettingsError
+from ecgtrain.gbm import GBM_PARAMS, MIN_POSITIVES, export_classifier, train_forest
 from ecgtrain.settings import Settings
-from ecgtrain.stacking import mix
 from ecgtrain.workflow import train_all
 
 SCORED = 26
@@ -201,8 +202,8 @@ def test_predictor_blends_networks_and_trees_by_the_stored_weights(gbm_model: Pa
     network = predictor.probabilities(signal, record.fs, record.age, record.sex)
     predictor.features_member = forest
     # then the measured criteria (ecgtrain.criteria), mixed into the classes they define
-    expected = criteria.apply_member(
-        mix([network[None], trees], weights), inputs, predictor.classes, predictor.criteria_weights
+    expected = blending.with_criteria(
+        blending.mix([network[None], trees], weights), inputs, predictor.classes, predictor.criteria_weights
     )
     assert predictor.criteria_weights is not None
     np.testing.assert_allclose(blended, expected[0], atol=1e-6)

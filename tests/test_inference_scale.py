@@ -23,8 +23,9 @@ from ecgdata.challenge_format import write_challenge_record
 from ecgio.header import parse_header
 from ecgio.leads import TWELVE_LEADS
 from ecgio.record import load_raw, read_header, read_record
-from ecgtrain.prepare_workers import PrepareWorkers
-from ecgtrain.record_inputs import RecordPreparer, prepare_file, prepare_input
+from ecgserve import folder_run
+from ecgserve.prepare_workers import PrepareWorkers
+from ecgserve.record_inputs import RecordPreparer, prepare_file, prepare_input
 from ecgtrain.settings import Settings
 from ecgtrain.workflow import train_all
 from helper_code import load_outputs
@@ -285,8 +286,8 @@ def test_a_network_failing_on_one_record_of_a_batch_fails_only_that_record() -> 
             return (probabilities > 0.5).astype(int)
 
     model = Fussy()
-    records = [tester._Record(f"r{i}.hea", f"r{i}", model=model) for i in range(3)]
+    records = [folder_run._Record(f"r{i}.hea", f"r{i}", model=model) for i in range(3)]
     items = [(np.zeros((1, 2, 4)), np.zeros((1, 1, 4)), np.full(3, np.nan if i == 1 else 0.0)) for i in range(3)]
-    tester._classify(list(zip(records, items, strict=True)), 16)
+    folder_run._classify(list(zip(records, items, strict=True)), 16)
     assert [r.error for r in records] == [None, "RuntimeError: cannot run this batch", None]
     assert records[0].outputs == (["a", "b"], [0, 0], [np.float32(0.25)] * 2) == records[2].outputs

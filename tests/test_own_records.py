@@ -290,7 +290,7 @@ def test_onnx_runner_matches_the_torch_predictor(exported: Path, model: Path, le
     import sys
 
     from ecgclassify.onnx_runner import ExportedModel
-    from ecgtrain.predictor import load_predictor
+    from ecgserve.predictor import load_predictor
 
     predictor = load_predictor(model, lead_set, device="cpu")
     runner = ExportedModel(exported).for_leads(lead_set)

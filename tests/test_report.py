@@ -34,8 +34,8 @@ from ecgreport.record import class_index, explain_to_png, measurements, record_f
 from ecgreport.training import read_models, training_to_png
 from ecgscore.classes import ABBREVIATIONS, labels_to_targets
 from ecgscore.metric import modified_confusion_matrix
+from ecgserve.predictor import load_predictor
 from ecgsignal.features import FEATURE_NAMES
-from ecgtrain.predictor import load_predictor
 from ecgtrain.settings import Settings
 from ecgtrain.workflow import train_all
 

@@ -20,7 +20,7 @@ from conftest import copy_records
 import helper_code
 import team_code
 from ecgio.leads import LEAD_SETS, TWELVE_LEADS
-from ecgtrain import model_folder
+from ecgserve import model_folder
 from ecgtrain.settings import Settings
 from ecgtrain.workflow import train_all
 
@@ -29,6 +29,7 @@ TINY = {
     "epochs": 2,
     "batch_size": 8,
     "n_jobs": 1,
+    "threads": 1,  # bit-for-bit equal runs need the same thread count, which otherwise follows the machine's load
     "progress": False,
     "model_kwargs": {
         "raw_widths": [8, 12],

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from ecgtrain import device
+from ecgserve import device
 
 
 def test_busy_machine_leaves_other_jobs_their_cores(monkeypatch, caplog):

@@ -22,7 +22,7 @@ import pytest
 from conftest import copy_records
 
 import team_code
-from ecgtrain import model_folder
+from ecgserve import model_folder
 from ecgtrain.settings import Settings
 from ecgtrain.workflow import KILL_AT_ENV, train_all
 
@@ -345,7 +345,7 @@ def test_edited_manifest_content_is_detected_at_load(model: Path, tmp_path: Path
 def test_loading_while_a_retrain_commits_loads_the_new_model(model: Path, monkeypatch: pytest.MonkeyPatch):
     """The commit replaces the manifest, then removes the old weights: a load that read the old manifest
     finds its weights gone, and loads the new model instead of failing every record."""
-    from ecgtrain import predictor
+    from ecgserve import predictor
 
     real = predictor.load_weights
     commits = []

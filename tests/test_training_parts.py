@@ -15,12 +15,12 @@ import numpy as np
 import pytest
 import torch
 
-from ecgtrain import model_folder
+from ecgserve import model_folder
+from ecgserve.predictor import choose_entry, fallback_warning
+from ecgserve.tabular import TabularScaler
 from ecgtrain.errors import TrainingDataError
 from ecgtrain.losses import positive_weights
-from ecgtrain.predictor import choose_entry, fallback_warning
 from ecgtrain.settings import Settings
-from ecgtrain.tabular import TabularScaler
 from ecgtrain.thresholds import tune_thresholds
 
 
@@ -146,7 +146,7 @@ def test_commit_verifies_then_replaces_the_model_and_removes_the_old_weights(tmp
 
 def test_second_lock_on_a_model_folder_fails_at_once_naming_the_holder(tmp_path):
     script = (
-        "import sys\nfrom ecgtrain import model_folder\n"
+        "import sys\nfrom ecgserve import model_folder\n"
         "try:\n    with model_folder.locked(sys.argv[1]): pass\n"
         "except model_folder.ModelFolderError as e:\n    print(e); sys.exit(3)\n"
     )
@@ -268,7 +268,7 @@ def test_settings_reject_bad_threads_and_signal_keys(tmp_path, monkeypatch):
 
 
 def test_default_threads_follow_affinity_omp_and_workers(monkeypatch):
-    from ecgtrain import device
+    from ecgserve import device
 
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     monkeypatch.setattr(device.os, "sched_getaffinity", lambda pid: set(range(64)))
@@ -290,7 +290,7 @@ def test_default_threads_follow_affinity_omp_and_workers(monkeypatch):
 
 
 def test_cgroup_quota_bounds_the_cores(tmp_path, monkeypatch):
-    from ecgtrain import device
+    from ecgserve import device
 
     quota = tmp_path / "cpu.max"
     quota.write_text("150000 100000\n")

@@ -14,12 +14,12 @@ import torch
 import torch.nn.functional as F
 
 import models
+from ecgserve import model_folder
+from ecgserve.inference import predict_records
+from ecgserve.tabular import DEMOGRAPHIC_COLUMNS
 from ecgsignal.images import ImageCache, ecg_images, paa, unit_scale
-from ecgtrain import model_folder
-from ecgtrain.inference import predict_records
 from ecgtrain.losses import AsymmetricLoss, FocalLoss, focal_loss
 from ecgtrain.settings import Settings
-from ecgtrain.tabular import DEMOGRAPHIC_COLUMNS
 from ecgtrain.trainer import train_network
 from models.inputs import fit_length, resample
 
@@ -481,9 +481,9 @@ def test_default_input_rate_is_the_signal_layers_rate():
 def test_real_records_through_the_signal_layer_and_the_zoo(cinc_dir):
     """Two real 12-lead records, prepared as the trainer prepares them, read by three zoo networks."""
     from ecgio import read_record
+    from ecgserve.tabular import TabularScaler
     from ecgsignal.config import SignalConfig
     from ecgsignal.pipeline import prepare
-    from ecgtrain.tabular import TabularScaler
 
     config = SignalConfig()
     headers = sorted(cinc_dir.glob("*.hea"))[:2]

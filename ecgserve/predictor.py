@@ -22,14 +22,13 @@ import numpy as np
 import torch
 
 from ecgio.leads import canonical_lead, sort_leads
-from ecgsignal.config import SignalConfig
-from ecgsignal.features import FEATURE_NAMES
-from ecgtrain import calibration, criteria
-from ecgtrain.device import apply_threads, resolve_device
-from ecgtrain.ensemble import build_ensemble
-from ecgtrain.gbm import GBM_EXTRA_COLUMNS, Forest
-from ecgtrain.inference import RecordInput, check_aggregation, predict_records
-from ecgtrain.model_folder import (
+from ecgserve.blending import combine
+from ecgserve.decision import decide
+from ecgserve.device import apply_threads, resolve_device
+from ecgserve.ensemble import build_ensemble
+from ecgserve.forest import GBM_EXTRA_COLUMNS, Forest
+from ecgserve.inference import RecordInput, check_aggregation, predict_records
+from ecgserve.model_folder import (
     MANIFEST,
     ModelFolderError,
     incomplete_reason,
@@ -37,10 +36,10 @@ from ecgtrain.model_folder import (
     load_weights,
     read_manifest,
 )
-from ecgtrain.record_inputs import RecordPreparer
-from ecgtrain.stacking import blend
-from ecgtrain.tabular import TabularScaler
-from ecgtrain.thresholds import decide
+from ecgserve.record_inputs import RecordPreparer
+from ecgserve.tabular import TabularScaler
+from ecgsignal.config import SignalConfig
+from ecgsignal.features import FEATURE_NAMES
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +63,8 @@ class Predictor:
     window_aggregation: str = "mean"
     features_member: Forest | None = None  # boosted trees on the global features (``features_member: gbm``)
     member_weights: np.ndarray | None = None  # (2, C) weights of the networks' and the trees' probabilities
-    criteria_weights: np.ndarray | None = None  # (C,) weights of the measured criteria (ecgtrain.criteria)
-    network_calibration: np.ndarray | None = None  # (2, C) the networks' calibration (ecgtrain.calibration)
+    criteria_weights: np.ndarray | None = None  # (C,) weights of the measured criteria (ecgserve.blending)
+    network_calibration: np.ndarray | None = None  # (2, C) the networks' calibration (ecgserve.blending)
 
     @property
     def preparer(self) -> RecordPreparer:
@@ -104,12 +103,18 @@ class Predictor:
 
     def with_trees(self, probabilities: np.ndarray, tree_inputs: np.ndarray) -> np.ndarray:
         """(N, C) networks' probabilities mixed with the features member's on (N, F) tree inputs
-        (:func:`ecgtrain.gbm.gbm_inputs`) by the stored weights; unchanged when the model has no trees."""
+        (:func:`ecgserve.forest.gbm_inputs`) by the stored weights; unchanged when the model has no trees."""
         if self.features_member is None or self.member_weights is None:
             return probabilities
-        networks = calibration.apply(probabilities, self.network_calibration)
-        mixed = blend(networks, self.features_member, self.member_weights, tree_inputs)
-        return criteria.apply_member(mixed, tree_inputs, self.classes, self.criteria_weights).astype(np.float32)
+        return combine(
+            probabilities,
+            self.features_member,
+            self.member_weights,
+            tree_inputs,
+            self.classes,
+            self.network_calibration,
+            self.criteria_weights,
+        ).astype(np.float32)
 
     def labels(self, probabilities: np.ndarray) -> np.ndarray:
         """Binary decisions at the tuned thresholds, by the model's decision rule."""
@@ -146,7 +151,7 @@ def fallback_warning(folder: str | Path, requested: Sequence[str], used: Sequenc
 
 def load_predictor(folder: str | Path, leads: Sequence[str], device: str = "auto", threads: int = 0) -> Predictor:
     """Load the network for ``leads`` from a model folder (see :func:`choose_entry`); torch then runs on
-    ``threads`` intra-op threads (0: :func:`ecgtrain.device.default_threads`).
+    ``threads`` intra-op threads (0: :func:`ecgserve.device.default_threads`).
 
     A retrain that commits while this loads replaces the manifest and then removes the old weights, so
     the load can find its weights gone: when the manifest was replaced meanwhile, the new model is loaded

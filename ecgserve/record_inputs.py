@@ -4,7 +4,7 @@ Reading a record, conditioning, delineating and measuring it cost about as much 
 on a 10-s record, and far more on a long one (a 30-min record is delineated whole; the network sees
 at most 8 windows of it), while the network runs several times cheaper per record on windows of
 many records at once. So test_model prepares records with these functions, in worker processes when
-asked (:mod:`ecgtrain.prepare_workers`), and runs the network on batches in its own process
+asked (:mod:`ecgserve.prepare_workers`), and runs the network on batches in its own process
 (``Predictor.probabilities_batch``). Nothing here imports torch, so a worker starts fast and stays
 small. ``team_code.run_model`` makes its checks through :func:`checked_recording` too, so a record
 fails with the same message whichever path classifies it.
@@ -18,15 +18,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from ecgio.errors import RecordError
-from ecgio.header import Header, parse_header
+from ecgio.header import Header, parsed_header
 from ecgio.limits import check_signal_length, check_usable, max_samples
 from ecgio.record import load_raw, to_millivolts
+from ecgserve.tabular import TabularScaler
 from ecgsignal.config import SignalConfig
 from ecgsignal.pipeline import Prepared, UnusableSignalError, prepare
-from ecgtrain.tabular import TabularScaler
 
 #: One record's network input: windows (W, L, T), fiducials (W, C, T), tabular row (D,); the same
-#: layout as ``ecgtrain.inference.RecordInput``, named here so workers need not import torch.
+#: layout as ``ecgserve.inference.RecordInput``, named here so workers need not import torch.
 NetworkInput = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
@@ -38,7 +38,7 @@ class RecordPreparer:
     leads: tuple[str, ...]
     config: SignalConfig
     scaler: TabularScaler
-    with_trees: bool = False  # append the features member's input (ecgtrain.gbm.gbm_inputs) to the tabular row
+    with_trees: bool = False  # append the features member's input (ecgserve.forest.gbm_inputs) to the tabular row
 
     def prepare(self, signal: np.ndarray, fs: float, age: float = math.nan, sex: str | None = None) -> NetworkInput:
         """Network input of a (len(self.leads), N) signal in mV, rows in ``self.leads`` order; ``with_trees``:
@@ -52,7 +52,7 @@ class RecordPreparer:
         """Network input of an already prepared record (what :meth:`prepare` returns after ``prepare``)."""
         tabular = self.scaler.transform(prepared.features[None], prepared.feature_present[None], np.array([age]), [sex])
         if self.with_trees:
-            from ecgtrain.gbm import gbm_inputs
+            from ecgserve.forest import gbm_inputs
 
             trees = gbm_inputs(prepared.features[None], prepared.feature_present[None], np.array([age]), [sex])
             tabular = np.concatenate([tabular.astype(np.float64), trees], axis=1)
@@ -61,8 +61,9 @@ class RecordPreparer:
 
 def checked_recording(header_text: str, recording: np.ndarray) -> tuple[np.ndarray, Header]:
     """The recording as an array and its parsed header, after the checks that make a record unclassifiable
-    (rate, length, size, shape): each raises an error naming the record. ``run_model`` makes them too."""
-    parsed = parse_header(header_text)
+    (rate, length, size, shape): each raises an error naming the record. ``run_model`` makes them too.
+    A :class:`ecgio.header.HeaderText` (what test_model passes) is not parsed again."""
+    parsed = parsed_header(header_text)
     name = parsed.record_name
     check_usable(parsed, name)
     recording = np.asarray(recording)

@@ -41,13 +41,13 @@ import torch
 
 from ecgio.errors import RecordError
 from ecgio.files import LockHeld, atomic_write, contained_file, exclusive_lock
-from ecgtrain.errors import ModelFolderError
+from ecgserve.errors import ModelFolderError
 
 log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
 FORMAT = "ecg-leads-model"
-#: 2: a lead set's weights file holds an ensemble (``members`` networks, ecgtrain.ensemble); 1 held one network.
+#: 2: a lead set's weights file holds an ensemble (``members`` networks, ecgserve.ensemble); 1 held one network.
 FORMAT_VERSION = 2
 LOCK = ".lock"
 #: Manifest key holding the SHA-256 of the rest of the manifest (thresholds, classes, leads...), checked at load:

@@ -1,6 +1,6 @@
 """Preparing records for the network in K worker processes, each record's failure its own.
 
-``PrepareWorkers(k)`` runs :func:`ecgtrain.record_inputs.prepare_file` in a loky process pool
+``PrepareWorkers(k)`` runs :func:`ecgserve.record_inputs.prepare_file` in a loky process pool
 (k > 1) or in this process (k == 1, nothing to start). ``submit`` returns at once so the caller
 can run the network on one chunk of records while the workers prepare the next; ``result`` waits
 for one record. Each worker's numeric libraries get ``cores // k`` threads (at least one), so k
@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ecgio.header import Header
-from ecgtrain.device import available_cores
-from ecgtrain.record_inputs import NetworkInput, RecordPreparer, prepare_file
+from ecgserve.device import available_cores
+from ecgserve.record_inputs import NetworkInput, RecordPreparer, prepare_file
 
 log = logging.getLogger(__name__)
 
