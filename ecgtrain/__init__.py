@@ -1,1 +1,2 @@
-"""Training, saving, loading and running the classifiers (see :mod:`ecgtrain.workflow`)."""
+"""Fitting the classifiers and writing the model folder (:func:`ecgtrain.workflow.train_all`); running a
+saved one is :mod:`ecgserve`'s."""
