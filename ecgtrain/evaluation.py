@@ -24,7 +24,7 @@ def evaluate_probabilities(
     labels: np.ndarray, probabilities: np.ndarray, thresholds: np.ndarray, rule: str = "threshold"
 ) -> dict[str, float]:
     """Challenge metric, macro AUROC/AUPRC and F-measure of probabilities decided at ``thresholds`` by ``rule``
-    (:func:`ecgtrain.thresholds.decide`)."""
+    (:func:`ecgserve.decision.decide`)."""
 
     outputs = decide(probabilities, thresholds, rule)
     auroc, auprc, _, _ = auc(labels, probabilities)
