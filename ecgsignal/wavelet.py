@@ -113,24 +113,29 @@ def _transform_block(x: np.ndarray, fs: float, scales: tuple[int, ...], pad: int
     work = np.zeros((num_leads, work_len // 2 + 1), dtype=np.complex64)
     work[:, : factor.size] = spectrum[:, : factor.size] * factor
     y = spfft.irfft(work, n=work_len, axis=-1, workers=1)
-    # pywt's transform is circular on its whole input, whose length must be a multiple of 2^(levels + start):
-    # each lead's period, wrapped on both sides by more than the longest filter and its lag, is one
-    # segment of a single row, so one call does every lead and no seam reaches a kept output.
+    # pywt's filters are circular on their whole input, whose length must be a multiple of
+    # 2^(levels + start_level): each lead contributes one segment of a single row, the stretch its kept
+    # outputs read (the record and more than the longest filter and its lag either side, taken
+    # circularly from the period), so one call does every lead and no seam reaches a kept output.
     top = max(scales)
+    step = work_len // period if work_len % period == 0 else 0
     margin = 2 ** (top + 2 + octave)
     unit = 2 ** (top + octave)
-    segment = -(-(work_len + 2 * margin) // unit) * unit
-    row = y[:, np.arange(-margin, segment - margin) % work_len].ravel()
+    first, stop = (pad * step - margin, (pad + n) * step + margin) if step else (-margin, work_len + margin)
+    segment = -(-(stop - first) // unit) * unit
+    if first >= 0 and first + segment <= work_len:
+        row = y[:, first : first + segment].ravel()
+    else:
+        row = y[:, np.arange(first, first + segment) % work_len].ravel()
     details = pywt.swt(row, QUADRATIC_SPLINE, level=top, start_level=octave, trim_approx=True, norm=False)
     out = np.empty((len(scales), num_leads, n), dtype=np.float32)
     for i, scale in enumerate(scales):
         detail = details[-scale].reshape(num_leads, segment)
-        lag = margin - 2**octave * (2 ** (scale - 1) - 1)  # what remains of the causal filter's lead
-        if work_len % period == 0:
-            step = work_len // period
-            out[i] = detail[:, lag + pad * step : lag + (pad + n) * step : step]
+        lag = 2**octave * (2 ** (scale - 1) - 1) + first  # the causal filter's lead left after the delay
+        if step:
+            out[i] = detail[:, pad * step - lag : (pad + n) * step - lag : step]
         else:
-            spectrum = spfft.rfft(detail[:, lag : lag + work_len], axis=-1, workers=1)
+            spectrum = spfft.rfft(detail[:, -lag : work_len - lag], axis=-1, workers=1)
             back = spectrum[:, : period // 2 + 1] * np.float32(period / work_len)
             out[i] = spfft.irfft(back, n=period, axis=-1, workers=1)[:, pad : pad + n]
     return out
