@@ -52,7 +52,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ecgsignal.order_stats import nan_median
-from ecgsignal.sample_windows import local_maxima, take, to_samples, walk
+from ecgsignal.sample_windows import local_maxima, pick, take, to_samples, walk
 
 WAVE_POINTS: tuple[str, ...] = (
     "P_on",
@@ -156,7 +156,7 @@ def delineate_qrs(
     allowed = window >= floor[None, :, None]  # a paced beat's QRS is what follows its stimulus
     core = (np.abs(offsets) <= to_samples(65, fs)) & allowed
     peak_k = np.argmax(np.where(core, a2, -1.0), axis=-1)
-    peak = np.take_along_axis(a2, peak_k[..., None], -1)[..., 0]
+    peak = pick(a2, peak_k)
     typical = np.median(peak, axis=1, keepdims=True)
     present = active[:, None] & (peak > 0.1 * typical) & (peak > 0)
 
@@ -166,8 +166,8 @@ def delineate_qrs(
     before = lm & (a2 > QRS_BEFORE * peak[..., None]) & (k >= peak_k[..., None] - to_samples(100, fs)) & allowed
     after = lm & (a2 > QRS_AFTER * peak[..., None]) & (k <= peak_k[..., None] + to_samples(150, fs))
     first_k, last_k = _chain(before, after, peak_k, to_samples(QRS_HOP_MS, fs))
-    first = np.take_along_axis(window, first_k[..., None], -1)[..., 0]
-    last = np.take_along_axis(window, last_k[..., None], -1)[..., 0]
+    first = r[None, :] + offsets[first_k]  # window[lead, beat, k] is r[beat] + offsets[k]
+    last = r[None, :] + offsets[last_k]
 
     abs2 = np.abs(w2)
     on_ratio = np.where(take(w2, first) > 0, *QRS_ON_RATIOS)
@@ -211,10 +211,10 @@ def _qrs_peaks(
     before_r = inside & (span < r_k[..., None])
     after_r = inside & (span > r_k[..., None])
     q_k = np.argmin(np.where(before_r, xs, np.inf), axis=-1)
-    q_val = np.take_along_axis(xs, q_k[..., None], -1)[..., 0]
+    q_val = pick(xs, q_k)
     q_ok = r_ok & (q_k > 0) & (q_val < level_on - 0.03 * p2p)
     s_k = np.argmin(np.where(after_r, xs, np.inf), axis=-1)
-    s_val = np.take_along_axis(xs, s_k[..., None], -1)[..., 0]
+    s_val = pick(xs, s_k)
     s_ok = r_ok & (s_k > r_k) & (s_k < length) & (s_val < level_off - 0.03 * p2p)
     qs_k = np.argmin(np.where(inside, xs, np.inf), axis=-1)
     qs_ok = present & ~r_ok & (qs_k > 0) & (qs_k < length) & (p2p > 0)
@@ -260,8 +260,8 @@ def _two_mml_wave(
     a = np.abs(w)
     lm = local_maxima(a, valid) & (a > eps[:, None, None])
     m1 = np.argmax(np.where(lm, a, -1.0), axis=-1)
-    a1 = np.take_along_axis(a, m1[..., None], -1)[..., 0]
-    s1 = np.sign(np.take_along_axis(w, m1[..., None], -1)[..., 0])
+    a1 = pick(a, m1)
+    s1 = np.sign(pick(w, m1))
     partner = lm & (np.sign(w) == -s1[..., None]) & (a > np.maximum(gamma, balance) * a1[..., None])
     k = np.arange(width)
     xs = take(x, window)
@@ -283,7 +283,7 @@ def _two_mml_wave(
     else:
         m2 = np.argmin(np.where(partner, np.abs(k - m1[..., None]), width + 1), axis=-1)
     lo_k, hi_k = np.minimum(m1, m2), np.maximum(m1, m2)
-    rising = np.take_along_axis(w, lo_k[..., None], -1)[..., 0] > 0
+    rising = pick(w, lo_k) > 0
     between = (k > lo_k[..., None]) & (k < hi_k[..., None])
     signed = np.where(rising[..., None], xs, -xs)
     peak_k = np.argmax(np.where(between, signed, -np.inf), axis=-1)
@@ -296,14 +296,14 @@ def _lobe(xs: np.ndarray, lo: np.ndarray, hi: np.ndarray, sign: np.ndarray) -> t
     the largest deviation from the chord joining xs[lo] and xs[hi], in the direction ``sign`` (+1 a
     hump, -1 a dip). Depth -inf where the span is empty."""
     k = np.arange(xs.shape[-1])
-    x_lo = np.take_along_axis(xs, lo[..., None], -1)
-    x_hi = np.take_along_axis(xs, hi[..., None], -1)
+    x_lo = pick(xs, lo)[..., None]
+    x_hi = pick(xs, hi)[..., None]
     span = np.maximum(hi - lo, 1)[..., None]
     chord = x_lo + (x_hi - x_lo) * (k - lo[..., None]) / span
     inside = (k > lo[..., None]) & (k < hi[..., None])
     deviation = np.where(inside, sign[..., None] * (xs - chord), -np.inf)
     index = np.argmax(deviation, axis=-1)
-    return index, np.take_along_axis(deviation, index[..., None], -1)[..., 0]
+    return index, pick(deviation, index)
 
 
 def _rr(r: np.ndarray, fs: float) -> tuple[np.ndarray, np.ndarray]:
