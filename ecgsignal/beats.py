@@ -26,7 +26,7 @@ import numpy as np
 from scipy.signal import find_peaks
 
 from ecgsignal.order_stats import nan_median
-from ecgsignal.sample_windows import median_last, take, to_samples
+from ecgsignal.sample_windows import median_last, neighbourhoods, take, to_samples
 
 #: A beat within SLOW_WAVE_MS of its neighbour, with under SLOW_STRENGTH of its slope strength, SLOW_AMPLITUDE
 #: of its peak-to-peak amplitude (a PVC is broad but large) and SLOW_STEEP of its steepness, is the
@@ -111,8 +111,7 @@ def _local_reference(maxima: np.ndarray, alive: np.ndarray, segment: int, n: int
     """
     count = maxima.shape[1]
     half = LOCAL_SEGMENTS
-    padded = np.pad(np.where(alive, maxima, np.nan), ((0, 0), (half, half)), constant_values=np.nan)
-    windows = np.lib.stride_tricks.sliding_window_view(padded, 2 * half + 1, axis=1)  # (L, count, 2H+1)
+    windows = neighbourhoods(np.where(alive, maxima, np.nan), half)  # (L, count, 2H+1)
     local = np.nan_to_num(nan_median(windows, np.isfinite(windows)), nan=0.0).astype(maxima.dtype)
     per_sample = np.repeat(local, segment, axis=1)
     tail = n - count * segment

@@ -42,6 +42,16 @@ def pick(values: np.ndarray, index: np.ndarray) -> np.ndarray:
     return values.ravel().take(index.ravel() + np.arange(0, index.size * k, k)).reshape(index.shape)
 
 
+def neighbourhoods(values: np.ndarray, half: int) -> np.ndarray:
+    """(..., C, 2 half + 1): each entry of ``values`` (..., C) with ``half`` neighbours either side along the
+    last axis, NaN beyond the ends (what a NaN-padded ``sliding_window_view`` gives, as a plain array: the
+    view and the padding cost ~0.1 ms a call in overhead, on a dozen beats)."""
+    count = values.shape[-1]
+    padded = np.full(values.shape[:-1] + (count + 2 * half,), np.nan, dtype=values.dtype)
+    padded[..., half : half + count] = values
+    return padded[..., np.arange(count)[:, None] + np.arange(2 * half + 1)]
+
+
 def local_maxima(a: np.ndarray, valid: np.ndarray) -> np.ndarray:
     """Interior local maxima along the last axis (>= left, > right), both neighbours valid."""
     out = np.zeros(a.shape, dtype=bool)

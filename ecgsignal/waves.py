@@ -52,7 +52,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ecgsignal.order_stats import nan_median
-from ecgsignal.sample_windows import local_maxima, pick, take, to_samples, walk
+from ecgsignal.sample_windows import local_maxima, neighbourhoods, pick, take, to_samples, walk
 
 WAVE_POINTS: tuple[str, ...] = (
     "P_on",
@@ -415,7 +415,7 @@ def delineate_p(x: np.ndarray, w4: np.ndarray, r: np.ndarray, fs: float, rms4: n
 def _local_median(values: np.ndarray) -> np.ndarray:
     """NaN-ignoring median of each beat's neighbourhood of :data:`P_RHYTHM_BEATS` beats."""
     half = P_RHYTHM_BEATS // 2
-    windows = np.lib.stride_tricks.sliding_window_view(np.pad(values, half, constant_values=np.nan), 2 * half + 1)
+    windows = neighbourhoods(values, half)
     return nan_median(windows, np.isfinite(windows))
 
 
@@ -443,7 +443,7 @@ def _stable_pr(pr: np.ndarray, irregular: np.ndarray, fs: float) -> np.ndarray:
     values = np.where(pr >= 0, pr, np.nan).astype(np.float64)
     beat_pr = nan_median(values.T, (pr >= 0).T)
     half = P_RHYTHM_BEATS // 2
-    windows = np.lib.stride_tricks.sliding_window_view(np.pad(beat_pr, half, constant_values=np.nan), 2 * half + 1)
+    windows = neighbourhoods(beat_pr, half)
     local = nan_median(windows, np.isfinite(windows))
     deviation = np.abs(windows - local[:, None])
     spread = nan_median(deviation, np.isfinite(deviation))
