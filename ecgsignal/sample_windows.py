@@ -35,8 +35,9 @@ def pick(values: np.ndarray, index: np.ndarray) -> np.ndarray:
     """
     index = np.asarray(index)
     k = values.shape[-1]
-    if not values.flags.c_contiguous or values.shape[:-1] != index.shape or index.size == 0:
+    if values.shape[:-1] != index.shape or index.size == 0:
         return np.take_along_axis(values, index[..., None], -1)[..., 0]
+    values = np.ascontiguousarray(values)  # a sort of a transposed array keeps its order: one small copy
     if index.min() < 0 or index.max() >= k:  # negative or out of range: numpy's own rules
         return np.take_along_axis(values, index[..., None], -1)[..., 0]
     return values.ravel().take(index.ravel() + np.arange(0, index.size * k, k)).reshape(index.shape)
