@@ -27,6 +27,16 @@ def take(values: np.ndarray, positions: np.ndarray) -> np.ndarray:
     return values.ravel().take(clipped + rows * n)
 
 
+def take_both(first: np.ndarray, second: np.ndarray, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`take` from two (L, N) arrays at the same positions, the clipped flat index computed once."""
+    if not (first.flags.c_contiguous and second.flags.c_contiguous) or first.shape != second.shape:
+        return take(first, positions), take(second, positions)
+    n = first.shape[1]
+    rows = np.arange(first.shape[0]).reshape((-1,) + (1,) * (positions.ndim - 1))
+    flat = np.minimum(np.maximum(positions, 0), n - 1) + rows * n
+    return first.ravel().take(flat), second.ravel().take(flat)
+
+
 def pick(values: np.ndarray, index: np.ndarray) -> np.ndarray:
     """``values[..., index]``, one element per row of the last axis (``index`` has ``values``' leading shape).
 

@@ -52,7 +52,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ecgsignal.order_stats import nan_median
-from ecgsignal.sample_windows import local_maxima, median_last, neighbourhoods, pick, take, to_samples, walk
+from ecgsignal.sample_windows import local_maxima, median_last, neighbourhoods, pick, take, take_both, to_samples, walk
 
 WAVE_POINTS: tuple[str, ...] = (
     "P_on",
@@ -260,7 +260,8 @@ def _two_mml_wave(
     width = max(3, int((stop - start).max(initial=0)) + 1)
     window = start[..., None] + np.arange(width)
     valid = (window <= stop[..., None]) & (window >= 0) & (window < n)
-    w = np.where(valid, take(w4, window), 0.0)
+    w_at, xs = take_both(w4, x, window)
+    w = np.where(valid, w_at, 0.0)
     a = np.abs(w)
     lm = local_maxima(a, valid) & (a > eps[:, None, None])
     m1 = np.argmax(np.where(lm, a, -1.0), axis=-1)
@@ -268,7 +269,6 @@ def _two_mml_wave(
     s1 = np.sign(pick(w, m1))
     partner = lm & (np.sign(w) == -s1[..., None]) & (a > np.maximum(gamma, balance) * a1[..., None])
     k = np.arange(width)
-    xs = take(x, window)
     present = lm.any(axis=-1) & partner.any(axis=-1)
     if larger_lobe:
         before = partner & (k < m1[..., None])
@@ -278,8 +278,9 @@ def _two_mml_wave(
         has_after, has_before = after.any(-1), before.any(-1)
         use_after = has_after & ~has_before
         both = has_after & has_before  # only there is there a choice: the lobes are measured there only
-        depth_before = _lobe(xs[both], m_before[both], m1[both], -s1[both])[1]
-        depth_after = _lobe(xs[both], m1[both], m_after[both], s1[both])[1]
+        xs_both, m1_both, s1_both = xs[both], m1[both], s1[both]
+        depth_before = _lobe(xs_both, m_before[both], m1_both, -s1_both)[1]
+        depth_after = _lobe(xs_both, m1_both, m_after[both], s1_both)[1]
         after_nearer = (m_after[both] - m1[both]) < (m1[both] - m_before[both])
         ratio = np.where(after_nearer, 1.0 / T_LOBE_RATIO, T_LOBE_RATIO)
         use_after[both] = depth_after > ratio * depth_before
@@ -306,8 +307,7 @@ def _lobe(xs: np.ndarray, lo: np.ndarray, hi: np.ndarray, sign: np.ndarray) -> t
     chord = x_lo + (x_hi - x_lo) * (k - lo[..., None]) / span
     inside = (k > lo[..., None]) & (k < hi[..., None])
     deviation = np.where(inside, sign[..., None] * (xs - chord), -np.inf)
-    index = np.argmax(deviation, axis=-1)
-    return index, pick(deviation, index)
+    return np.argmax(deviation, axis=-1), deviation.max(axis=-1)  # the value at the argmax, NaN or -inf alike
 
 
 def _rr(r: np.ndarray, fs: float) -> tuple[np.ndarray, np.ndarray]:
