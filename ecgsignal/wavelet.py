@@ -29,8 +29,9 @@ the 250-Hz Nyquist) and pywt runs at 250 Hz with ``start_level=0``, its scale 2^
 other rates to the lowest ``250 * 2^j`` Hz that is a multiple of theirs (100 Hz works at 500, 1000
 Hz at 1000) and keeps the padded block's FFT period, so each circular convolution wraps exactly
 where the frequency-domain design's did. pywt's filtering is circular on its whole input, whose
-length must be a multiple of 2^(levels + start_level): each lead's period, wrapped on both sides by
-more than the longest filter, is one segment of a single row, so one call transforms every lead.
+length must be a multiple of 2^(levels + start_level): each lead contributes the stretch its kept
+outputs read (the record and a margin longer than the longest filter and its lead, taken circularly
+from the period) as one segment of a single row, so one call transforms every lead.
 
 Equality: ``tests/test_wavelet.py`` keeps the frequency-domain design this replaced and checks the two
 agree within 1e-5 of each scale's peak (measured at most 2.8e-6 on every shared and LUDB record,
