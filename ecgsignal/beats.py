@@ -26,7 +26,7 @@ import numpy as np
 from scipy.signal import find_peaks
 
 from ecgsignal.order_stats import nan_median
-from ecgsignal.sample_windows import median_last, take, to_samples
+from ecgsignal.sample_windows import median_last, neighbourhoods, take, to_samples
 
 #: A beat within SLOW_WAVE_MS of its neighbour, with under SLOW_STRENGTH of its slope strength, SLOW_AMPLITUDE
 #: of its peak-to-peak amplitude (a PVC is broad but large) and SLOW_STEEP of its steepness, is the
@@ -61,17 +61,14 @@ def _lead_candidates(x: np.ndarray, w3: np.ndarray, fs: float, active: np.ndarra
         local = np.repeat(reference[:, None], n, axis=1)
     distance, second = to_samples(250, fs), max(1, int(fs))
     floor = _noise_floor(energy, second)
-    positions, leads = [], []
-    for lead in np.flatnonzero(active & (reference > 0)):
-        peaks, _ = find_peaks(energy[lead], height=0.35 * local[lead], distance=distance)
-        demand = np.minimum(NOISE_GATE * floor[lead, peaks // second], NOISE_CAP * local[lead, peaks])
-        peaks = peaks[energy[lead, peaks] >= demand]
-        positions.append(peaks)
-        leads.append(np.full(peaks.shape, lead))
-    if not positions:
+    searched = np.flatnonzero(active & (reference > 0))
+    if searched.size == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    pos = np.concatenate(positions).astype(np.int64)
-    lead_of = np.concatenate(leads).astype(np.int64)
+    peaks, lead_of = _peaks_per_lead(energy[searched], 0.35 * local[searched], distance)
+    lead_of = searched[lead_of]
+    demand = np.minimum(NOISE_GATE * floor[lead_of, peaks // second], NOISE_CAP * local[lead_of, peaks])
+    keep = energy[lead_of, peaks] >= demand
+    pos, lead_of = peaks[keep].astype(np.int64), lead_of[keep].astype(np.int64)
     half = to_samples(60, fs)
     window = pos[:, None] + np.arange(-half, half + 1)
     segment_values = x[lead_of[:, None], np.clip(window, 0, n - 1)]
@@ -79,6 +76,29 @@ def _lead_candidates(x: np.ndarray, w3: np.ndarray, fs: float, active: np.ndarra
     deflection[(window < 0) | (window >= n)] = -np.inf
     pos = np.clip(window[np.arange(len(pos)), deflection.argmax(axis=1)], 0, n - 1)
     return pos, lead_of
+
+
+def _peaks_per_lead(energy: np.ndarray, height: np.ndarray, distance: int) -> tuple[np.ndarray, np.ndarray]:
+    """``find_peaks(energy[i], height=height[i], distance=distance)`` for every row i, in one call: (peaks, row).
+
+    A call costs ~0.15 ms whatever the row, a tenth of a record's delineation for twelve leads. The
+    rows are laid end to end, each followed by ``distance`` samples of +inf whose height demand is
+    NaN: the +inf plateau is a peak that fails its height (so is gone before the distance rule),
+    neither neighbouring edge sample can be a peak (as a row's ends cannot), and rows are more than
+    ``distance`` apart, so no peak of one row suppresses a peak of another.
+    """
+    num_rows, n = energy.shape
+    stride = n + distance
+    row = np.full((num_rows, stride), np.inf, dtype=np.float64)
+    row[:, :n] = energy
+    demand = np.full((num_rows, stride), np.nan, dtype=height.dtype)
+    demand[:, :n] = height
+    peaks, _ = find_peaks(
+        row.ravel()[: num_rows * stride - distance],
+        height=demand.ravel()[: num_rows * stride - distance],
+        distance=distance,
+    )
+    return peaks % stride, peaks // stride
 
 
 def _local_reference(maxima: np.ndarray, alive: np.ndarray, segment: int, n: int) -> np.ndarray:
@@ -91,8 +111,7 @@ def _local_reference(maxima: np.ndarray, alive: np.ndarray, segment: int, n: int
     """
     count = maxima.shape[1]
     half = LOCAL_SEGMENTS
-    padded = np.pad(np.where(alive, maxima, np.nan), ((0, 0), (half, half)), constant_values=np.nan)
-    windows = np.lib.stride_tricks.sliding_window_view(padded, 2 * half + 1, axis=1)  # (L, count, 2H+1)
+    windows = neighbourhoods(np.where(alive, maxima, np.nan), half)  # (L, count, 2H+1)
     local = np.nan_to_num(nan_median(windows, np.isfinite(windows)), nan=0.0).astype(maxima.dtype)
     per_sample = np.repeat(local, segment, axis=1)
     tail = n - count * segment

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ecgsignal.sample_windows import pick
+
 
 def _sorted_present(values: np.ndarray, present: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     """(values sorted along the last axis with the absent ones last, count of present per row)."""
@@ -23,7 +25,7 @@ def _sorted_present(values: np.ndarray, present: np.ndarray | None) -> tuple[np.
 def _take(ordered: np.ndarray, index: np.ndarray) -> np.ndarray:
     if ordered.shape[-1] == 0:
         return np.full(index.shape, np.nan)
-    return np.take_along_axis(ordered, index[..., None], -1)[..., 0]
+    return pick(ordered, index)
 
 
 def nan_median(values: np.ndarray, present: np.ndarray | None = None) -> np.ndarray:

@@ -43,7 +43,9 @@ def pacing_spikes(x: np.ndarray, fs: float, usable: np.ndarray | None = None) ->
     h = max(1, int(round(0.002 * fs)))
     if fs < MIN_FS or x.shape[1] < 2 * h + 3 or usable.sum() < MIN_LEADS:
         return np.zeros(0, np.int64)
-    x = np.nan_to_num(x[usable].astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)  # float32: 10x faster here
+    x = x[usable].astype(np.float32)  # float32: 10x faster here
+    if not np.isfinite(x).all():  # the check costs less than the replacing copy, and records are finite
+        x = np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
     curvature = np.abs(x[:, h:-h] - 0.5 * (x[:, : -2 * h] + x[:, 2 * h :]))
     steps = np.abs(x[:, h::2] - x[:, :-h:2])  # every other step: the percentile at half the cost
     rank = int(0.99 * (steps.shape[1] - 1))

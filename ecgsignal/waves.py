@@ -52,7 +52,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ecgsignal.order_stats import nan_median
-from ecgsignal.sample_windows import local_maxima, take, to_samples, walk
+from ecgsignal.sample_windows import local_maxima, median_last, neighbourhoods, pick, take, take_both, to_samples, walk
 
 WAVE_POINTS: tuple[str, ...] = (
     "P_on",
@@ -156,8 +156,8 @@ def delineate_qrs(
     allowed = window >= floor[None, :, None]  # a paced beat's QRS is what follows its stimulus
     core = (np.abs(offsets) <= to_samples(65, fs)) & allowed
     peak_k = np.argmax(np.where(core, a2, -1.0), axis=-1)
-    peak = np.take_along_axis(a2, peak_k[..., None], -1)[..., 0]
-    typical = np.median(peak, axis=1, keepdims=True)
+    peak = pick(a2, peak_k)
+    typical = median_last(peak)[:, None]  # np.median's value (same middle pair, same float32 mean), less overhead
     present = active[:, None] & (peak > 0.1 * typical) & (peak > 0)
 
     k = np.arange(offsets.size)
@@ -166,8 +166,8 @@ def delineate_qrs(
     before = lm & (a2 > QRS_BEFORE * peak[..., None]) & (k >= peak_k[..., None] - to_samples(100, fs)) & allowed
     after = lm & (a2 > QRS_AFTER * peak[..., None]) & (k <= peak_k[..., None] + to_samples(150, fs))
     first_k, last_k = _chain(before, after, peak_k, to_samples(QRS_HOP_MS, fs))
-    first = np.take_along_axis(window, first_k[..., None], -1)[..., 0]
-    last = np.take_along_axis(window, last_k[..., None], -1)[..., 0]
+    first = r[None, :] + offsets[first_k]  # window[lead, beat, k] is r[beat] + offsets[k]
+    last = r[None, :] + offsets[last_k]
 
     abs2 = np.abs(w2)
     on_ratio = np.where(take(w2, first) > 0, *QRS_ON_RATIOS)
@@ -187,9 +187,13 @@ def _chain(before: np.ndarray, after: np.ndarray, centre: np.ndarray, gap: int) 
     first, last = centre.copy(), centre.copy()
     for _ in range(4):
         reach = before & (k < first[..., None]) & (k >= first[..., None] - gap)
-        first = np.where(reach.any(-1), np.argmax(reach, axis=-1), first)
+        hop_before = reach.any(-1)
+        first = np.where(hop_before, np.argmax(reach, axis=-1), first)
         reach = after & (k > last[..., None]) & (k <= last[..., None] + gap)
-        last = np.where(reach.any(-1), k.size - 1 - np.argmax(reach[..., ::-1], axis=-1), last)
+        hop_after = reach.any(-1)
+        last = np.where(hop_after, k.size - 1 - np.argmax(reach[..., ::-1], axis=-1), last)
+        if not (hop_before.any() or hop_after.any()):  # no end moved: the next rounds would change nothing
+            break
     return first, last
 
 
@@ -211,10 +215,10 @@ def _qrs_peaks(
     before_r = inside & (span < r_k[..., None])
     after_r = inside & (span > r_k[..., None])
     q_k = np.argmin(np.where(before_r, xs, np.inf), axis=-1)
-    q_val = np.take_along_axis(xs, q_k[..., None], -1)[..., 0]
+    q_val = pick(xs, q_k)
     q_ok = r_ok & (q_k > 0) & (q_val < level_on - 0.03 * p2p)
     s_k = np.argmin(np.where(after_r, xs, np.inf), axis=-1)
-    s_val = np.take_along_axis(xs, s_k[..., None], -1)[..., 0]
+    s_val = pick(xs, s_k)
     s_ok = r_ok & (s_k > r_k) & (s_k < length) & (s_val < level_off - 0.03 * p2p)
     qs_k = np.argmin(np.where(inside, xs, np.inf), axis=-1)
     qs_ok = present & ~r_ok & (qs_k > 0) & (qs_k < length) & (p2p > 0)
@@ -256,15 +260,15 @@ def _two_mml_wave(
     width = max(3, int((stop - start).max(initial=0)) + 1)
     window = start[..., None] + np.arange(width)
     valid = (window <= stop[..., None]) & (window >= 0) & (window < n)
-    w = np.where(valid, take(w4, window), 0.0)
+    w_at, xs = take_both(w4, x, window)
+    w = np.where(valid, w_at, 0.0)
     a = np.abs(w)
     lm = local_maxima(a, valid) & (a > eps[:, None, None])
     m1 = np.argmax(np.where(lm, a, -1.0), axis=-1)
-    a1 = np.take_along_axis(a, m1[..., None], -1)[..., 0]
-    s1 = np.sign(np.take_along_axis(w, m1[..., None], -1)[..., 0])
+    a1 = pick(a, m1)
+    s1 = np.sign(pick(w, m1))
     partner = lm & (np.sign(w) == -s1[..., None]) & (a > np.maximum(gamma, balance) * a1[..., None])
     k = np.arange(width)
-    xs = take(x, window)
     present = lm.any(axis=-1) & partner.any(axis=-1)
     if larger_lobe:
         before = partner & (k < m1[..., None])
@@ -274,8 +278,9 @@ def _two_mml_wave(
         has_after, has_before = after.any(-1), before.any(-1)
         use_after = has_after & ~has_before
         both = has_after & has_before  # only there is there a choice: the lobes are measured there only
-        depth_before = _lobe(xs[both], m_before[both], m1[both], -s1[both])[1]
-        depth_after = _lobe(xs[both], m1[both], m_after[both], s1[both])[1]
+        xs_both, m1_both, s1_both = xs[both], m1[both], s1[both]
+        depth_before = _lobe(xs_both, m_before[both], m1_both, -s1_both)[1]
+        depth_after = _lobe(xs_both, m1_both, m_after[both], s1_both)[1]
         after_nearer = (m_after[both] - m1[both]) < (m1[both] - m_before[both])
         ratio = np.where(after_nearer, 1.0 / T_LOBE_RATIO, T_LOBE_RATIO)
         use_after[both] = depth_after > ratio * depth_before
@@ -283,7 +288,7 @@ def _two_mml_wave(
     else:
         m2 = np.argmin(np.where(partner, np.abs(k - m1[..., None]), width + 1), axis=-1)
     lo_k, hi_k = np.minimum(m1, m2), np.maximum(m1, m2)
-    rising = np.take_along_axis(w, lo_k[..., None], -1)[..., 0] > 0
+    rising = pick(w, lo_k) > 0
     between = (k > lo_k[..., None]) & (k < hi_k[..., None])
     signed = np.where(rising[..., None], xs, -xs)
     peak_k = np.argmax(np.where(between, signed, -np.inf), axis=-1)
@@ -296,14 +301,13 @@ def _lobe(xs: np.ndarray, lo: np.ndarray, hi: np.ndarray, sign: np.ndarray) -> t
     the largest deviation from the chord joining xs[lo] and xs[hi], in the direction ``sign`` (+1 a
     hump, -1 a dip). Depth -inf where the span is empty."""
     k = np.arange(xs.shape[-1])
-    x_lo = np.take_along_axis(xs, lo[..., None], -1)
-    x_hi = np.take_along_axis(xs, hi[..., None], -1)
+    x_lo = pick(xs, lo)[..., None]
+    x_hi = pick(xs, hi)[..., None]
     span = np.maximum(hi - lo, 1)[..., None]
     chord = x_lo + (x_hi - x_lo) * (k - lo[..., None]) / span
     inside = (k > lo[..., None]) & (k < hi[..., None])
     deviation = np.where(inside, sign[..., None] * (xs - chord), -np.inf)
-    index = np.argmax(deviation, axis=-1)
-    return index, np.take_along_axis(deviation, index[..., None], -1)[..., 0]
+    return np.argmax(deviation, axis=-1), deviation.max(axis=-1)  # the value at the argmax, NaN or -inf alike
 
 
 def _rr(r: np.ndarray, fs: float) -> tuple[np.ndarray, np.ndarray]:
@@ -415,7 +419,7 @@ def delineate_p(x: np.ndarray, w4: np.ndarray, r: np.ndarray, fs: float, rms4: n
 def _local_median(values: np.ndarray) -> np.ndarray:
     """NaN-ignoring median of each beat's neighbourhood of :data:`P_RHYTHM_BEATS` beats."""
     half = P_RHYTHM_BEATS // 2
-    windows = np.lib.stride_tricks.sliding_window_view(np.pad(values, half, constant_values=np.nan), 2 * half + 1)
+    windows = neighbourhoods(values, half)
     return nan_median(windows, np.isfinite(windows))
 
 
@@ -443,7 +447,7 @@ def _stable_pr(pr: np.ndarray, irregular: np.ndarray, fs: float) -> np.ndarray:
     values = np.where(pr >= 0, pr, np.nan).astype(np.float64)
     beat_pr = nan_median(values.T, (pr >= 0).T)
     half = P_RHYTHM_BEATS // 2
-    windows = np.lib.stride_tricks.sliding_window_view(np.pad(beat_pr, half, constant_values=np.nan), 2 * half + 1)
+    windows = neighbourhoods(beat_pr, half)
     local = nan_median(windows, np.isfinite(windows))
     deviation = np.abs(windows - local[:, None])
     spread = nan_median(deviation, np.isfinite(deviation))
