@@ -39,8 +39,16 @@ def test_pip_install_gives_importable_package_data_and_console_scripts(tmp_path)
         timeout=300,
     )
     assert install.returncode == 0, install.stderr
+    # No generic top-level name: a user's own training/, scoring.py or team_code.py neither shadows ours nor is
+    # shadowed; models/ is the one exception (the Challenge layout's folder of networks). The Challenge files
+    # at the root run from the checkout and are not installed (an installed team_code would stand in for
+    # another team's).
+    installed = {path.name.removesuffix(".py") for path in target.iterdir()} - {"bin", "__pycache__"}
+    installed = {name for name in installed if not name.endswith(".dist-info")}
+    assert sorted(name for name in installed if not name.startswith("ecg")) == ["models"]
+    assert {"ecgserve", "ecgtrain", "ecgscore", "ecgplot", "ecgsignal"} <= installed
     code = (
-        "from ecgscore.classes import scoring_weights; import ecgdata.ptbxl as p, team_code, helper_code;"
+        "from ecgscore.classes import scoring_weights; import ecgdata.ptbxl as p, ecgserve.predictor;"
         "assert scoring_weights().shape == (26, 26) and p.MAPPING_FILE.is_file(); print('ok')"
     )
     env = {**os.environ, "PYTHONPATH": str(target)}
