@@ -9,6 +9,23 @@ dropout: one network then serves records whose leads the signal layer zeroed), s
 (Zhang et al. 2018) blends pairs of records and their targets, which the trainer applies since it
 touches the tabular input and targets too.
 
+Device imitation (another hospital's electrocardiograph, as it reaches the network after the signal layer):
+
+* ``band_limit``: the device's own filters, causal as in the hardware: a first-order high-pass between
+  0.05 Hz (diagnostic mode) and 0.67 Hz (monitor mode) and a second-order Butterworth low-pass between
+  35 Hz (monitor mode) and 150 Hz (diagnostic mode). The signal layer's zero-phase 0.5-45 Hz band-pass
+  cannot undo them: a causal high-pass above 0.05 Hz tilts the ST segment and T wave (why diagnostic
+  standards ask for 0.05 Hz), and a 35-45 Hz low-pass damps and delays the QRS. Each record's leads
+  keep their spread (the signal layer z-scores after the device's filters).
+* ``resample``: the record as an upstream resampler that interpolates linearly would have left it, from
+  a device at 257, 360, 500 or 1000 Hz (round trip 250 -> rate -> 250 Hz at a random sub-sample offset):
+  the smoothing of the interpolation and a shift of a fraction of a sample. The signal layer's own
+  resampling is polyphase, which keeps the 0.5-45 Hz band intact whatever the source rate, so this is
+  the only trace of a source rate that can survive to the window.
+* Per-lead gain is ``amplitude`` (one gain per lead and record). Notch differences are not imitated: the
+  signal layer notches 50 and 60 Hz on every record and passes nothing above 45 Hz, so a device's notch
+  leaves nothing the network sees.
+
 Each is switched on by name in the ``augment`` setting; ``True`` keeps the original pair
 (amplitude + noise), ``False`` none.
 """
@@ -21,6 +38,8 @@ import numpy as np
 
 #: Signal-only augmentations, in the order they are applied.
 SIGNAL_AUGMENTATIONS = (
+    "resample",
+    "band_limit",
     "time_stretch",
     "random_crop",
     "amplitude",
@@ -32,6 +51,11 @@ SIGNAL_AUGMENTATIONS = (
 AUGMENTATIONS = (*SIGNAL_AUGMENTATIONS, "mixup")
 DEFAULT = ("amplitude", "noise")
 MIXUP_ALPHA = 0.2
+#: The source rates ``resample`` imitates (Hz): INCART, MIT-BIH, PTB-XL/Georgia/CPSC, PTB.
+DEVICE_RATES = (257.0, 360.0, 500.0, 1000.0)
+#: ``band_limit``'s ranges of a device's causal cutoffs (Hz), drawn log-uniformly per record.
+DEVICE_HIGHPASS_HZ = (0.05, 0.67)
+DEVICE_LOWPASS_HZ = (35.0, 150.0)
 
 Batch = tuple[np.ndarray, np.ndarray]
 Augment = Callable[[np.ndarray, np.ndarray, np.random.Generator, float], Batch]
@@ -82,6 +106,63 @@ def powerline(signal: np.ndarray, fiducials: np.ndarray, rng: np.random.Generato
     return signal + (size * np.sin(2 * np.pi * frequency * t + phase)).astype(np.float32), fiducials
 
 
+def _log_uniform(rng: np.random.Generator, bounds: tuple[float, float], size: tuple[int, ...]) -> np.ndarray:
+    return np.exp(rng.uniform(np.log(bounds[0]), np.log(bounds[1]), size=size))
+
+
+def device_response(frequencies: np.ndarray, highpass_hz: np.ndarray, lowpass_hz: np.ndarray) -> np.ndarray:
+    """Complex response (phase included: hardware filters are causal) of a first-order high-pass at
+    ``highpass_hz`` followed by a second-order Butterworth low-pass at ``lowpass_hz``; cutoffs broadcast
+    against ``frequencies``."""
+    s_high = 1j * frequencies / highpass_hz
+    s_low = 1j * frequencies / lowpass_hz
+    return s_high / (1.0 + s_high) / (1.0 + np.sqrt(2.0) * s_low + s_low**2)
+
+
+def band_limit(signal: np.ndarray, fiducials: np.ndarray, rng: np.random.Generator, fs: float) -> Batch:
+    """Each record through one device's causal high-pass and low-pass (cutoffs drawn per record), each lead
+    rescaled to its former spread. Filtered in the frequency domain over the window followed by its mirror
+    image, so the window's two ends do not wrap into each other."""
+    batch, _, length = signal.shape
+    highpass = _log_uniform(rng, DEVICE_HIGHPASS_HZ, (batch, 1, 1))
+    lowpass = _log_uniform(rng, DEVICE_LOWPASS_HZ, (batch, 1, 1))
+    mirrored = np.concatenate([signal, signal[..., ::-1]], axis=-1)
+    response = device_response(np.fft.rfftfreq(2 * length, 1.0 / fs), highpass, lowpass)
+    filtered = np.fft.irfft(np.fft.rfft(mirrored, axis=-1) * response, n=2 * length, axis=-1)[..., :length]
+    before = signal.std(axis=-1, keepdims=True)
+    after = filtered.std(axis=-1, keepdims=True)
+    scale = np.where(after > 1e-6, before / np.maximum(after, 1e-6), 1.0)
+    return (filtered * scale).astype(np.float32), fiducials
+
+
+def _interpolate(x: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """(B, L, T) read at fractional sample ``positions`` (B, N) by linear interpolation, clamped at the ends."""
+    positions = np.clip(positions, 0.0, x.shape[-1] - 1)
+    left = np.minimum(np.floor(positions).astype(np.int64), x.shape[-1] - 2)
+    weight = (positions - left)[:, None, :].astype(np.float32)
+    lo = np.take_along_axis(x, left[:, None, :], axis=-1)
+    hi = np.take_along_axis(x, left[:, None, :] + 1, axis=-1)
+    return lo * (1.0 - weight) + hi * weight
+
+
+def resample(signal: np.ndarray, fiducials: np.ndarray, rng: np.random.Generator, fs: float) -> Batch:
+    """Each record sampled at a device rate from :data:`DEVICE_RATES` (its grid at a random sub-sample
+    offset) and read back at ``fs``, both by linear interpolation; all of a record's leads alike."""
+    batch, _, length = signal.shape
+    if length < 2:
+        return signal, fiducials
+    ratio = rng.choice(DEVICE_RATES, size=(batch, 1)) / fs  # device samples per window sample
+    offset = rng.uniform(0.0, 1.0, size=(batch, 1))  # of a device sample
+    on_device = np.arange(length) * ratio - offset  # each window sample on the device's grid
+    first = np.floor(on_device)
+    weight = (on_device - first)[:, None, :].astype(np.float32)
+    # only the two device samples around each window sample are read, each interpolated from the window
+    before = _interpolate(signal, (first + offset) / ratio)
+    after = _interpolate(signal, (first + 1.0 + offset) / ratio)
+    back = before * (1.0 - weight) + after * weight
+    return back.astype(np.float32), fiducials
+
+
 def _resample_rows(x: np.ndarray, factor: float, length: int) -> np.ndarray:
     """(R, T) rows read at ``factor`` times the speed (linear interpolation), zero past the end, length kept."""
     positions = np.arange(length) * factor
@@ -124,6 +205,8 @@ def lead_dropout(signal: np.ndarray, fiducials: np.ndarray, rng: np.random.Gener
 
 
 _SIGNAL: dict[str, Augment] = {
+    "resample": resample,
+    "band_limit": band_limit,
     "time_stretch": time_stretch,
     "random_crop": random_crop,
     "amplitude": amplitude,
