@@ -185,15 +185,34 @@ def save_arrays(
 
 
 def held_out_trees(
-    data: LeadSetData, settings: Settings, train: np.ndarray, test: np.ndarray, save: Path | None = None
+    data: LeadSetData,
+    settings: Settings,
+    train: np.ndarray,
+    test: np.ndarray,
+    save: Path | None = None,
+    copies: LeadSetData | None = None,
 ) -> tuple[dict[str, float], np.ndarray, np.ndarray]:
     """The ``trees`` variant: the features member alone (boosted trees on the global features, no network),
-    trained on the same inner folds as the networks, thresholds tuned on its inner out-of-fold predictions."""
+    trained on the same inner folds as the networks, thresholds tuned on its inner out-of-fold predictions.
+    ``copies``: other versions of the same records (same names; ``benchmarks/device_copies.py``) whose
+    training rows are added to each inner fold's training rows, never to its validation or test rows, so
+    no copy of a scored record is trained on."""
     task = get_task(settings.task)
     started = time.perf_counter()
     pairs = fold_rows(data, inner_folds(data, settings, train), train)
     inputs = record_gbm_inputs(data, np.arange(len(data)))
-    forest, oof = train_forest(inputs, data.targets, pairs, gbm_params(settings.gbm_kwargs), settings.seed)
+    targets = data.targets
+    if copies is not None:
+        row_of = {name: row for row, name in enumerate(copies.names)}
+        found = np.array([name in row_of for name in data.names])
+        aligned = np.array([row_of.get(name, 0) for name in data.names])
+        extra = np.flatnonzero(found)  # original rows that have a copy; copy k sits at len(data) + k
+        inputs = np.concatenate([inputs, record_gbm_inputs(copies, aligned[extra])])
+        targets = np.concatenate([targets, data.targets[extra]])
+        copy_of = np.full(len(data), -1)
+        copy_of[extra] = len(data) + np.arange(len(extra))
+        pairs = [(np.concatenate([tr, copy_of[tr][copy_of[tr] >= 0]]), val) for tr, val in pairs]
+    forest, oof = train_forest(inputs, targets, pairs, gbm_params(settings.gbm_kwargs), settings.seed)
     oof_rows = np.concatenate([val for _, val in pairs])
     probabilities = forest.probabilities(inputs[test])
     if settings.diagnostic_criteria != "none":

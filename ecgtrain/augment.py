@@ -22,6 +22,9 @@ Device imitation (another hospital's electrocardiograph, as it reaches the netwo
   the smoothing of the interpolation and a shift of a fraction of a sample. The signal layer's own
   resampling is polyphase, which keeps the 0.5-45 Hz band intact whatever the source rate, so this is
   the only trace of a source rate that can survive to the window.
+* :func:`imitate_device` is the same imitation on a whole record in mV at its own rate, written at a
+  device rate: what the boosted trees, which read only features of whole records, can train on
+  (device-perturbed copies of the training records).
 * Per-lead gain is ``amplitude`` (one gain per lead and record). Notch differences are not imitated: the
   signal layer notches 50 and 60 Hz on every record and passes nothing above 45 Hz, so a device's notch
   leaves nothing the network sees.
@@ -123,16 +126,54 @@ def band_limit(signal: np.ndarray, fiducials: np.ndarray, rng: np.random.Generat
     """Each record through one device's causal high-pass and low-pass (cutoffs drawn per record), each lead
     rescaled to its former spread. Filtered in the frequency domain over the window followed by its mirror
     image, so the window's two ends do not wrap into each other."""
-    batch, _, length = signal.shape
+    batch = signal.shape[0]
     highpass = _log_uniform(rng, DEVICE_HIGHPASS_HZ, (batch, 1, 1))
     lowpass = _log_uniform(rng, DEVICE_LOWPASS_HZ, (batch, 1, 1))
-    mirrored = np.concatenate([signal, signal[..., ::-1]], axis=-1)
-    response = device_response(np.fft.rfftfreq(2 * length, 1.0 / fs), highpass, lowpass)
-    filtered = np.fft.irfft(np.fft.rfft(mirrored, axis=-1) * response, n=2 * length, axis=-1)[..., :length]
+    filtered = _causal_filter(signal, fs, highpass, lowpass)
     before = signal.std(axis=-1, keepdims=True)
     after = filtered.std(axis=-1, keepdims=True)
     scale = np.where(after > 1e-6, before / np.maximum(after, 1e-6), 1.0)
     return (filtered * scale).astype(np.float32), fiducials
+
+
+def _causal_filter(signal: np.ndarray, fs: float, highpass_hz: np.ndarray, lowpass_hz: np.ndarray) -> np.ndarray:
+    """``signal`` (..., T) through :func:`device_response`, over the signal followed by its mirror image."""
+    length = signal.shape[-1]
+    mirrored = np.concatenate([signal, signal[..., ::-1]], axis=-1)
+    response = device_response(np.fft.rfftfreq(2 * length, 1.0 / fs), highpass_hz, lowpass_hz)
+    return np.fft.irfft(np.fft.rfft(mirrored, axis=-1) * response, n=2 * length, axis=-1)[..., :length]
+
+
+#: :func:`imitate_device`'s ranges: a lead's gain error and the baseline wander's size (mV) and frequency (Hz).
+DEVICE_GAIN = (0.9, 1.1)
+DEVICE_WANDER_MV = (0.0, 0.1)
+DEVICE_WANDER_HZ = (0.05, 0.5)
+
+
+def imitate_device(signal_mv: np.ndarray, fs: float, rng: np.random.Generator) -> tuple[np.ndarray, float]:
+    """A record (leads, samples) in mV as another device would have recorded it: each lead's gain off by
+    up to 10 %, the device's causal filters (as ``band_limit``, cutoffs drawn once), breathing wander of
+    up to 0.1 mV, and sampled at a rate from :data:`DEVICE_RATES` other than ``fs`` (polyphase, so the
+    signal layer reads it as it would a record of that device). Returns the signal and its new rate."""
+    from fractions import Fraction
+
+    from scipy.signal import resample_poly
+
+    leads, length = signal_mv.shape
+    gain = rng.uniform(*DEVICE_GAIN, size=(leads, 1))
+    highpass = _log_uniform(rng, DEVICE_HIGHPASS_HZ, ())
+    lowpass = _log_uniform(rng, DEVICE_LOWPASS_HZ, ())
+    filtered = _causal_filter(np.asarray(signal_mv, np.float64) * gain, fs, highpass, lowpass)
+    t = np.arange(length) / fs
+    frequency = rng.uniform(*DEVICE_WANDER_HZ)
+    size = rng.uniform(*DEVICE_WANDER_MV, size=(leads, 1))
+    phase = rng.uniform(0, 2 * np.pi, size=(leads, 1))
+    wandering = filtered + size * np.sin(2 * np.pi * frequency * t + phase)
+    rates = [rate for rate in DEVICE_RATES if rate != fs]
+    rate = float(rates[int(rng.integers(len(rates)))])
+    ratio = Fraction(rate / fs).limit_denominator(1000)
+    out = resample_poly(wandering, ratio.numerator, ratio.denominator, axis=-1, padtype="line")
+    return out.astype(np.float32), fs * ratio.numerator / ratio.denominator
 
 
 def _interpolate(x: np.ndarray, positions: np.ndarray) -> np.ndarray:

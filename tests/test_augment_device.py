@@ -3,15 +3,23 @@ window after the signal layer, and nothing else (a sine keeps its phase, a recor
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
+from benchmarks.device_copies import write_copies
+from ecgdata.challenge_format import write_challenge_record
+from ecgio.record import read_record
+from ecgsignal.features import amplitudes_normalised
 from ecgtrain.augment import (
     DEVICE_HIGHPASS_HZ,
     DEVICE_LOWPASS_HZ,
+    DEVICE_RATES,
     augment_signals,
     band_limit,
     device_response,
+    imitate_device,
     resample,
 )
 from ecgtrain.settings import Settings
@@ -118,3 +126,38 @@ def test_device_names_are_valid_settings_and_run_in_one_pass():
     signal = np.random.default_rng(0).normal(size=(2, 12, T)).astype(np.float32)
     out, fiducials = augment_signals(signal, _fiducials(2), settings.augment, np.random.default_rng(0), FS)
     assert out.shape == signal.shape and out.dtype == np.float32 and fiducials.dtype == np.float32
+
+
+def test_imitate_device_changes_rate_and_keeps_the_record():
+    fs = 500.0
+    t = np.arange(5000) / fs
+    signal = np.stack([np.sin(2 * np.pi * 1.2 * t), 0.5 * np.sin(2 * np.pi * 1.2 * t + 1.0)]).astype(np.float32)
+    rates = set()
+    for seed in range(12):
+        out, rate = imitate_device(signal, fs, np.random.default_rng(seed))
+        rates.add(rate)
+        assert rate in DEVICE_RATES and rate != fs and out.dtype == np.float32
+        assert out.shape == (2, round(5000 * rate / fs))
+        assert np.all(np.ptp(out, axis=1) > 0.7 * np.ptp(signal, axis=1))  # gain, filters, wander: all mild
+        assert np.all(np.ptp(out, axis=1) < 1.5 * np.ptp(signal, axis=1))
+    assert len(rates) > 1
+    again, _ = imitate_device(signal, fs, np.random.default_rng(3))
+    assert np.array_equal(again, imitate_device(signal, fs, np.random.default_rng(3))[0])
+
+
+def test_device_copies_keep_names_labels_and_normalised_leads(records: list[Path], tmp_path: Path):
+    """Copies of real records (skipped without ../shared): same names and labels, another rate; a record
+    whose leads all span the same range is still read as normalised."""
+    source = records[0].parent
+    original = read_record(records[0])
+    span = np.ptp(original.signal, axis=1, keepdims=True)
+    normalised = original.signal / np.where(span > 0, span, 1.0)  # LUDB-like: every lead spans 1 mV
+    write_challenge_record(
+        source, "LU00999", normalised, original.fs, original.leads, 50, "Male", ("164889003",), 20000
+    )
+    assert write_copies(source, tmp_path / "copies") == len(records) + 1
+    assert write_copies(source, tmp_path / "copies") == 0  # complete copies are kept
+    for header in [*records, source / "LU00999.hea"]:
+        before, after = read_record(header), read_record(tmp_path / "copies" / header.name)
+        assert after.name == before.name and after.labels == before.labels and after.fs != before.fs
+    assert amplitudes_normalised(read_record(tmp_path / "copies" / "LU00999.hea").signal)
