@@ -15,8 +15,10 @@ Device imitation (another hospital's electrocardiograph, as it reaches the netwo
   0.05 Hz (diagnostic mode) and 0.67 Hz (monitor mode) and a second-order Butterworth low-pass between
   35 Hz (monitor mode) and 150 Hz (diagnostic mode). The signal layer's zero-phase 0.5-45 Hz band-pass
   cannot undo them: a causal high-pass above 0.05 Hz tilts the ST segment and T wave (why diagnostic
-  standards ask for 0.05 Hz), and a 35-45 Hz low-pass damps and delays the QRS. Each record's leads
-  keep their spread (the signal layer z-scores after the device's filters).
+  standards ask for 0.05 Hz), and a 35-45 Hz low-pass damps the QRS. The low-pass's delay (up to 6 ms)
+  is taken back: on a real record the delineation, hence the fiducial channels, would follow it, and a
+  shift of the whole window is no difference between devices. Each record's leads keep their spread
+  (the signal layer z-scores after the device's filters).
 * ``resample``: the record as an upstream resampler that interpolates linearly would have left it, from
   a device at 257, 360, 500 or 1000 Hz (round trip 250 -> rate -> 250 Hz at a random sub-sample offset):
   the smoothing of the interpolation and a shift of a fraction of a sample. The signal layer's own
@@ -123,24 +125,31 @@ def device_response(frequencies: np.ndarray, highpass_hz: np.ndarray, lowpass_hz
 
 
 def band_limit(signal: np.ndarray, fiducials: np.ndarray, rng: np.random.Generator, fs: float) -> Batch:
-    """Each record through one device's causal high-pass and low-pass (cutoffs drawn per record), each lead
-    rescaled to its former spread. Filtered in the frequency domain over the window followed by its mirror
+    """Each record through one device's causal high-pass and low-pass (cutoffs drawn per record, the
+    low-pass's delay taken back so the fiducial channels stay aligned), each lead rescaled to its former
+    spread. Filtered in the frequency domain over the window followed by its mirror
     image, so the window's two ends do not wrap into each other."""
     batch = signal.shape[0]
     highpass = _log_uniform(rng, DEVICE_HIGHPASS_HZ, (batch, 1, 1))
     lowpass = _log_uniform(rng, DEVICE_LOWPASS_HZ, (batch, 1, 1))
-    filtered = _causal_filter(signal, fs, highpass, lowpass)
+    filtered = _causal_filter(signal, fs, highpass, lowpass, undelayed=True)
     before = signal.std(axis=-1, keepdims=True)
     after = filtered.std(axis=-1, keepdims=True)
     scale = np.where(after > 1e-6, before / np.maximum(after, 1e-6), 1.0)
     return (filtered * scale).astype(np.float32), fiducials
 
 
-def _causal_filter(signal: np.ndarray, fs: float, highpass_hz: np.ndarray, lowpass_hz: np.ndarray) -> np.ndarray:
-    """``signal`` (..., T) through :func:`device_response`, over the signal followed by its mirror image."""
+def _causal_filter(
+    signal: np.ndarray, fs: float, highpass_hz: np.ndarray, lowpass_hz: np.ndarray, undelayed: bool = False
+) -> np.ndarray:
+    """``signal`` (..., T) through :func:`device_response`, over the signal followed by its mirror image;
+    ``undelayed``: without the low-pass's low-frequency group delay, sqrt(2) / (2 pi lowpass_hz)."""
     length = signal.shape[-1]
     mirrored = np.concatenate([signal, signal[..., ::-1]], axis=-1)
-    response = device_response(np.fft.rfftfreq(2 * length, 1.0 / fs), highpass_hz, lowpass_hz)
+    frequencies = np.fft.rfftfreq(2 * length, 1.0 / fs)
+    response = device_response(frequencies, highpass_hz, lowpass_hz)
+    if undelayed:
+        response = response * np.exp(1j * frequencies * np.sqrt(2.0) / lowpass_hz)
     return np.fft.irfft(np.fft.rfft(mirrored, axis=-1) * response, n=2 * length, axis=-1)[..., :length]
 
 

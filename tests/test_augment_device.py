@@ -161,3 +161,12 @@ def test_device_copies_keep_names_labels_and_normalised_leads(records: list[Path
         before, after = read_record(header), read_record(tmp_path / "copies" / header.name)
         assert after.name == before.name and after.labels == before.labels and after.fs != before.fs
     assert amplitudes_normalised(read_record(tmp_path / "copies" / "LU00999.hea").signal)
+
+
+def test_band_limit_leaves_a_beat_where_the_fiducials_say():
+    """The device's delay is taken back: a QRS-like pulse keeps its peak within a sample, so the fiducial
+    channels (left as they are) still mark it."""
+    pulse = np.exp(-0.5 * ((np.arange(T) - 1200) / 4.0) ** 2).astype(np.float32)
+    signal = np.broadcast_to(pulse, (100, 2, T)).copy()
+    out, _ = band_limit(signal, _fiducials(100), np.random.default_rng(11), FS)
+    assert np.all(np.abs(out[:, 0].argmax(axis=-1) - 1200) <= 1)
