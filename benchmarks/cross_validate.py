@@ -203,15 +203,8 @@ def held_out_trees(
     inputs = record_gbm_inputs(data, np.arange(len(data)))
     targets = data.targets
     if copies is not None:
-        row_of = {name: row for row, name in enumerate(copies.names)}
-        found = np.array([name in row_of for name in data.names])
-        aligned = np.array([row_of.get(name, 0) for name in data.names])
-        extra = np.flatnonzero(found)  # original rows that have a copy; copy k sits at len(data) + k
-        inputs = np.concatenate([inputs, record_gbm_inputs(copies, aligned[extra])])
-        targets = np.concatenate([targets, data.targets[extra]])
-        copy_of = np.full(len(data), -1)
-        copy_of[extra] = len(data) + np.arange(len(extra))
-        pairs = [(np.concatenate([tr, copy_of[tr][copy_of[tr] >= 0]]), val) for tr, val in pairs]
+        copy_inputs = record_gbm_inputs(copies, np.arange(len(copies)))
+        inputs, targets, pairs = add_copies(data.names, inputs, targets, pairs, copies.names, copy_inputs)
     forest, oof = train_forest(inputs, targets, pairs, gbm_params(settings.gbm_kwargs), settings.seed)
     oof_rows = np.concatenate([val for _, val in pairs])
     probabilities = forest.probabilities(inputs[test])
@@ -241,6 +234,26 @@ def held_out_trees(
         "inner_challenge_metric": inner["challenge_metric"],
     }
     return out, probabilities, thresholds
+
+
+def add_copies(
+    names: Sequence[str],
+    inputs: np.ndarray,
+    targets: np.ndarray,
+    pairs: list[tuple[np.ndarray, np.ndarray]],
+    copy_names: Sequence[str],
+    copy_inputs: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
+    """Rows of the copies appended after the originals' (targets: the original's), and each fold's training
+    rows joined by the copies of its training rows only: a validation row's copy is trained on by no fold
+    that validates it (it is in no training set at all unless its original is)."""
+    row_of = {name: row for row, name in enumerate(copy_names)}
+    extra = np.array([i for i, name in enumerate(names) if name in row_of], dtype=np.int64)
+    copy_of = np.full(len(names), -1)
+    copy_of[extra] = len(names) + np.arange(len(extra))
+    inputs = np.concatenate([inputs, copy_inputs[[row_of[names[i]] for i in extra]]])
+    targets = np.concatenate([targets, targets[extra]])
+    return inputs, targets, [(np.concatenate([tr, copy_of[tr][copy_of[tr] >= 0]]), val) for tr, val in pairs]
 
 
 def branch_shares(trained: TrainedEnsemble) -> np.ndarray:
