@@ -22,14 +22,18 @@ Device imitation (another hospital's electrocardiograph, as it reaches the netwo
 * ``resample``: the record as an upstream resampler that interpolates linearly would have left it, from
   a device at 257, 360, 500 or 1000 Hz (round trip 250 -> rate -> 250 Hz at a random sub-sample offset):
   the smoothing of the interpolation and a shift of a fraction of a sample. The signal layer's own
-  resampling is polyphase, which keeps the 0.5-45 Hz band intact whatever the source rate, so this is
-  the only trace of a source rate that can survive to the window.
+  resampling is polyphase: a record from 257, 360 or 1000 Hz reaches the window within 0.0006 spreads
+  of the same record from 500 Hz, so this imitates only a source that was resampled linearly before
+  it reached us (it moves windows by 0.015 spreads; ``benchmarks/device_survival.py``).
 * :func:`imitate_device` is the same imitation on a whole record in mV at its own rate, written at a
   device rate: what the boosted trees, which read only features of whole records, can train on
   (device-perturbed copies of the training records).
 * Per-lead gain is ``amplitude`` (one gain per lead and record). Notch differences are not imitated: the
-  signal layer notches 50 and 60 Hz on every record and passes nothing above 45 Hz, so a device's notch
-  leaves nothing the network sees.
+  signal layer notches 50 and 60 Hz on every record and passes nothing above 45 Hz, so a device's causal
+  notch moves a window by about 0.01 spreads, a fifth of the ``noise`` augmentation.
+
+Measured by leave-one-source-out (docs/results/generalisation.md): ``band_limit`` added to the default
+neither helped nor hurt beyond the spread of two seeds, so the default stays (amplitude + noise).
 
 Each is switched on by name in the ``augment`` setting; ``True`` keeps the original pair
 (amplitude + noise), ``False`` none.
