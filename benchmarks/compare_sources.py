@@ -4,7 +4,7 @@
 Usage:
     python benchmarks/compare_sources.py --data DIR [DIR ...] --candidate '{"diagnostic_criteria": "blend"}'
         [--baseline '{"diagnostic_criteria": "none"}'] [--variant trees] [--lead-sets 12 2] [--folds 5]
-        [--splits kfold sources] [--out results.json]
+        [--splits kfold sources] [--candidate-device-copies] [--out results.json]
 
 Both settings (the defaults, or ``ECG_SETTINGS``, each with its JSON overrides) are trained and scored on
 exactly the same outer splits (:func:`benchmarks.cross_validate.outer_splits`): stratified k-fold, where
@@ -13,7 +13,9 @@ source absent from training, which is what the Challenge's hidden test sets are.
 set: each setting's Challenge metric and macro AUROC, and the candidate-minus-baseline difference per fold
 (held-out source) with its mean and standard deviation. A change that helps k-fold but not the held-out
 sources has learned the training hospitals. Several ``--data`` folders are indexed together (records keep
-the source their name says, :func:`ecgdata.index.source_of`).
+the source their name says, :func:`ecgdata.index.source_of`). ``--candidate-device-copies`` (trees only)
+trains the candidate's trees on each training record and a device-perturbed copy of it
+(``benchmarks/device_copies.py``, written once under the work folder): the trees' device imitation.
 """
 
 from __future__ import annotations
@@ -32,8 +34,9 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.cross_validate import LEAD_SETS_BY_SIZE, VARIANTS, held_out_scores, held_out_trees, outer_splits
+from benchmarks.device_copies import write_copies
 from ecgsignal.config import SignalConfig
-from ecgtrain.data import lead_set_data, read_dataset_index
+from ecgtrain.data import LeadSetData, lead_set_data, read_dataset_index
 from ecgtrain.settings import Settings, default_cache_dir
 
 log = logging.getLogger("compare_sources")
@@ -59,12 +62,17 @@ def linked_folder(folders: list[Path], work: Path) -> Path:
     return work
 
 
-def score_splits(data, settings: Settings, variant: str, splits) -> list[dict[str, float]]:
-    """Challenge metric and AUROC of ``settings`` on each (train, test, name) split."""
-    score = held_out_trees if variant == "trees" else held_out_scores
+def score_splits(
+    data, settings: Settings, variant: str, splits, copies: LeadSetData | None = None
+) -> list[dict[str, float]]:
+    """Challenge metric and AUROC of ``settings`` on each (train, test, name) split; ``copies``: the trees
+    also train on these versions of their training records."""
     out = []
     for train, test, name in splits:
-        scores, _, _ = score(data, replace(settings, **VARIANTS[variant]), train, test)
+        if variant == "trees":
+            scores, _, _ = held_out_trees(data, replace(settings, **VARIANTS[variant]), train, test, copies=copies)
+        else:
+            scores, _, _ = held_out_scores(data, replace(settings, **VARIANTS[variant]), train, test)
         out.append({"split": name, "records": len(test), **{k: scores[k] for k in ("challenge_metric", "auroc")}})
         log.info("%s: challenge %.3f AUROC %.3f", name, scores["challenge_metric"], scores["auroc"])
     return out
@@ -97,6 +105,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--splits", nargs="+", default=["kfold", "sources"], choices=["kfold", "sources"])
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "ecg-compare-sources")
+    parser.add_argument(
+        "--candidate-device-copies",
+        action="store_true",
+        help="trees: the candidate also trains on a device-perturbed copy of each training record",
+    )
     parser.add_argument("--out", type=Path, help="write every per-split score as JSON here")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -106,23 +119,44 @@ def main(argv: list[str] | None = None) -> int:
         "candidate": Settings.from_dict({**base_settings.to_dict(), **json.loads(args.candidate)}, "--candidate"),
     }
     started = time.perf_counter()
-    table = read_dataset_index(linked_folder(args.data, args.work), False)
+    if args.candidate_device_copies and args.variant != "trees":
+        parser.error("--candidate-device-copies trains trees only: use --variant trees")
+    folder = linked_folder(args.data, args.work)
+    table = read_dataset_index(folder, False)
+    copy_table = None
+    if args.candidate_device_copies:
+        copies_folder = args.work.parent / f"{args.work.name}-device-copies"
+        write_copies(folder, copies_folder, base_settings.seed)
+        copy_table = read_dataset_index(copies_folder, False)
     sources, counts = np.unique(table.sources, return_counts=True)
     print("records per source: " + ", ".join(f"{s} {c}" for s, c in zip(sources, counts)), flush=True)
-    results: dict = {"baseline": args.baseline, "candidate": args.candidate, "variant": args.variant, "tables": {}}
+    results: dict = {
+        "baseline": args.baseline,
+        "candidate": args.candidate,
+        "candidate_device_copies": args.candidate_device_copies,
+        "variant": args.variant,
+        "tables": {},
+    }
     lines = []
     for size in args.lead_sets:
         config = SignalConfig.from_dict(base_settings.signal)
         cache = base_settings.cache_dir or default_cache_dir()
         data = lead_set_data(table, LEAD_SETS_BY_SIZE[size], config, cache, base_settings.n_jobs, False)
+        copies = None
+        if copy_table is not None:
+            copies = lead_set_data(copy_table, LEAD_SETS_BY_SIZE[size], config, cache, base_settings.n_jobs, False)
         for split in args.splits:
             splits = outer_splits(data.targets, data.sources, args.folds, split, base_settings.seed)
-            scored = {name: score_splits(data, s, args.variant, splits) for name, s in settings.items()}
+            scored = {
+                name: score_splits(data, s, args.variant, splits, copies if name == "candidate" else None)
+                for name, s in settings.items()
+            }
             results["tables"][f"{size}-lead/{split}"] = scored
             block = paired_lines(split, size, scored["baseline"], scored["candidate"])
             print("\n".join(block), flush=True)
             lines += block
-    print(f"\nbaseline {args.baseline} vs candidate {args.candidate} ({args.variant}):")
+    copied = " + device copies" if args.candidate_device_copies else ""
+    print(f"\nbaseline {args.baseline} vs candidate {args.candidate}{copied} ({args.variant}):")
     print("\n".join(line for line in lines if not line.startswith("    ")))
     print(f"compared in {time.perf_counter() - started:.0f} s")
     if args.out:

@@ -191,15 +191,27 @@ def save_arrays(
 
 
 def held_out_trees(
-    data: LeadSetData, settings: Settings, train: np.ndarray, test: np.ndarray, save: Path | None = None
+    data: LeadSetData,
+    settings: Settings,
+    train: np.ndarray,
+    test: np.ndarray,
+    save: Path | None = None,
+    copies: LeadSetData | None = None,
 ) -> tuple[dict[str, float], np.ndarray, np.ndarray]:
     """The ``trees`` variant: the features member alone (boosted trees on the global features, no network),
-    trained on the same inner folds as the networks, thresholds tuned on its inner out-of-fold predictions."""
+    trained on the same inner folds as the networks, thresholds tuned on its inner out-of-fold predictions.
+    ``copies``: other versions of the same records (same names; ``benchmarks/device_copies.py``) whose
+    training rows are added to each inner fold's training rows, never to its validation or test rows, so
+    no copy of a scored record is trained on."""
     task = get_task(settings.task)
     started = time.perf_counter()
     pairs = fold_rows(data, inner_folds(data, settings, train), train)
     inputs = record_gbm_inputs(data, np.arange(len(data)))
-    forest, oof = train_forest(inputs, data.targets, pairs, gbm_params(settings.gbm_kwargs), settings.seed)
+    targets = data.targets
+    if copies is not None:
+        copy_inputs = record_gbm_inputs(copies, np.arange(len(copies)))
+        inputs, targets, pairs = add_copies(data.names, inputs, targets, pairs, copies.names, copy_inputs)
+    forest, oof = train_forest(inputs, targets, pairs, gbm_params(settings.gbm_kwargs), settings.seed)
     oof_rows = np.concatenate([val for _, val in pairs])
     probabilities = forest.probabilities(inputs[test])
     if settings.diagnostic_criteria != "none":
@@ -228,6 +240,26 @@ def held_out_trees(
         "inner_challenge_metric": inner["challenge_metric"],
     }
     return out, probabilities, thresholds
+
+
+def add_copies(
+    names: Sequence[str],
+    inputs: np.ndarray,
+    targets: np.ndarray,
+    pairs: list[tuple[np.ndarray, np.ndarray]],
+    copy_names: Sequence[str],
+    copy_inputs: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
+    """Rows of the copies appended after the originals' (targets: the original's), and each fold's training
+    rows joined by the copies of its training rows only: a validation row's copy is trained on by no fold
+    that validates it (it is in no training set at all unless its original is)."""
+    row_of = {name: row for row, name in enumerate(copy_names)}
+    extra = np.array([i for i, name in enumerate(names) if name in row_of], dtype=np.int64)
+    copy_of = np.full(len(names), -1)
+    copy_of[extra] = len(names) + np.arange(len(extra))
+    inputs = np.concatenate([inputs, copy_inputs[[row_of[names[i]] for i in extra]]])
+    targets = np.concatenate([targets, targets[extra]])
+    return inputs, targets, [(np.concatenate([tr, copy_of[tr][copy_of[tr] >= 0]]), val) for tr, val in pairs]
 
 
 def branch_shares(trained: TrainedEnsemble) -> np.ndarray:
