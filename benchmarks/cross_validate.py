@@ -51,7 +51,7 @@ from ecgsignal.config import SignalConfig
 from ecgtrain import criteria
 from ecgtrain.data import LeadSetData, lead_set_data, read_dataset_index
 from ecgtrain.evaluation import evaluate_probabilities
-from ecgtrain.folds import FoldedRecords, TrainedEnsemble, fold_rows
+from ecgtrain.folds import FoldedRecords, TrainedEnsemble, add_copies, fold_rows
 from ecgtrain.gbm import gbm_params, train_forest
 from ecgtrain.settings import Settings, default_cache_dir
 from ecgtrain.stacking import record_gbm_inputs, train_lead_set
@@ -240,26 +240,6 @@ def held_out_trees(
         "inner_challenge_metric": inner["challenge_metric"],
     }
     return out, probabilities, thresholds
-
-
-def add_copies(
-    names: Sequence[str],
-    inputs: np.ndarray,
-    targets: np.ndarray,
-    pairs: list[tuple[np.ndarray, np.ndarray]],
-    copy_names: Sequence[str],
-    copy_inputs: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
-    """Rows of the copies appended after the originals' (targets: the original's), and each fold's training
-    rows joined by the copies of its training rows only: a validation row's copy is trained on by no fold
-    that validates it (it is in no training set at all unless its original is)."""
-    row_of = {name: row for row, name in enumerate(copy_names)}
-    extra = np.array([i for i, name in enumerate(names) if name in row_of], dtype=np.int64)
-    copy_of = np.full(len(names), -1)
-    copy_of[extra] = len(names) + np.arange(len(extra))
-    inputs = np.concatenate([inputs, copy_inputs[[row_of[names[i]] for i in extra]]])
-    targets = np.concatenate([targets, targets[extra]])
-    return inputs, targets, [(np.concatenate([tr, copy_of[tr][copy_of[tr] >= 0]]), val) for tr, val in pairs]
 
 
 def branch_shares(trained: TrainedEnsemble) -> np.ndarray:

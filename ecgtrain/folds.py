@@ -164,3 +164,23 @@ def train_ensemble(records: FoldedRecords, settings: Settings) -> TrainedEnsembl
         oof_probabilities=probabilities,
         seconds=time.perf_counter() - started,
     )
+
+
+def add_copies(
+    names: Sequence[str],
+    inputs: np.ndarray,
+    targets: np.ndarray,
+    pairs: list[tuple[np.ndarray, np.ndarray]],
+    copy_names: Sequence[str],
+    copy_inputs: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
+    """Rows of the copies appended after the originals' (targets: the original's), and each fold's training
+    rows joined by the copies of its training rows only: a validation row's copy is trained on by no fold
+    that validates it (it is in no training set at all unless its original is)."""
+    row_of = {name: row for row, name in enumerate(copy_names)}
+    extra = np.array([i for i, name in enumerate(names) if name in row_of], dtype=np.int64)
+    copy_of = np.full(len(names), -1)
+    copy_of[extra] = len(names) + np.arange(len(extra))
+    inputs = np.concatenate([inputs, copy_inputs[[row_of[names[i]] for i in extra]]])
+    targets = np.concatenate([targets, targets[extra]])
+    return inputs, targets, [(np.concatenate([tr, copy_of[tr][copy_of[tr] >= 0]]), val) for tr, val in pairs]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from benchmarks.cross_validate import add_copies
+from ecgtrain.folds import add_copies
 
 
 def test_copies_join_only_the_training_rows_of_each_fold():
