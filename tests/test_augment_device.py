@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks.device_copies import write_copies
 from ecgdata.challenge_format import write_challenge_record
 from ecgio.record import read_record
 from ecgsignal.features import amplitudes_normalised
@@ -22,6 +21,7 @@ from ecgtrain.augment import (
     imitate_device,
     resample,
 )
+from ecgtrain.device_copies import write_copies
 from ecgtrain.settings import Settings
 
 FS = 250.0
