@@ -31,6 +31,8 @@ LAD         frontal QRS axis between -90° and -30°
 RAD         frontal QRS axis between +90° and +180°
 TInv        a T wave below -0.1 mV in a lead where it is normally upright (I, II, V3-V6)
 PRWP        R wave in V3 of at most 0.3 mV
+BBB         QRS duration >= 120 ms (a bundle-branch block of either side: the generic class; complete
+            right and left blocks need their QRS shapes as well, which no single number gives)
 ==========  ===================================================================================
 """
 
@@ -134,6 +136,10 @@ def _poor_r_progression(values: np.ndarray, sexes: Sequence[str | None]) -> np.n
     return _ramp(-_col(values, "r_amp_V3"), -0.3, 0.05)
 
 
+def _wide_qrs(values: np.ndarray, sexes: Sequence[str | None]) -> np.ndarray:
+    return _ramp(_col(values, "qrs_duration"), 120.0, 6.0)
+
+
 #: Class abbreviation (``ecgscore.classes.ABBREVIATIONS``) -> its criterion score (values (N, F), sexes).
 CRITERIA: dict[str, Callable[[np.ndarray, Sequence[str | None]], np.ndarray]] = {
     "Brady": _brady,
@@ -148,6 +154,7 @@ CRITERIA: dict[str, Callable[[np.ndarray, Sequence[str | None]], np.ndarray]] = 
     "RAD": _right_axis,
     "TInv": _t_inversion,
     "PRWP": _poor_r_progression,
+    "BBB": _wide_qrs,
 }
 
 

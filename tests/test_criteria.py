@@ -78,6 +78,11 @@ def test_t_inversion_and_r_progression():
     assert prwp[0] > 0.99 and prwp[1] < 0.01 and np.isnan(prwp[2])
 
 
+def test_a_wide_qrs_is_a_bundle_branch_block():
+    bbb = score("BBB", rows(qrs_duration=[150.0, 124.0, 100.0, 90.0, np.nan]))
+    assert bbb[0] > 0.99 and bbb[1] > 0.75 and bbb[2] < 0.01 and bbb[3] < 0.01 and np.isnan(bbb[4])
+
+
 def test_bad_shapes_are_refused():
     with pytest.raises(ValueError, match="features"):
         criterion_scores(np.zeros((1, 3)), [None], ["IAVB"])
