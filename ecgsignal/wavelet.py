@@ -127,6 +127,18 @@ def _first_smoothing(row: np.ndarray, dilation: int) -> np.ndarray:
     return out
 
 
+def _last_detail(approx: np.ndarray, dilation: int) -> np.ndarray:
+    """pywt's detail of its next step from ``approx`` (circular, filters dilated by ``dilation``), bit for bit.
+
+    The high pass [0, 2, -2, 0] gives ``d[n] = 2 x[n + dilation] - 2 x[n]``, pywt's floats (its zero
+    taps add nothing), without the step's approximation, which nothing reads after the last scale.
+    """
+    ahead = np.concatenate([approx[dilation:], approx[:dilation]])
+    ahead *= np.float32(2.0)
+    ahead += np.float32(-2.0) * approx
+    return ahead
+
+
 def _transform_block(x: np.ndarray, fs: float, scales: tuple[int, ...], pad: int) -> np.ndarray:
     num_leads, n = x.shape
     pad = min(pad, n - 1)
@@ -161,10 +173,16 @@ def _transform_block(x: np.ndarray, fs: float, scales: tuple[int, ...], pad: int
     skip = 1 if min(scales) >= 2 else 0  # pywt's first step, whose detail is the unread 2^1, done here
     if skip:
         row = _first_smoothing(row, 2**octave)
-    details = pywt.swt(row, QUADRATIC_SPLINE, level=top - skip, start_level=octave + skip, trim_approx=True, norm=False)
+    if top - skip >= 2:  # the last step's approximation is never read: its detail alone, here
+        steps = pywt.swt(row, QUADRATIC_SPLINE, level=top - skip - 1, start_level=octave + skip, norm=False)
+        details = [_last_detail(steps[0][0], 2 ** (octave + top - 1))] + [detail for _, detail in steps]
+    else:
+        details = pywt.swt(
+            row, QUADRATIC_SPLINE, level=top - skip, start_level=octave + skip, trim_approx=True, norm=False
+        )[1:]
     out = np.empty((len(scales), num_leads, n), dtype=np.float32)
     for i, scale in enumerate(scales):
-        detail = details[-(scale - skip)].reshape(num_leads, segment)
+        detail = details[top - scale].reshape(num_leads, segment)
         lag = 2**octave * (2 ** (scale - 1) - 1) + first  # the causal filter's lead left after the delay
         if step:
             out[i] = detail[:, pad * step - lag : (pad + n) * step - lag : step]
