@@ -272,8 +272,10 @@ def _two_mml_wave(
     """
     n = x.shape[1]
     width = max(3, int((stop - start).max(initial=0)) + 1)
-    window = start[..., None] + np.arange(width)
-    valid = (window <= stop[..., None]) & (window >= 0) & (window < n)
+    k = np.arange(width)
+    window = start[..., None] + k
+    # window <= stop, >= 0 and < n, as two bounds on k per row (two window-sized tests, not three)
+    valid = (k >= np.maximum(-start, 0)[..., None]) & (k <= (np.minimum(stop, n - 1) - start)[..., None])
     w_at, xs = take_both(w4, x, window)
     w = np.where(valid, w_at, 0.0)
     a = np.abs(w)
@@ -283,7 +285,6 @@ def _two_mml_wave(
     s1 = np.sign(pick(w, m1))
     # opposite sign: w s1 < 0 (where s1 is 0, a1 is 0 and no MML exceeds it, as with sign(w) == -s1)
     partner = lm & (w * s1[..., None] < 0) & (a > np.maximum(gamma, balance) * a1[..., None])
-    k = np.arange(width)
     present = lm.any(axis=-1) & partner.any(axis=-1)
     if larger_lobe:
         before = partner & (k < m1[..., None])
