@@ -33,7 +33,9 @@ def _flat(clipped: np.ndarray, num_rows: int, n: int) -> np.ndarray:
 
 
 def take(values: np.ndarray, positions: np.ndarray) -> np.ndarray:
-    """values (L, N)[lead, positions] for positions (L, B, K) or (L, B), clipped to the record."""
+    """values (L, N)[lead, positions] for positions (L, B, K) or (L, B), clipped to the record.
+
+    Positions the same for every lead may come as (1, B, K): they are clipped once and broadcast."""
     n = values.shape[1]
     clipped = _clipped(positions, n)
     if not values.flags.c_contiguous:

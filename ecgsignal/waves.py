@@ -149,8 +149,7 @@ def delineate_qrs(
 ) -> None:
     num_leads, n = x.shape
     offsets = np.arange(-to_samples(170, fs), to_samples(220, fs) + 1)
-    window = r[None, :, None] + offsets
-    window = np.broadcast_to(window, (num_leads,) + window.shape[1:])
+    window = r[None, :, None] + offsets  # (1, B, K): the same for every lead, broadcast where it meets (L, B, K)
     valid = (window >= 0) & (window < n)
     abs2 = np.abs(w2)
     a2 = np.where(valid, take(abs2, window), 0.0)
