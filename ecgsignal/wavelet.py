@@ -34,7 +34,10 @@ outputs read (the record and a margin longer than the longest filter and its lea
 from the period) as one segment of a single row, so one call transforms every lead.
 When the scale 2^1 is not asked for (the delineator reads 2^2 to 2^4), pywt's first step, whose
 only other output is that scale's detail, is replaced by its approximation summed in numpy in pywt's
-own order (bit for bit the same floats) and pywt starts one level higher: a quarter of its work.
+own order (bit for bit the same floats) and pywt starts one level higher; and the last step's
+approximation, which no scale reads, is not computed: that step's detail, 2 x[n + d] - 2 x[n] of the
+previous approximation, is summed here as pywt sums it (``tests/test_wavelet.py`` checks both are
+pywt's floats exactly). pywt computes the steps between, half of its former work at 2^2-2^4.
 
 Equality: ``tests/test_wavelet.py`` keeps the frequency-domain design this replaced and checks the two
 agree within 1e-5 of each scale's peak (measured at most 2.8e-6 on every shared and LUDB record,
