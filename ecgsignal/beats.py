@@ -172,7 +172,7 @@ def _beat_measures(
     and its steepness (max |W_2| / max |W_4|, median over the active leads)."""
     leads = np.flatnonzero(active)
     half = to_samples(60, fs)
-    window = np.broadcast_to(r[:, None] + np.arange(-half, half + 1), (leads.size, r.size, 2 * half + 1))
+    window = (r[:, None] + np.arange(-half, half + 1))[None]  # (1, B, K): take broadcasts it over the leads
 
     def around(values: np.ndarray) -> np.ndarray:  # (active leads, B, K)
         return take(values if leads.size == values.shape[0] else values[leads], window)

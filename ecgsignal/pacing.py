@@ -43,7 +43,7 @@ def pacing_spikes(x: np.ndarray, fs: float, usable: np.ndarray | None = None) ->
     h = max(1, int(round(0.002 * fs)))
     if fs < MIN_FS or x.shape[1] < 2 * h + 3 or usable.sum() < MIN_LEADS:
         return np.zeros(0, np.int64)
-    x = x[usable].astype(np.float32)  # float32: 10x faster here
+    x = (x if usable.all() else x[usable]).astype(np.float32)  # float32: 10x faster here; one copy
     if not np.isfinite(x).all():  # the check costs less than the replacing copy, and records are finite
         x = np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
     curvature = np.abs(x[:, h:-h] - 0.5 * (x[:, : -2 * h] + x[:, 2 * h :]))
@@ -54,7 +54,9 @@ def pacing_spikes(x: np.ndarray, fs: float, usable: np.ndarray | None = None) ->
     near = hit.copy()
     near[:, 1:] |= hit[:, :-1]
     near[:, :-1] |= hit[:, 1:]
-    columns = np.flatnonzero(near.sum(axis=0) >= MIN_LEADS)
+    # leads hit per sample, counted in bytes (no cast of every flag to a 64-bit integer first)
+    leads_hit = near.view(np.uint8).sum(axis=0, dtype=np.uint8) if x.shape[0] < 256 else near.sum(axis=0)
+    columns = np.flatnonzero(leads_hit >= MIN_LEADS)
     if columns.size == 0:
         return np.zeros(0, np.int64)
     score = np.zeros(x.shape[1])

@@ -32,6 +32,12 @@ where the frequency-domain design's did. pywt's filtering is circular on its who
 length must be a multiple of 2^(levels + start_level): each lead contributes the stretch its kept
 outputs read (the record and a margin longer than the longest filter and its lead, taken circularly
 from the period) as one segment of a single row, so one call transforms every lead.
+When the scale 2^1 is not asked for (the delineator reads 2^2 to 2^4), pywt's first step, whose
+only other output is that scale's detail, is replaced by its approximation summed in numpy in pywt's
+own order (bit for bit the same floats) and pywt starts one level higher; and the last step's
+approximation, which no scale reads, is not computed: that step's detail, 2 x[n + d] - 2 x[n] of the
+previous approximation, is summed here as pywt sums it (``tests/test_wavelet.py`` checks both are
+pywt's floats exactly). pywt computes the steps between, half of its former work at 2^2-2^4.
 
 Equality: ``tests/test_wavelet.py`` keeps the frequency-domain design this replaced and checks the two
 agree within 1e-5 of each scale's peak (measured at most 2.8e-6 on every shared and LUDB record,
@@ -104,6 +110,38 @@ def _to_work_rate(period: int, fs: float, work_len: int) -> np.ndarray:
     return factor.astype(np.complex64)
 
 
+def _first_smoothing(row: np.ndarray, dilation: int) -> np.ndarray:
+    """pywt's first approximation of ``row`` (circular, filters dilated by ``dilation``), bit for bit.
+
+    The delineator reads the scales 2^2 and up, so the first step's detail (2^1) is wasted work in
+    pywt; its approximation ``a[n] = sum_j h[j] x[n - dilation (j - 2)]`` is summed here in pywt's
+    own order (j = 0 .. 3, float32), which gives its exact floats, and pywt continues from the
+    second step (``start_level`` one higher).
+    """
+    n = row.size
+    wrapped = np.concatenate([row[-dilation:], row, row[: 2 * dilation]])
+    low = _LOW.astype(np.float32)
+    out = low[0] * wrapped[3 * dilation : 3 * dilation + n]
+    term = np.empty_like(out)
+    for j in range(1, len(low)):
+        start = dilation * (3 - j)
+        np.multiply(low[j], wrapped[start : start + n], out=term)
+        out += term
+    return out
+
+
+def _last_detail(approx: np.ndarray, dilation: int) -> np.ndarray:
+    """pywt's detail of its next step from ``approx`` (circular, filters dilated by ``dilation``), bit for bit.
+
+    The high pass [0, 2, -2, 0] gives ``d[n] = 2 x[n + dilation] - 2 x[n]``, pywt's floats (its zero
+    taps add nothing), without the step's approximation, which nothing reads after the last scale.
+    """
+    ahead = np.concatenate([approx[dilation:], approx[:dilation]])
+    ahead *= np.float32(2.0)
+    ahead += np.float32(-2.0) * approx
+    return ahead
+
+
 def _transform_block(x: np.ndarray, fs: float, scales: tuple[int, ...], pad: int) -> np.ndarray:
     num_leads, n = x.shape
     pad = min(pad, n - 1)
@@ -135,10 +173,19 @@ def _transform_block(x: np.ndarray, fs: float, scales: tuple[int, ...], pad: int
         row = y[:, first : first + segment].ravel()
     else:
         row = y[:, np.arange(first, first + segment) % work_len].ravel()
-    details = pywt.swt(row, QUADRATIC_SPLINE, level=top, start_level=octave, trim_approx=True, norm=False)
+    skip = 1 if min(scales) >= 2 else 0  # pywt's first step, whose detail is the unread 2^1, done here
+    if skip:
+        row = _first_smoothing(row, 2**octave)
+    if top - skip >= 2:  # the last step's approximation is never read: its detail alone, here
+        steps = pywt.swt(row, QUADRATIC_SPLINE, level=top - skip - 1, start_level=octave + skip, norm=False)
+        details = [_last_detail(steps[0][0], 2 ** (octave + top - 1))] + [detail for _, detail in steps]
+    else:
+        details = pywt.swt(
+            row, QUADRATIC_SPLINE, level=top - skip, start_level=octave + skip, trim_approx=True, norm=False
+        )[1:]
     out = np.empty((len(scales), num_leads, n), dtype=np.float32)
     for i, scale in enumerate(scales):
-        detail = details[-scale].reshape(num_leads, segment)
+        detail = details[top - scale].reshape(num_leads, segment)
         lag = 2**octave * (2 ** (scale - 1) - 1) + first  # the causal filter's lead left after the delay
         if step:
             out[i] = detail[:, pad * step - lag : (pad + n) * step - lag : step]

@@ -149,10 +149,10 @@ def delineate_qrs(
 ) -> None:
     num_leads, n = x.shape
     offsets = np.arange(-to_samples(170, fs), to_samples(220, fs) + 1)
-    window = r[None, :, None] + offsets
-    window = np.broadcast_to(window, (num_leads,) + window.shape[1:])
+    window = r[None, :, None] + offsets  # (1, B, K): the same for every lead, broadcast where it meets (L, B, K)
     valid = (window >= 0) & (window < n)
-    a2 = np.where(valid, take(np.abs(w2), window), 0.0)
+    abs2 = np.abs(w2)
+    a2 = np.where(valid, take(abs2, window), 0.0)
     allowed = window >= floor[None, :, None]  # a paced beat's QRS is what follows its stimulus
     core = (np.abs(offsets) <= to_samples(65, fs)) & allowed
     peak_k = np.argmax(np.where(core, a2, -1.0), axis=-1)
@@ -169,7 +169,6 @@ def delineate_qrs(
     first = r[None, :] + offsets[first_k]  # window[lead, beat, k] is r[beat] + offsets[k]
     last = r[None, :] + offsets[last_k]
 
-    abs2 = np.abs(w2)
     on_ratio = np.where(take(w2, first) > 0, *QRS_ON_RATIOS)
     off_ratio = np.where(take(w2, last) > 0, *QRS_OFF_RATIOS)
     onset = np.clip(np.maximum(walk(abs2, first, -1, on_ratio, to_samples(50, fs)), floor[None, :]), 0, n - 1)
@@ -183,16 +182,30 @@ def _chain(before: np.ndarray, after: np.ndarray, centre: np.ndarray, gap: int) 
     A QRS is a run of closely spaced slopes; requiring each hop to be short stops the search at
     the ST segment, so a steep T upslope (tall T in V2-V4) is not taken for part of the QRS.
     """
-    k = np.arange(before.shape[-1])
+    width = before.shape[-1]
+    k = np.arange(width)
     first, last = centre.copy(), centre.copy()
+    head, tail = first.reshape(-1), last.reshape(-1)  # views: writing them moves first and last
+    before, after = before.reshape(-1, width), after.reshape(-1, width)
+    # only a row whose end moved can move again: later rounds look at those rows alone
+    moving_before: np.ndarray | None = None
+    moving_after: np.ndarray | None = None
     for _ in range(4):
-        reach = before & (k < first[..., None]) & (k >= first[..., None] - gap)
-        hop_before = reach.any(-1)
-        first = np.where(hop_before, np.argmax(reach, axis=-1), first)
-        reach = after & (k > last[..., None]) & (k <= last[..., None] + gap)
-        hop_after = reach.any(-1)
-        last = np.where(hop_after, k.size - 1 - np.argmax(reach[..., ::-1], axis=-1), last)
-        if not (hop_before.any() or hop_after.any()):  # no end moved: the next rounds would change nothing
+        if moving_before is None or moving_before.size:
+            at = head if moving_before is None else head[moving_before]
+            rows = before if moving_before is None else before[moving_before]
+            reach = rows & (k < at[:, None]) & (k >= at[:, None] - gap)
+            hop = reach.any(-1)
+            moving_before = np.flatnonzero(hop) if moving_before is None else moving_before[hop]
+            head[moving_before] = np.argmax(reach[hop], axis=-1)
+        if moving_after is None or moving_after.size:
+            at = tail if moving_after is None else tail[moving_after]
+            rows = after if moving_after is None else after[moving_after]
+            reach = rows & (k > at[:, None]) & (k <= at[:, None] + gap)
+            hop = reach.any(-1)
+            moving_after = np.flatnonzero(hop) if moving_after is None else moving_after[hop]
+            tail[moving_after] = width - 1 - np.argmax(reach[hop][:, ::-1], axis=-1)
+        if not (moving_before.size or moving_after.size):  # no end moved: the next rounds would change nothing
             break
     return first, last
 
@@ -204,13 +217,14 @@ def _qrs_peaks(
     span = np.arange(to_samples(400, fs) + 1)
     window = onset[..., None] + span
     inside = window <= offset[..., None]
-    xs = np.where(inside, take(x, window), np.nan)
-    lo, hi = np.nanmin(np.where(inside, xs, np.inf), axis=-1), np.nanmax(np.where(inside, xs, -np.inf), axis=-1)
+    xs = take(x, window)  # finite (delineate replaces non-finite samples): no NaN-aware reductions needed
+    above, below = np.where(inside, xs, np.inf), np.where(inside, xs, -np.inf)
+    qs_k, r_k = np.argmin(above, axis=-1), np.argmax(below, axis=-1)
+    lo, hi = pick(above, qs_k), pick(below, r_k)  # the extremes are the values at their first index
     p2p = hi - lo
     length = offset - onset
-    level_on = xs[..., 0]
+    level_on = np.where(inside[..., 0], xs[..., 0], np.nan)
     level_off = take(x, offset)
-    r_k = np.argmax(np.where(inside, xs, -np.inf), axis=-1)
     r_ok = present & (r_k > 0) & (r_k < length) & (hi - level_on > 0.05 * p2p) & (p2p > 0)
     before_r = inside & (span < r_k[..., None])
     after_r = inside & (span > r_k[..., None])
@@ -220,7 +234,6 @@ def _qrs_peaks(
     s_k = np.argmin(np.where(after_r, xs, np.inf), axis=-1)
     s_val = pick(xs, s_k)
     s_ok = r_ok & (s_k > r_k) & (s_k < length) & (s_val < level_off - 0.03 * p2p)
-    qs_k = np.argmin(np.where(inside, xs, np.inf), axis=-1)
     qs_ok = present & ~r_ok & (qs_k > 0) & (qs_k < length) & (p2p > 0)
 
     valid = present & (length >= 2)
@@ -258,8 +271,10 @@ def _two_mml_wave(
     """
     n = x.shape[1]
     width = max(3, int((stop - start).max(initial=0)) + 1)
-    window = start[..., None] + np.arange(width)
-    valid = (window <= stop[..., None]) & (window >= 0) & (window < n)
+    k = np.arange(width)
+    window = start[..., None] + k
+    # window <= stop, >= 0 and < n, as two bounds on k per row (two window-sized tests, not three)
+    valid = (k >= np.maximum(-start, 0)[..., None]) & (k <= (np.minimum(stop, n - 1) - start)[..., None])
     w_at, xs = take_both(w4, x, window)
     w = np.where(valid, w_at, 0.0)
     a = np.abs(w)
@@ -267,8 +282,8 @@ def _two_mml_wave(
     m1 = np.argmax(np.where(lm, a, -1.0), axis=-1)
     a1 = pick(a, m1)
     s1 = np.sign(pick(w, m1))
-    partner = lm & (np.sign(w) == -s1[..., None]) & (a > np.maximum(gamma, balance) * a1[..., None])
-    k = np.arange(width)
+    # opposite sign: w s1 < 0 (where s1 is 0, a1 is 0 and no MML exceeds it, as with sign(w) == -s1)
+    partner = lm & (w * s1[..., None] < 0) & (a > np.maximum(gamma, balance) * a1[..., None])
     present = lm.any(axis=-1) & partner.any(axis=-1)
     if larger_lobe:
         before = partner & (k < m1[..., None])

@@ -27,7 +27,15 @@ from ecgio import read_record
 from ecgsignal.config import SignalConfig
 from ecgsignal.pacing import spikes_at
 from ecgsignal.preprocess import condition
-from ecgsignal.wavelet import CHUNK, DESIGN_FS, QUADRATIC_SPLINE, SCALES, dyadic_wavelet_transform
+from ecgsignal.wavelet import (
+    CHUNK,
+    DESIGN_FS,
+    QUADRATIC_SPLINE,
+    SCALES,
+    _first_smoothing,
+    _last_detail,
+    dyadic_wavelet_transform,
+)
 from tests.conftest import SHARED_DATA, cinc_headers
 
 pywt = pytest.importorskip("pywt")
@@ -116,6 +124,23 @@ def test_reference_responses_are_pywavelets_on_an_impulse() -> None:
     freqs = np.fft.rfftfreq(n, d=1.0 / DESIGN_FS)
     for scale, detail in zip(SCALES, _pywt_details(impulse)):
         np.testing.assert_allclose(_zero_phase(detail, scale), frequency_response(freqs, scale), atol=1e-12)
+
+
+@pytest.mark.parametrize("start_level", [0, 1, 2])
+def test_steps_done_outside_pywt_are_bit_identical(start_level: int) -> None:
+    """Skipping pywt's first step (its detail is the unread 2^1) and its last step's approximation
+    (never read) must leave the scales' floats as they were."""
+    x = np.random.default_rng(start_level).standard_normal(4096).astype(np.float32)
+    full = pywt.swt(x, QUADRATIC_SPLINE, level=4, start_level=start_level, trim_approx=True, norm=False)
+    smoothed = _first_smoothing(x, 2**start_level)
+    rest = pywt.swt(smoothed, QUADRATIC_SPLINE, level=3, start_level=start_level + 1, trim_approx=True, norm=False)
+    approx = pywt.swt(x, QUADRATIC_SPLINE, level=1, start_level=start_level, trim_approx=False, norm=False)[0][0]
+    assert np.array_equal(smoothed, approx)
+    for scale in (2, 3, 4):
+        assert np.array_equal(rest[-(scale - 1)], full[-scale])
+    # ... and the last step's detail without its approximation
+    steps = pywt.swt(smoothed, QUADRATIC_SPLINE, level=2, start_level=start_level + 1, norm=False)
+    assert np.array_equal(_last_detail(steps[0][0], 2 ** (start_level + 3)), full[1])
 
 
 @pytest.mark.parametrize("header", cinc_headers()[:3], ids=lambda p: p.stem)
