@@ -212,7 +212,7 @@ def _start(run: _Run, header_file: str, workers: Any = None) -> _Record:
             run.summary.lead_sets.append(leads)
         model = run.models.get(leads) if workers is not None else None
         if model is not None and _batchable(model):
-            record.model, record.job = model, workers.submit(header_file, text, header, model.preparer)
+            record.model, record.job = model, workers.submit(header_file, text, model.preparer)
         else:
             record.outputs = _run_one(header_file, text, run.models, run.run_model)
     except Exception as error:  # one bad record (or a model failing on it) never stops the run

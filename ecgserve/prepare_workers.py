@@ -20,7 +20,6 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any
 
-from ecgio.header import Header
 from ecgserve.device import available_cores
 from ecgserve.record_inputs import NetworkInput, RecordPreparer, prepare_file
 
@@ -35,7 +34,7 @@ Result = tuple[NetworkInput | None, str]
 class Job:
     """One record handed to the workers: its arguments, and its future (None when already done)."""
 
-    args: tuple[str, str, Header, RecordPreparer]
+    args: tuple[str, str, RecordPreparer]
     future: Future | None = None
     pool: Any = None
     done: Result | None = None
@@ -76,9 +75,9 @@ class PrepareWorkers:
             self._pool.shutdown(wait=False)
             self._pool = None
 
-    def submit(self, header_file: str, header_text: str, header: Header, preparer: RecordPreparer) -> Job:
+    def submit(self, header_file: str, header_text: str, preparer: RecordPreparer) -> Job:
         """Start preparing one record (with one worker: prepare it now)."""
-        job = Job((header_file, header_text, header, preparer))
+        job = Job((header_file, header_text, preparer))
         if self.workers == 1:
             job.done = prepare_file(*job.args)
         else:

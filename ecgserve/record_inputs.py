@@ -90,14 +90,13 @@ def describe(error: BaseException) -> str:
     return str(error) if isinstance(error, RecordError) else f"{type(error).__name__}: {error}"
 
 
-def prepare_file(
-    header_file: str, header_text: str, header: Header, preparer: RecordPreparer
-) -> tuple[NetworkInput | None, str]:
+def prepare_file(header_file: str, header_text: str, preparer: RecordPreparer) -> tuple[NetworkInput | None, str]:
     """Read and prepare one record as test_model's record-by-record path does: ``(input, "")``, or
     ``(None, reason)`` for a record that cannot be read or classified. Never raises, so a worker's
-    failure comes back as that record's reason instead of an exception to unpickle."""
+    failure comes back as that record's reason instead of an exception to unpickle. A
+    :class:`ecgio.header.HeaderText` (what test_model passes) is not parsed again."""
     try:
-        recording, _ = load_raw(header_file, header)
+        recording, _ = load_raw(header_file, parsed_header(header_text, source=header_file))
         return prepare_input(preparer, header_text, recording), ""
     except Exception as error:  # one bad record never stops a batch: its reason goes back with it
         return None, describe(error)

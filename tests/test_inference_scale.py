@@ -146,9 +146,8 @@ def test_preparation_fails_as_run_model_fails(model_dir: Path, mixed_dir: Path) 
             prepare_input(model.preparer, bad_text, bad_recording)
         assert type(got.value) is type(expected.value) and str(got.value) == str(expected.value)
         assert str(got.value).startswith("E07500")
-    item, reason = prepare_file(
-        str(mixed_dir / "X_no_signal.hea"), "", read_header(mixed_dir / "X_no_signal.hea"), model.preparer
-    )
+    no_signal = mixed_dir / "X_no_signal.hea"
+    item, reason = prepare_file(str(no_signal), no_signal.read_text(), model.preparer)
     assert item is None and "X_no_signal.mat: signal file is missing" in reason
 
 
@@ -260,7 +259,7 @@ def test_a_worker_killed_by_a_record_costs_only_that_record(model_dir: Path, cin
     headers = [cinc_dir / f"{name}.hea" for name in ("E07501", "E07502", "JS20003")] + [killer]
     headers.insert(2, headers.pop())
     with PrepareWorkers(2) as workers:
-        jobs = [workers.submit(str(h), h.read_text(), read_header(h), preparer) for h in headers]
+        jobs = [workers.submit(str(h), h.read_text(), preparer) for h in headers]
         results = [workers.result(job) for job in jobs]
     for header, (item, reason) in zip(headers, results, strict=True):
         if header == killer:
