@@ -217,7 +217,7 @@ def held_out_trees(
     if settings.diagnostic_criteria != "none":
         sources = [data.sources[i] for i in oof_rows]
         min_positives = settings.threshold_min_positives
-        weights = criteria.fit_member(
+        weights, oof = criteria.fit_member(
             data.targets[oof_rows],
             oof,
             inputs[oof_rows],
@@ -226,7 +226,6 @@ def held_out_trees(
             min_positives,
             settings.diagnostic_criteria == "decide",
         )
-        oof = with_criteria(oof, inputs[oof_rows], task.classes, weights)
         probabilities = with_criteria(probabilities, inputs[test], task.classes, weights)
     thresholds = tune_as(data.targets[oof_rows], oof, settings, task.scorer)
     if save is not None:

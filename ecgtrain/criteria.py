@@ -29,7 +29,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ecgserve.blending import criterion_abbreviations, scores_from_tree_inputs
+from ecgserve.blending import criterion_abbreviations, mix_criteria, scores_from_tree_inputs
 from ecgsignal.criteria import CRITERIA
 from ecgtrain.labels import annotation_mask
 
@@ -82,17 +82,19 @@ def fit_member(
     classes: Sequence[str],
     min_positives: int,
     decide_unseen: bool = False,
-) -> np.ndarray | None:
+) -> tuple[np.ndarray | None, np.ndarray]:
     """(C,) criterion weights fitted on out-of-fold records (see module doc), or None when the task's
-    classes have no criteria. ``tree_inputs``: those records' trees' inputs; ``sources``: their sources."""
+    classes have no criteria, and those records' probabilities with the criteria mixed in by them (what
+    :func:`ecgserve.blending.with_criteria` gives, from the scores computed once here). ``tree_inputs``:
+    those records' trees' inputs; ``sources``: their sources."""
     names = criterion_abbreviations(classes)
     if names is None:
-        return None
+        return None, probabilities
     scores = scores_from_tree_inputs(tree_inputs, names)
     annotated = annotation_mask(list(sources), labels)
     weights = fit_weights(labels, probabilities, scores, annotated, min_positives, decide_unseen)
     log.info("criteria: %s", "; ".join(evidence_lines(weights, names)))
-    return weights
+    return weights, mix_criteria(probabilities, scores, weights)
 
 
 def evidence_lines(weights: np.ndarray, abbreviations: Sequence[str]) -> list[str]:

@@ -32,7 +32,7 @@ from dataclasses import replace
 import numpy as np
 import torch
 
-from ecgserve.blending import calibrate, mix, with_criteria
+from ecgserve.blending import calibrate, mix
 from ecgserve.forest import gbm_inputs
 from ecgtrain import calibration, criteria
 from ecgtrain.data import LeadSetData
@@ -176,16 +176,17 @@ def record_gbm_inputs(data: LeadSetData, rows: np.ndarray) -> np.ndarray:
 
 def calibrated_networks(
     networks: np.ndarray, labels: np.ndarray, sources: Sequence[str], trees: np.ndarray, task: Task, settings: Settings
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """The networks' out-of-fold probabilities calibrated by ``network_calibration`` (:mod:`ecgtrain.calibration`)
-    and its parameters (None: unchanged); logs the calibration error and the trees' blend weight before and
-    after, so what calibrating changed is on record."""
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    """The networks' out-of-fold probabilities calibrated by ``network_calibration`` (:mod:`ecgtrain.calibration`),
+    its parameters (None: unchanged) and the (2, C) ``global`` weights of those networks against the trees;
+    logs the calibration error and the trees' blend weight before and after, so what calibrating changed is
+    on record."""
     params = calibration.fit(labels, networks, settings.network_calibration, annotation_mask(sources, labels))
-    if params is None:
-        return networks, None
     calibrated = calibrate(networks, params)
+    weights = fit_weights(labels, [calibrated, trees], "global", task, settings)
+    if params is None:
+        return networks, None, weights
     before = fit_weights(labels, [networks, trees], "global", task, settings)[1, 0]
-    after = fit_weights(labels, [calibrated, trees], "global", task, settings)[1, 0]
     log.info(
         "networks calibrated (%s, mean a %.2f, b %.2f): calibration error %.4f -> %.4f (trees %.4f),"
         " trees' blend weight %.2f -> %.2f",
@@ -196,9 +197,9 @@ def calibrated_networks(
         calibration.expected_calibration_error(labels, calibrated),
         calibration.expected_calibration_error(labels, trees),
         before,
-        after,
+        weights[1, 0],
     )
-    return calibrated, params
+    return calibrated, params, weights
 
 
 def add_features_member(trained: TrainedEnsemble, records: FoldedRecords, settings: Settings) -> TrainedEnsemble:
@@ -212,16 +213,15 @@ def add_features_member(trained: TrainedEnsemble, records: FoldedRecords, settin
     forest, trees = train_forest(inputs, data.targets, pairs, gbm_params(settings.gbm_kwargs), settings.seed)
     labels = data.targets[trained.oof_rows]
     sources = [data.sources[i] for i in trained.oof_rows]
-    networks, network_calibration = calibrated_networks(
+    networks, network_calibration, weights = calibrated_networks(
         trained.oof_probabilities, labels, sources, trees, task, settings
     )
-    weights = fit_weights(labels, [networks, trees], "global", task, settings)
     probabilities = mix([networks, trees], weights)
     criteria_weights = None
     if settings.diagnostic_criteria != "none":
         oof_inputs = inputs[trained.oof_rows]
         min_positives = settings.threshold_min_positives
-        criteria_weights = criteria.fit_member(
+        criteria_weights, probabilities = criteria.fit_member(
             labels,
             probabilities,
             oof_inputs,
@@ -230,7 +230,6 @@ def add_features_member(trained: TrainedEnsemble, records: FoldedRecords, settin
             min_positives,
             settings.diagnostic_criteria == "decide",
         )
-        probabilities = with_criteria(probabilities, oof_inputs, task.classes, criteria_weights)
     thresholds = tune_as(labels, probabilities, settings, task.scorer)
     validation = task.evaluate(labels, probabilities, thresholds, settings.decision_rule)
     log.info(
