@@ -123,6 +123,8 @@ class Settings:
         from ecgserve.decision import DECISION_RULES
         from ecgserve.inference import check_aggregation
         from ecgtrain.augment import augmentations
+        from ecgtrain.calibration import CALIBRATIONS
+        from ecgtrain.criteria import CRITERIA_MODES
         from ecgtrain.gbm import gbm_params
         from ecgtrain.losses import LOSSES
         from ecgtrain.weight_rules import WEIGHT_RULES
@@ -134,8 +136,8 @@ class Settings:
             "fusion": (self.fusion, ("joint", "stacked")),
             "stack_weights": (self.stack_weights, WEIGHT_RULES),
             "features_member": (self.features_member, ("none", "gbm")),
-            "diagnostic_criteria": (self.diagnostic_criteria, ("blend", "decide", "none")),
-            "network_calibration": (self.network_calibration, ("none", "temperature", "platt")),
+            "diagnostic_criteria": (self.diagnostic_criteria, CRITERIA_MODES),
+            "network_calibration": (self.network_calibration, CALIBRATIONS),
         }
         for name, (value, allowed) in choices.items():
             if value not in allowed:
