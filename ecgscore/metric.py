@@ -205,26 +205,12 @@ def _check_shapes(labels: np.ndarray, other: np.ndarray) -> None:
         raise ValueError(f"labels {labels.shape} and outputs {other.shape} must be equal (N, C) arrays")
 
 
-#: Names that lived here before the file reading moved to :mod:`ecgscore.files`; still importable from here.
-_MOVED = frozenset(
-    {
-        "Scores",
-        "evaluate",
-        "find_label_and_output_files",
-        "load_labels",
-        "read_labels",
-        "read_output_table",
-        "score_arrays",
-        "unmatched_outputs",
-    }
-)
-
-
 def __getattr__(name: str) -> Any:
-    """``ecgscore.metric.evaluate`` and the other file-level names, served from :mod:`ecgscore.files`."""
-    if name in _MOVED:
-        from ecgscore import files
+    """``ecgscore.metric.evaluate`` and the other names that lived here before the file reading moved to
+    :mod:`ecgscore.files` (its ``__all__``), served from there."""
+    from ecgscore import files
 
+    if name in files.__all__:
         return getattr(files, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
