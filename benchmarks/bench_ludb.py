@@ -60,6 +60,7 @@ from ecgdata.ludb import (
     read_ludb,
     record_numbers,
     reference_beats,
+    split_numbers,
 )
 from ecgdata.ludb_scoring import LEAD_STRATA, Detections, Tally, ours
 from ecgio.files import atomic_write, atomic_write_with
@@ -421,11 +422,7 @@ def plot_worst_per_stratum(
 
 
 def select(numbers: list[int], split: str, limit: int | None) -> list[int]:
-    if split == "even":
-        numbers = [n for n in numbers if n % 2 == 0]
-    elif split == "odd":
-        numbers = [n for n in numbers if n % 2 == 1]
-    return numbers[:limit]
+    return split_numbers(numbers, split)[:limit]
 
 
 def main(argv: list[str] | None = None) -> int:

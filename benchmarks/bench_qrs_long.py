@@ -41,7 +41,7 @@ import time
 from pathlib import Path
 
 from benchmarks.bench_qrs_noise import parse_pair
-from ecgdata.ludb import ludb_data_dir, read_ludb, record_numbers
+from ecgdata.ludb import ludb_data_dir, read_ludb, record_numbers, split_numbers
 from ecgdata.qrs_long import CONDITIONS, apply, join_records, score
 from ecglog.progress import progress
 from ecgsignal.config import SignalConfig
@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     except FileNotFoundError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    numbers = [n for n in numbers if args.split == "all" or (n % 2 == 1) == (args.split == "odd")]
+    numbers = split_numbers(numbers, args.split)
     if not numbers:
         print(f"error: {data}: no LUDB records found", file=sys.stderr)
         return 1

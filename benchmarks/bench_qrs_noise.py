@@ -31,7 +31,7 @@ import logging
 import sys
 from pathlib import Path
 
-from ecgdata.ludb import LUDB_LEADS, ludb_data_dir, read_ludb, record_numbers
+from ecgdata.ludb import LUDB_LEADS, ludb_data_dir, read_ludb, record_numbers, split_numbers
 from ecgdata.qrs_stress import NOISES, score_pair
 from ecglog.progress import progress
 from ecgsignal.config import SignalConfig
@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     except FileNotFoundError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    numbers = [n for n in numbers if args.split == "all" or (n % 2 == 1) == (args.split == "odd")]
+    numbers = split_numbers(numbers, args.split)
     if not numbers:
         print(f"error: {data}: no LUDB records found", file=sys.stderr)
         return 1

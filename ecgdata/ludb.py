@@ -81,6 +81,14 @@ def record_numbers(data_dir: str | Path) -> list[int]:
     return sorted(int(p.stem) for p in folder.glob("*.hea") if p.stem.isdigit())
 
 
+def split_numbers(numbers: list[int], split: str) -> list[int]:
+    """The record numbers of a split: ``even`` (the records rules are tuned on), ``odd`` (held out, the
+    figures to quote) or ``all``."""
+    if split not in ("even", "odd", "all"):
+        raise ValueError(f"LUDB split {split!r}; expected even, odd or all")
+    return [n for n in numbers if split == "all" or (n % 2 == 1) == (split == "odd")]
+
+
 def read_ludb(data_dir: str | Path, number: int) -> LudbRecord:
     """Record ``number`` of the LUDB ``data`` folder with the marks of all 12 leads.
 

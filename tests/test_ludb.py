@@ -245,3 +245,13 @@ def test_no_p_waves_in_atrial_fibrillation(measured):
     """AF records of :data:`AF_RECORDS` (71 beats): measured 0 P waves found in two or more leads."""
     _, _, (af_p, af_beats) = measured
     assert af_beats >= 50 and af_p <= 3, (af_p, af_beats)
+
+
+def test_splits_are_even_for_tuning_and_odd_for_reporting():
+    from ecgdata.ludb import split_numbers
+
+    assert split_numbers([1, 2, 3, 4, 7], "even") == [2, 4]
+    assert split_numbers([1, 2, 3, 4, 7], "odd") == [1, 3, 7]
+    assert split_numbers([1, 2, 3], "all") == [1, 2, 3]
+    with pytest.raises(ValueError, match="split 'third'"):
+        split_numbers([1], "third")
